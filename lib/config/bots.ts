@@ -1,0 +1,82 @@
+import { ConfigError } from "./config-error.ts";
+import { parseJsonc } from "./jsonc.ts";
+
+/** One line of `bot.json`: a model served by one Coze bot in one Discord channel. */
+export interface BotEntry {
+  /** Position in `bot.json`, for messages that point the user at the right entry. */
+  index: number;
+  model: string;
+  /** Token of bot-02, the Discord bot this service logs in as. */
+  bot_token: string;
+  /** User id of bot-01, the Discord bot that Coze hosts. */
+  coze_bot_id: string;
+  guild_id: string;
+  channel_id: string;
+}
+
+export interface ParsedBots {
+  entries: BotEntry[];
+  warnings: string[];
+}
+
+const SNOWFLAKE = /^\d{17,20}$/;
+const FIELDS = ["model", "bot_token", "coze_bot_id", "guild_id", "channel_id"] as const;
+const ID_FIELDS = new Set(["coze_bot_id", "guild_id", "channel_id"]);
+
+/** Parses and validates the text of `bot.json`; `source` names the file in messages. */
+export function parseBots(text: string, source: string): ParsedBots {
+  let data: unknown;
+  try {
+    data = parseJsonc(text);
+  } catch (error) {
+    throw new ConfigError(`${source} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(data)) throw new ConfigError(`${source} must be a JSON array of bot entries`);
+  if (data.length === 0) throw new ConfigError(`${source} has no bot entries`);
+
+  const warnings: string[] = [];
+  const seen = new Map<string, number>();
+  const entries = data.map((raw, index): BotEntry => {
+    const where = `${source} entry ${index}`;
+    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+      throw new ConfigError(`${where} must be an object`);
+    }
+    const record = { ...(raw as Record<string, unknown>) };
+    if (record.guild_id === undefined && record.guid_id !== undefined) {
+      record.guild_id = record.guid_id;
+      warnings.push(`${where}: "guid_id" is read as "guild_id"; rename it to silence this warning`);
+    }
+    for (const field of FIELDS) {
+      const value = record[field];
+      if (value === undefined) throw new ConfigError(`${where} is missing "${field}"`);
+      if (typeof value !== "string") {
+        throw new ConfigError(`${where} field "${field}" must be a string, got ${describe(value)}`);
+      }
+      if (value.trim() === "") throw new ConfigError(`${where} field "${field}" is empty`);
+      if (ID_FIELDS.has(field) && !SNOWFLAKE.test(value)) {
+        throw new ConfigError(`${where} field "${field}" is not a Discord id (17 to 20 digits)`);
+      }
+    }
+    const entry: BotEntry = {
+      index,
+      model: (record.model as string).trim(),
+      bot_token: (record.bot_token as string).trim(),
+      coze_bot_id: record.coze_bot_id as string,
+      guild_id: record.guild_id as string,
+      channel_id: record.channel_id as string,
+    };
+    const key = FIELDS.map((f) => entry[f]).join("\u0000");
+    const first = seen.get(key);
+    if (first !== undefined) {
+      warnings.push(`${where} repeats entry ${first} exactly; it only makes that bot take more turns`);
+    } else seen.set(key, index);
+    return entry;
+  });
+  return { entries, warnings };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return `a ${typeof value}`;
+}

@@ -1,0 +1,100 @@
+import { ConfigError } from "./config-error.ts";
+import { LOG_LEVELS, type LogLevel } from "../log.ts";
+
+/** Everything the service reads from its environment, resolved and checked once at start. */
+export interface Settings {
+  host: string;
+  port: number;
+  botConfig: string;
+  /** Accepted API keys. */
+  authTokens: string[];
+  /** True when no AUTH_TOKEN was set and `authTokens` holds one random key made at start. */
+  authGenerated: boolean;
+  logLevel: LogLevel;
+  discordApiUrl: string;
+  proxyUrl: string | undefined;
+  replyStartTimeoutMs: number;
+  replyQuietMs: number;
+  replyTimeoutMs: number;
+  maxBodyBytes: number;
+  /** Most images one `/v1/images/generations` request may ask for. */
+  maxImages: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+export function readSettings(env: Env): Settings {
+  const tokens = (env.AUTH_TOKEN ?? "").split(",").map((t) => t.trim()).filter(Boolean);
+  const authGenerated = tokens.length === 0;
+  if (authGenerated) tokens.push(`sk-${randomKey()}`);
+  const startMs = seconds(env, "REPLY_START_TIMEOUT", 60);
+  const replyMs = seconds(env, "REPLY_TIMEOUT", 300);
+  return {
+    host: env.SERVER_HOST?.trim() || "0.0.0.0",
+    port: integer(env, "SERVER_PORT", 8080, 0, 65535),
+    botConfig: env.BOT_CONFIG?.trim() || "bot.json",
+    authTokens: tokens,
+    authGenerated,
+    logLevel: logLevel(env.LOG_LEVEL),
+    discordApiUrl: url(env, "DISCORD_API_URL", "https://discord.com/api")!.replace(/\/+$/, ""),
+    proxyUrl: url(env, "PROXY_URL", undefined),
+    replyStartTimeoutMs: startMs,
+    replyQuietMs: seconds(env, "REPLY_QUIET", 15),
+    replyTimeoutMs: replyMs,
+    maxBodyBytes: integer(env, "MAX_BODY_SIZE", 20 * 1024 * 1024, 1024, 1 << 30),
+    maxImages: integer(env, "MAX_IMAGES", 4, 1, 10),
+  };
+}
+
+function randomKey(): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
+}
+
+function present(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === "" ? undefined : value;
+}
+
+function seconds(env: Env, name: string, fallback: number): number {
+  const raw = present(env, name);
+  if (raw === undefined) return fallback * 1000;
+  const value = Number(raw);
+  if (!/^\d*\.?\d+$/.test(raw) || !(value > 0) || value > 86_400) {
+    throw new ConfigError(`${name} must be a number of seconds above 0 (decimals allowed), got "${raw}"`);
+  }
+  return Math.round(value * 1000);
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = present(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function logLevel(raw: string | undefined): LogLevel {
+  const value = (raw?.trim() || "info").toLowerCase();
+  if (value === "warning") return "warn";
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${raw}"`);
+  }
+  return value as LogLevel;
+}
+
+function url(env: Env, name: string, fallback: string | undefined): string | undefined {
+  const raw = present(env, name);
+  if (raw === undefined) return fallback;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a URL`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new ConfigError(`${name} must be an http:// or https:// URL`);
+  }
+  return raw;
+}

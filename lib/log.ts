@@ -1,0 +1,50 @@
+/**
+ * One-line logger with levels. Fields are rendered as `key=value` so a log
+ * line stays greppable. Callers never pass tokens, API keys or prompt text
+ * to anything above `debug`; this module does not try to guess secrets.
+ */
+
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+type Fields = Record<string, string | number | boolean | undefined | null>;
+
+const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+let threshold = rank.info;
+let sink: (line: string) => void = (line) => process.stdout.write(line + "\n");
+
+export function setLogLevel(level: LogLevel): void {
+  threshold = rank[level];
+}
+
+/** Redirects log lines, for tests that read what a run logged. Returns the previous sink. */
+export function setLogSink(next: (line: string) => void): (line: string) => void {
+  const previous = sink;
+  sink = next;
+  return previous;
+}
+
+function render(value: unknown): string {
+  const text = String(value);
+  return /[\s"=]/.test(text) || text === "" ? JSON.stringify(text) : text;
+}
+
+function write(level: LogLevel, message: string, fields?: Fields): void {
+  if (rank[level] < threshold) return;
+  let line = `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}`;
+  if (fields) {
+    for (const key in fields) {
+      const value = fields[key];
+      if (value !== undefined && value !== null) line += ` ${key}=${render(value)}`;
+    }
+  }
+  sink(line);
+}
+
+export const log = {
+  debug: (message: string, fields?: Fields) => write("debug", message, fields),
+  info: (message: string, fields?: Fields) => write("info", message, fields),
+  warn: (message: string, fields?: Fields) => write("warn", message, fields),
+  error: (message: string, fields?: Fields) => write("error", message, fields),
+  enabled: (level: LogLevel) => rank[level] >= threshold,
+};
