@@ -1,0 +1,53 @@
+import { bodyTooLarge, invalidRequest } from "./api-error.ts";
+
+/** Deepest JSON nesting a request may have; OpenAI bodies need about six levels. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * Reads a request body as JSON, refusing more than `limit` bytes (413) before
+ * buffering them, and malformed or absurdly nested JSON (400) before parsing.
+ */
+export async function readJsonBody(req: Request, limit: number): Promise<unknown> {
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > limit) throw bodyTooLarge(limit);
+  const text = await readText(req, limit);
+  if (text.trim() === "") throw invalidRequest("The request body is empty; send a JSON object.");
+  if (nestingDepth(text) > MAX_JSON_DEPTH) {
+    throw invalidRequest(`The request body nests JSON deeper than ${MAX_JSON_DEPTH} levels.`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw invalidRequest("The request body is not valid JSON.");
+  }
+}
+
+async function readText(req: Request, limit: number): Promise<string> {
+  if (!req.body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of req.body) {
+    size += chunk.byteLength;
+    if (size > limit) throw bodyTooLarge(limit);
+    chunks.push(chunk);
+  }
+  return new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+}
+
+/** Deepest bracket nesting outside strings; a linear scan, cheaper than the parse it protects. */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 /* { */ || c === 91 /* [ */) {
+      if (++depth > max) max = depth;
+    } else if (c === 125 /* } */ || c === 93 /* ] */) depth--;
+  }
+  return max;
+}

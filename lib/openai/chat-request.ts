@@ -1,0 +1,103 @@
+import { invalidRequest } from "../http/api-error.ts";
+import { asObject, optionalBoolean, requiredString, type JsonObject } from "./validate.ts";
+
+export type Role = "system" | "developer" | "user" | "assistant" | "tool" | "function";
+const ROLES = new Set<string>(["system", "developer", "user", "assistant", "tool", "function"]);
+
+/** An image a chat message carries: an http(s) URL or a `data:` URI, and where it sat in the request. */
+export interface ImageInput {
+  url: string;
+  param: string;
+}
+
+/** A chat message reduced to what can travel through Discord: its text and its images. */
+export interface ChatMessage {
+  role: Role;
+  text: string;
+  images: ImageInput[];
+}
+
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  stream: boolean;
+  /** `stream_options.include_usage`: one more chunk with `usage` before `[DONE]`. */
+  includeUsage: boolean;
+}
+
+/**
+ * Validates a `/v1/chat/completions` body. Fields the relay cannot honour
+ * (`temperature`, `tools`, `user`…) are accepted and ignored, as SPEC §3 says.
+ */
+export function parseChatRequest(raw: unknown): ChatRequest {
+  const body = asObject(raw, null);
+  const model = requiredString(body, "model");
+  const list = body.messages;
+  if (!Array.isArray(list)) throw invalidRequest("'messages' must be an array of messages.", "messages");
+  if (list.length === 0) throw invalidRequest("'messages' must contain at least one message.", "messages");
+  const messages = list.map((m, i) => parseMessage(m, `messages[${i}]`));
+  if (messages.every((m) => m.text.trim() === "" && m.images.length === 0)) {
+    throw invalidRequest("'messages' hold no text or image to send.", "messages");
+  }
+  const stream = optionalBoolean(body, "stream") ?? false;
+  let includeUsage = false;
+  if (body.stream_options !== undefined && body.stream_options !== null) {
+    const options = asObject(body.stream_options, "stream_options");
+    includeUsage = optionalBoolean(options, "include_usage", "stream_options.include_usage") ?? false;
+  }
+  return { model, messages, stream, includeUsage };
+}
+
+function parseMessage(raw: unknown, param: string): ChatMessage {
+  const message = asObject(raw, param);
+  const role = message.role;
+  if (typeof role !== "string" || !ROLES.has(role)) {
+    throw invalidRequest(`'${param}.role' must be one of ${[...ROLES].join(", ")}.`, `${param}.role`);
+  }
+  const content = message.content;
+  const images: ImageInput[] = [];
+  let text: string;
+  if (typeof content === "string") text = content;
+  else if (content === null || content === undefined) {
+    if (role === "user" || role === "system" || role === "developer") {
+      throw invalidRequest(`'${param}.content' is required.`, `${param}.content`);
+    }
+    text = "";
+  } else if (Array.isArray(content)) {
+    const texts: string[] = [];
+    content.forEach((part, k) => parsePart(part, `${param}.content[${k}]`, texts, images));
+    text = texts.join("\n");
+  } else {
+    throw invalidRequest(`'${param}.content' must be a string or an array of content parts.`, `${param}.content`);
+  }
+  return { role: role as Role, text, images };
+}
+
+function parsePart(raw: unknown, param: string, texts: string[], images: ImageInput[]): void {
+  const part = asObject(raw, param);
+  switch (part.type) {
+    case "text":
+      if (typeof part.text !== "string") throw invalidRequest(`'${param}.text' must be a string.`, `${param}.text`);
+      texts.push(part.text);
+      return;
+    case "image_url":
+      images.push({ url: imageUrl(part, param), param });
+      return;
+    case "refusal":
+      return; // an assistant's refusal part carries nothing worth relaying
+    default:
+      throw invalidRequest(
+        `'${param}.type' must be 'text' or 'image_url'${typeof part.type === "string" ? `; '${part.type}' is not supported` : ""}.`,
+        `${param}.type`,
+      );
+  }
+}
+
+function imageUrl(part: JsonObject, param: string): string {
+  const value = part.image_url;
+  const url = typeof value === "string" ? value : value && typeof value === "object" ? (value as JsonObject).url : undefined;
+  if (typeof url !== "string" || !/^(https?:|data:)/i.test(url)) {
+    throw invalidRequest(`'${param}.image_url.url' must be an http(s) URL or a data: URI.`, `${param}.image_url`);
+  }
+  return url;
+}

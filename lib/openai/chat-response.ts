@@ -1,0 +1,47 @@
+import type { Usage } from "./usage.ts";
+
+/** OpenAI's reasons a choice ended; a relay can only end with these two. */
+export type FinishReason = "stop" | "length";
+
+/** What every chunk and the whole completion of one request share. */
+export interface CompletionIdentity {
+  id: string;
+  created: number;
+  model: string;
+}
+
+export function completionIdentity(model: string): CompletionIdentity {
+  return { id: `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`, created: Math.floor(Date.now() / 1000), model };
+}
+
+/** The non-streaming answer. */
+export function chatCompletion(who: CompletionIdentity, content: string, finishReason: FinishReason, usage: Usage) {
+  return {
+    id: who.id,
+    object: "chat.completion",
+    created: who.created,
+    model: who.model,
+    choices: [{ index: 0, message: { role: "assistant", content, refusal: null }, logprobs: null, finish_reason: finishReason }],
+    usage,
+  };
+}
+
+/** One streamed chunk; `delta` holds only what is new. */
+export function chatChunk(
+  who: CompletionIdentity,
+  delta: { role?: "assistant"; content?: string },
+  finishReason: FinishReason | null = null,
+) {
+  return {
+    id: who.id,
+    object: "chat.completion.chunk",
+    created: who.created,
+    model: who.model,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+  };
+}
+
+/** The chunk `stream_options.include_usage` asks for: no choices, just usage. */
+export function usageChunk(who: CompletionIdentity, usage: Usage) {
+  return { id: who.id, object: "chat.completion.chunk", created: who.created, model: who.model, choices: [], usage };
+}
