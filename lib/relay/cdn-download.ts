@@ -1,0 +1,35 @@
+import { upstreamError } from "../http/api-error.ts";
+
+export const CDN_TIMEOUT_MS = 30_000;
+export const CDN_MAX_BYTES = 25 * 1024 * 1024;
+
+/**
+ * Downloads an image Coze posted (a Discord CDN URL), through PROXY_URL when
+ * set, with a timeout and a size limit; a failure is a 502 since the image
+ * is Discord's to serve.
+ */
+export async function downloadImage(url: string, proxyUrl: string | undefined, signal: AbortSignal): Promise<Uint8Array> {
+  let response: Response;
+  try {
+    response = await fetch(url, { proxy: proxyUrl, signal: AbortSignal.any([signal, AbortSignal.timeout(CDN_TIMEOUT_MS)]) });
+  } catch (error) {
+    signal.throwIfAborted();
+    throw upstreamError(`The image Coze posted could not be downloaded: ${(error as Error).message}`, "image_download_failed");
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw upstreamError(`The image Coze posted could not be downloaded: HTTP ${response.status}`, "image_download_failed");
+  }
+  if (Number(response.headers.get("content-length") ?? "0") > CDN_MAX_BYTES) {
+    await response.body?.cancel();
+    throw upstreamError(`The image Coze posted is larger than ${CDN_MAX_BYTES} bytes`, "image_too_large");
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body ?? []) {
+    size += chunk.byteLength;
+    if (size > CDN_MAX_BYTES) throw upstreamError(`The image Coze posted is larger than ${CDN_MAX_BYTES} bytes`, "image_too_large");
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,73 @@
+import type { ChatMessage, Role } from "../openai/chat-request.ts";
+import { splitText } from "./text-split.ts";
+
+/** Discord refuses message content longer than this (error 50035). */
+export const DISCORD_CONTENT_LIMIT = 2000;
+
+/**
+ * The Discord messages one chat request becomes. Only the last one mentions
+ * the Coze bot; the ones before it exist only when the last user message alone
+ * is too long for one message.
+ */
+export interface PromptPlan {
+  /** Contents to post, in order; the last starts with the mention. */
+  contents: string[];
+  /** The prompt as Coze reads it (for the usage estimate). */
+  text: string;
+  /** How many turns were dropped to fit. */
+  dropped: number;
+}
+
+const LABELS: Record<Role, string> = {
+  system: "System",
+  developer: "System",
+  user: "User",
+  assistant: "Assistant",
+  tool: "Tool",
+  function: "Tool",
+};
+
+/**
+ * Renders a conversation as one text and fits it into Discord's limit.
+ *
+ * A lone message is sent as it is. A conversation becomes one paragraph per
+ * turn, `User: …`, `Assistant: …`, `System: …`, separated by blank lines.
+ * To fit, whole turns are dropped: the oldest user and assistant turns first,
+ * then system turns, never the last user message. If that message alone is
+ * still too long it is split over several messages, the last one carrying
+ * the mention.
+ */
+export function planPrompt(messages: ChatMessage[], mention: string, limit = DISCORD_CONTENT_LIMIT): PromptPlan {
+  const turns = messages.filter((m) => m.text.trim() !== "");
+  let anchor = turns.findLastIndex((m) => m.role === "user");
+  if (anchor === -1) anchor = turns.length - 1;
+  const prefix = `${mention} `;
+  const budget = limit - prefix.length;
+
+  // Lengths are kept as sums so that dropping turns from a long conversation stays linear.
+  const labelled = turns.map((m) => `${LABELS[m.role]}: ${m.text.trim()}`);
+  const kept = turns.map(() => true);
+  let count = turns.length;
+  let total = labelled.reduce((sum, t) => sum + t.length, 0);
+  const length = () => (count === 1 ? turns[kept.indexOf(true)].text.trim().length : total + 2 * (count - 1));
+  const dropOrder = turns
+    .map((m, i) => ({ i, system: m.role === "system" || m.role === "developer" }))
+    .filter(({ i }) => i !== anchor)
+    .sort((a, b) => Number(a.system) - Number(b.system) || a.i - b.i);
+  let dropped = 0;
+  while (length() > budget && dropped < dropOrder.length) {
+    const { i } = dropOrder[dropped++];
+    kept[i] = false;
+    count--;
+    total -= labelled[i].length;
+  }
+  const text = count === 1 ? turns[kept.indexOf(true)].text.trim() : labelled.filter((_, i) => kept[i]).join("\n\n");
+  if (text.length <= budget) return { contents: [prefix + text], text, dropped };
+
+  // Only the last user message is left, and it is too long for one message.
+  const pieces = splitText(text, limit);
+  const last = pieces.pop()!;
+  pieces.push(...splitText(last, budget));
+  pieces[pieces.length - 1] = prefix + pieces[pieces.length - 1];
+  return { contents: pieces, text, dropped };
+}

@@ -1,0 +1,20 @@
+/**
+ * One Discord message of a Coze reply, reduced to what the relay reads. The
+ * pool turns gateway payloads into these; everything after it is plain data.
+ */
+export interface ReplyMessage {
+  id: string;
+  authorId: string;
+  /** `message_reference.message_id`: the posted prompt this message answers. */
+  referenceId: string | undefined;
+  content: string;
+  /** Coze adds its suggestion buttons when it has finished writing. */
+  hasComponents: boolean;
+  /** Image URLs from embeds (`image.url`) and image attachments. */
+  imageUrls: string[];
+}
+
+/** Orders snowflakes (decimal strings) by value without BigInt. */
+export function compareSnowflakes(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}

@@ -1,0 +1,74 @@
+import { compareSnowflakes, type ReplyMessage } from "./reply-message.ts";
+
+/**
+ * The state of one Coze reply: the Discord messages it spans, in order.
+ * A reply longer than 2000 characters continues in further messages that
+ * answer the same prompt; its text is their contents joined by a newline,
+ * each without the leading mention of our bot that Coze puts first.
+ */
+export class ReplyText {
+  private readonly parts: ReplyMessage[] = [];
+
+  /** Takes a create or an edit of one of the reply's messages. */
+  apply(message: ReplyMessage): void {
+    const at = this.parts.findIndex((p) => p.id === message.id);
+    if (at !== -1) {
+      this.parts[at] = message;
+      return;
+    }
+    this.parts.push(message);
+    if (this.parts.length > 1) this.parts.sort((a, b) => compareSnowflakes(a.id, b.id));
+  }
+
+  get started(): boolean {
+    return this.parts.length > 0;
+  }
+
+  /** Coze has added its suggestion buttons to the reply. */
+  get finished(): boolean {
+    return this.parts.some((p) => p.hasComponents);
+  }
+
+  text(): string {
+    let text = "";
+    for (let i = 0; i < this.parts.length; i++) {
+      if (i > 0) text += "\n";
+      text += stripLeadingMention(this.parts[i].content);
+    }
+    return text;
+  }
+
+  /** Images in the reply: attachments and embeds first, then markdown image links in the text. */
+  images(): string[] {
+    const found = new Set<string>();
+    for (const part of this.parts) for (const url of part.imageUrls) found.add(url);
+    for (const url of markdownImages(this.text())) found.add(url);
+    return [...found];
+  }
+}
+
+const LEADING_MENTION = /^\s*<@!?\d+>\s*/;
+
+export function stripLeadingMention(content: string): string {
+  return content.replace(LEADING_MENTION, "");
+}
+
+const MARKDOWN_IMAGE = /!\[[^\]]*\]\((https?:\/\/[^\s)]+)\)/g;
+const IMAGE_LINK = /\[[^\]]*\]\((https?:\/\/[^\s)]+\.(?:png|jpe?g|gif|webp)(?:\?[^\s)]*)?)\)/gi;
+
+/** URLs of markdown images `![alt](url)` and of markdown links that point at an image file. */
+export function markdownImages(text: string): string[] {
+  if (!text.includes("](")) return [];
+  const urls: string[] = [];
+  for (const match of text.matchAll(MARKDOWN_IMAGE)) urls.push(match[1]);
+  for (const match of text.matchAll(IMAGE_LINK)) if (!urls.includes(match[1])) urls.push(match[1]);
+  return urls;
+}
+
+/** Chat content with the reply's images that are not already in its text, as markdown images. */
+export function withImages(text: string, images: string[]): string {
+  const missing = images.filter((url) => !text.includes(url));
+  if (missing.length === 0) return text;
+  const block = missing.map((url) => `![image](${url})`).join("\n");
+  return text === "" ? block : `${text}\n\n${block}`;
+}
