@@ -1,0 +1,155 @@
+import type { AllowedMentions, DiscordSimulator, StoredFile } from "./simulator.ts";
+import { CONTENT_LIMIT } from "./simulator.ts";
+import type { SimUser } from "./world.ts";
+
+/** Discord's JSON error shape: `{"message","code"}`, with `errors` for form errors. */
+const error = (status: number, code: number, message: string, extra: object = {}, headers: Record<string, string> = {}) =>
+  Response.json({ message, code, ...extra }, { status, headers });
+
+const unauthorized = () => error(401, 0, "401: Unauthorized");
+const notFound = () => error(404, 0, "404: Not Found");
+
+/**
+ * The REST routes a relay uses, under `/api/v10`, and the CDN under `/cdn`.
+ * Each keeps the rule Discord keeps: the token, the channel, membership and
+ * permissions, the content limit, the per-channel rate limit.
+ */
+export async function handleRest(sim: DiscordSimulator, req: Request, url: URL): Promise<Response> {
+  const path = url.pathname;
+  if (path.startsWith("/cdn/")) return cdn(sim, url);
+  const match = /^\/api\/v(\d+)(\/.*)$/.exec(path);
+  if (!match) return notFound();
+  if (match[1] !== "10") return error(400, 50041, "Invalid API version provided.");
+  const route = match[2];
+  const user = authenticate(sim, req);
+  if (!user) return unauthorized();
+
+  if (route === "/gateway/bot" && req.method === "GET") {
+    return Response.json({
+      url: `ws://127.0.0.1:${sim.port}/gateway`,
+      shards: 1,
+      session_start_limit: { total: 1000, remaining: 999, reset_after: 86_400_000, max_concurrency: 1 },
+    });
+  }
+  if (route === "/users/@me" && req.method === "GET") {
+    return Response.json({ id: user.id, username: user.username, discriminator: "0", global_name: null, avatar: null, bot: true });
+  }
+  const messages = /^\/channels\/(\d+)\/messages(?:\/(\d+))?$/.exec(route);
+  if (messages) {
+    const [, channelId, messageId] = messages;
+    if (!messageId && req.method === "POST") return postMessage(sim, req, user, channelId);
+    if (messageId && req.method === "GET") {
+      const stored = sim.messages.get(messageId);
+      return stored && stored.message.channel_id === channelId ? Response.json(stored.message) : error(404, 10008, "Unknown Message");
+    }
+    if (messageId && req.method === "PATCH") {
+      const stored = sim.messages.get(messageId);
+      if (!stored || stored.message.channel_id !== channelId) return error(404, 10008, "Unknown Message");
+      if (stored.message.author.id !== user.id) return error(403, 50005, "Cannot edit a message authored by another user");
+      const body = (await req.json().catch(() => null)) as { content?: string } | null;
+      if (body?.content !== undefined && [...body.content].length > CONTENT_LIMIT) return tooLong();
+      return Response.json(sim.editMessage(messageId, { content: body?.content }));
+    }
+    return error(405, 0, "405: Method Not Allowed");
+  }
+  return notFound();
+}
+
+function authenticate(sim: DiscordSimulator, req: Request): SimUser | undefined {
+  const header = req.headers.get("authorization") ?? "";
+  const match = /^Bot (.+)$/.exec(header);
+  if (!match) return undefined;
+  for (const user of sim.users.values()) if (user.token === match[1]) return user;
+  return undefined;
+}
+
+function tooLong(): Response {
+  return error(400, 50035, "Invalid Form Body", {
+    errors: { content: { _errors: [{ code: "BASE_TYPE_MAX_LENGTH", message: `Must be ${CONTENT_LIMIT} or fewer in length.` }] } },
+  });
+}
+
+interface MessageBody {
+  content?: string;
+  allowed_mentions?: AllowedMentions;
+  message_reference?: { message_id?: string };
+  attachments?: { id: number | string; filename?: string }[];
+  embeds?: unknown[];
+}
+
+async function postMessage(sim: DiscordSimulator, req: Request, user: SimUser, channelId: string): Promise<Response> {
+  const channel = sim.channels.get(channelId);
+  if (!channel) return error(404, 10003, "Unknown Channel");
+  const guild = sim.guilds.get(channel.guildId)!;
+  if (!guild.members.has(user.id)) return error(403, 50001, "Missing Access");
+  if (channel.denied.has(user.id)) return error(403, 50013, "Missing Permissions");
+
+  const fault = sim.takePostFault();
+  if (fault === 429) {
+    return error(429, 0, "You are being rate limited.", { retry_after: 0.25, global: false }, {
+      "retry-after": "1",
+      "x-ratelimit-scope": "shared",
+      "x-ratelimit-limit": "5",
+      "x-ratelimit-remaining": "0",
+      "x-ratelimit-reset-after": "0.250",
+    });
+  }
+  if (fault !== undefined) return error(fault, 0, `${fault}: Internal Server Error`);
+
+  const limit = sim.rateLimitFor(user, channel)?.take();
+  if (limit?.retryAfterMs !== undefined) {
+    return error(429, 0, "You are being rate limited.", { retry_after: limit.retryAfterMs / 1000, global: false }, limit.headers);
+  }
+
+  let body: MessageBody;
+  const files: StoredFile[] = [];
+  const type = req.headers.get("content-type") ?? "";
+  try {
+    if (type.startsWith("multipart/form-data")) {
+      const form = await req.formData();
+      body = JSON.parse(String(form.get("payload_json") ?? "{}"));
+      for (const [key, value] of form) {
+        const index = /^files\[(\d+)\]$/.exec(key);
+        if (!index || typeof value === "string") continue;
+        const declared = body.attachments?.find((a) => String(a.id) === index[1]);
+        files.push(
+          sim.storeFile({
+            filename: declared?.filename ?? value.name ?? `file-${index[1]}`,
+            contentType: value.type || "application/octet-stream",
+            data: new Uint8Array(await value.arrayBuffer()),
+          }),
+        );
+      }
+    } else body = (await req.json()) as MessageBody;
+  } catch {
+    return error(400, 50109, "The request body contains invalid JSON.");
+  }
+  if (body.content !== undefined && typeof body.content !== "string") return error(400, 50035, "Invalid Form Body");
+  const content = body.content ?? "";
+  if ([...content].length > CONTENT_LIMIT) return tooLong();
+  if (content === "" && files.length === 0 && !body.embeds?.length) return error(400, 50006, "Cannot send an empty message");
+  const allowed = body.allowed_mentions;
+  if (allowed?.parse?.includes("users") && allowed.users?.length) {
+    return error(400, 50035, "Invalid Form Body", {
+      errors: { allowed_mentions: { _errors: [{ code: "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE", message: 'parse:["users"] and users: [ids] are mutually exclusive.' }] } },
+    });
+  }
+  const message = sim.createMessage(channel, user, {
+    content,
+    files,
+    allowedMentions: allowed,
+    referenceId: body.message_reference?.message_id,
+  });
+  return Response.json(message, { headers: limit?.headers });
+}
+
+function cdn(sim: DiscordSimulator, url: URL): Response {
+  const match = /^\/cdn\/attachments\/(\d+)\/(\d+)\/([^/]+)$/.exec(url.pathname);
+  const file = match ? sim.files.get(match[2]) : undefined;
+  if (!file) return new Response("Not Found", { status: 404 });
+  const expires = parseInt(url.searchParams.get("ex") ?? "", 16);
+  if (!(expires > Date.now() / 1000) || url.searchParams.get("hm") !== sim.sign(url.pathname, expires)) {
+    return new Response("This content is no longer available.", { status: 404 });
+  }
+  return new Response(file.data, { headers: { "content-type": file.contentType, "content-length": String(file.data.byteLength) } });
+}

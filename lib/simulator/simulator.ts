@@ -1,0 +1,570 @@
+import type { Server } from "bun";
+import type { APIAttachment, APIEmbed, APIMessage, APIUser } from "discord-api-types/v10";
+import { defaultScript, type CozeScript } from "./coze-script.ts";
+import { runCoze } from "./coze.ts";
+import { HEARTBEAT_INTERVAL_MS, Intent, Op, send, Session, type GatewaySocket, type SocketData } from "./gateway.ts";
+import { RateLimitBucket } from "./rate-limit.ts";
+import { handleRest } from "./rest.ts";
+import { snowflake } from "./snowflake.ts";
+import { apiUser, type SimChannel, type SimCoze, type SimGuild, type SimUser } from "./world.ts";
+
+/** Discord's limit on message content, counted in code points as Discord counts it. */
+export const CONTENT_LIMIT = 2000;
+
+export interface SimulatorOptions {
+  /** Posts per channel per window for each bot (Discord's is about 5 per 5 s); null turns the limit off. */
+  rateLimit?: { limit: number; windowMs: number } | null;
+  /** How many posts `posts` keeps (the oldest go first), so long benchmarks do not grow it. */
+  recordLimit?: number;
+  /** How many messages the simulated Discord keeps for GET/PATCH. */
+  messageLimit?: number;
+}
+
+/** An attachment as the simulator stores it, bytes included. */
+export interface StoredFile {
+  id: string;
+  filename: string;
+  contentType: string;
+  data: Uint8Array;
+}
+
+/** A message as a test sees it: what was posted, by whom, and the reply it got. */
+export interface PostRecord {
+  id: string;
+  channelId: string;
+  authorId: string;
+  content: string;
+  files: StoredFile[];
+  allowedMentions: unknown;
+  /** Users the message actually mentions (after `allowed_mentions`). */
+  mentions: string[];
+  mentionEveryone: boolean;
+  mentionRoles: string[];
+  reply: { messageIds: string[]; text: string; done: boolean } | undefined;
+}
+
+export interface NewMessage {
+  content?: string;
+  embeds?: APIEmbed[];
+  files?: StoredFile[];
+  components?: unknown[];
+  referenceId?: string;
+  allowedMentions?: AllowedMentions;
+}
+
+export interface AllowedMentions {
+  parse?: string[];
+  users?: string[];
+  roles?: string[];
+  replied_user?: boolean;
+}
+
+type Fault = { status: number; remaining: number };
+
+/**
+ * A Discord API v10 simulator that the real discord.js client connects to:
+ * REST under `/api/v10`, the gateway at `/gateway`, a CDN under `/cdn`, and
+ * simulated Coze bots that answer mentions the way Coze does. It keeps
+ * Discord's rules (SPEC §6) and can be told to misbehave.
+ */
+export class DiscordSimulator {
+  readonly users = new Map<string, SimUser>();
+  readonly guilds = new Map<string, SimGuild>();
+  readonly channels = new Map<string, SimChannel>();
+  readonly cozes = new Map<string, SimCoze>();
+  readonly posts: PostRecord[] = [];
+  readonly sessions = new Set<Session>();
+  readonly messages = new Map<string, { message: APIMessage; files: StoredFile[] }>();
+  readonly files = new Map<string, StoredFile>();
+  /** Every IDENTIFY and RESUME, for tests that check how a client reconnected. */
+  readonly gatewayLog: { op: "identify" | "resume"; userId: string; at: number }[] = [];
+  private readonly buckets = new Map<string, RateLimitBucket>();
+  private readonly postFaults: Fault[] = [];
+  private readonly options: Required<SimulatorOptions>;
+  private server: Server<SocketData> | undefined;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(options: SimulatorOptions = {}) {
+    this.options = {
+      rateLimit: options.rateLimit === undefined ? { limit: 5, windowMs: 5000 } : options.rateLimit,
+      recordLimit: options.recordLimit ?? 10_000,
+      messageLimit: options.messageLimit ?? 5_000,
+    };
+  }
+
+  // ---- lifecycle --------------------------------------------------------
+
+  start(port = 0): this {
+    this.server = Bun.serve<SocketData>({
+      hostname: "127.0.0.1",
+      port,
+      idleTimeout: 60,
+      fetch: (req, server) => {
+        const url = new URL(req.url);
+        if (url.pathname === "/gateway") {
+          return server.upgrade(req, { data: {} }) ? undefined : new Response("expected a websocket", { status: 400 });
+        }
+        return handleRest(this, req, url);
+      },
+      websocket: {
+        open: (ws) => send(ws, Op.Hello, { heartbeat_interval: HEARTBEAT_INTERVAL_MS }),
+        message: (ws, raw) => this.onGatewayMessage(ws, String(raw)),
+        close: (ws) => ws.data.session?.detach(),
+      },
+    });
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const session of this.sessions) session.socket?.close(1001, "simulator stopping");
+    await this.server?.stop(true);
+    this.server = undefined;
+  }
+
+  get port(): number {
+    return this.server!.port!;
+  }
+
+  get origin(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** What DISCORD_API_URL should be for a client of this simulator. */
+  get apiUrl(): string {
+    return `${this.origin}/api`;
+  }
+
+  // ---- the simulated world ---------------------------------------------
+
+  /** A bot that logs in over the gateway (bot-02). */
+  addBot(options: { username?: string; token?: string; messageContentAllowed?: boolean } = {}): SimUser {
+    const id = snowflake();
+    const user: SimUser = {
+      id,
+      username: options.username ?? `relay-${this.users.size + 1}`,
+      token: options.token ?? `sim.${id}.${crypto.randomUUID()}`,
+      messageContentAllowed: options.messageContentAllowed ?? true,
+    };
+    this.users.set(id, user);
+    return user;
+  }
+
+  /** A Coze-hosted bot (bot-01) that answers mentions. */
+  addCoze(options: { username?: string; behaviour?: (prompt: string) => CozeScript } = {}): SimCoze {
+    const id = snowflake();
+    const user: SimUser = { id, username: options.username ?? `coze-${this.cozes.size + 1}`, messageContentAllowed: true };
+    this.users.set(id, user);
+    const coze: SimCoze = { user, queue: [], behaviour: options.behaviour ?? defaultScript, ignoreBots: false };
+    this.cozes.set(id, coze);
+    return coze;
+  }
+
+  addGuild(members: SimUser[], name = `guild-${this.guilds.size + 1}`): SimGuild {
+    const guild: SimGuild = { id: snowflake(), name, members: new Set(members.map((m) => m.id)), channels: [] };
+    this.guilds.set(guild.id, guild);
+    for (const session of this.sessions) if (guild.members.has(session.user.id)) session.dispatch("GUILD_CREATE", JSON.stringify(this.guildPayload(guild)));
+    return guild;
+  }
+
+  addChannel(guild: SimGuild, name = `chat-${guild.channels.length + 1}`): SimChannel {
+    const channel: SimChannel = { id: snowflake(), guildId: guild.id, name, denied: new Set() };
+    guild.channels.push(channel);
+    this.channels.set(channel.id, channel);
+    return channel;
+  }
+
+  /** Queues how `coze` answers its next prompts, one script per prompt. */
+  script(coze: SimCoze, ...scripts: CozeScript[]): void {
+    coze.queue.push(...scripts);
+  }
+
+  // ---- faults -----------------------------------------------------------
+
+  /** The next `count` posts (from any bot) fail with `status` (429 or 5xx). */
+  failPosts(count: number, status: number): void {
+    this.postFaults.push({ status, remaining: count });
+  }
+
+  /** Takes a pending post fault, if any. */
+  takePostFault(): number | undefined {
+    const fault = this.postFaults[0];
+    if (!fault) return undefined;
+    if (--fault.remaining <= 0) this.postFaults.shift();
+    return fault.status;
+  }
+
+  /** Op 7: tells the user's connected sessions to reconnect and resume. */
+  reconnect(user?: SimUser): number {
+    return this.eachSocket(user, (ws) => {
+      send(ws, Op.Reconnect, null);
+      setTimeout(() => ws.readyState === 1 && ws.close(4000, "reconnect requested"), 1000);
+    });
+  }
+
+  /** Op 9: the session is invalid; `resumable` says whether RESUME may still work. */
+  invalidateSession(user?: SimUser, resumable = false): number {
+    return this.eachSocket(user, (ws) => {
+      if (!resumable && ws.data.session) this.sessions.delete(ws.data.session);
+      send(ws, Op.InvalidSession, resumable);
+    });
+  }
+
+  /** Drops the TCP connection with no close frame, as a network failure would. */
+  dropSocket(user?: SimUser): number {
+    return this.eachSocket(user, (ws) => ws.terminate());
+  }
+
+  private eachSocket(user: SimUser | undefined, act: (ws: GatewaySocket) => void): number {
+    let n = 0;
+    for (const session of this.sessions) {
+      if (session.socket && (!user || session.user.id === user.id)) {
+        act(session.socket);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  // ---- observing --------------------------------------------------------
+
+  /** Resolves when `check` returns a value other than undefined/false, checking on every change. */
+  waitFor<T>(check: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const attempt = () => {
+        const value = check();
+        if (value === undefined || value === false) return false;
+        this.waiters.delete(attempt as () => void);
+        clearTimeout(timer);
+        resolve(value);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(attempt as () => void);
+        reject(new Error("simulator: condition not met in time"));
+      }, timeoutMs);
+      if (!attempt()) this.waiters.add(attempt as () => void);
+    });
+  }
+
+  private changed(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  /** Sessions currently connected, per user. */
+  connected(user: SimUser): number {
+    let n = 0;
+    for (const s of this.sessions) if (s.user.id === user.id && s.socket) n++;
+    return n;
+  }
+
+  // ---- messages ---------------------------------------------------------
+
+  rateLimitFor(user: SimUser, channel: SimChannel): RateLimitBucket | undefined {
+    const config = this.options.rateLimit;
+    if (!config) return undefined;
+    const key = `${user.id}:${channel.id}`;
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      bucket = new RateLimitBucket(config.limit, config.windowMs, Bun.hash(channel.id).toString(16));
+      this.buckets.set(key, bucket);
+    }
+    return bucket;
+  }
+
+  storeFile(file: Omit<StoredFile, "id">): StoredFile {
+    const stored = { ...file, id: snowflake() };
+    this.files.set(stored.id, stored);
+    if (this.files.size > this.options.messageLimit) this.files.delete(this.files.keys().next().value!);
+    return stored;
+  }
+
+  /** The signed CDN URL of a stored file, like Discord's `cdn.discordapp.com/attachments/...?ex=&is=&hm=`. */
+  fileUrl(channelId: string, file: StoredFile): string {
+    const issued = Math.floor(Date.now() / 1000);
+    const expires = issued + 86_400;
+    const path = `/cdn/attachments/${channelId}/${file.id}/${encodeURIComponent(file.filename)}`;
+    return `${this.origin}${path}?ex=${expires.toString(16)}&is=${issued.toString(16)}&hm=${this.sign(path, expires)}&`;
+  }
+
+  sign(path: string, expires: number): string {
+    return new Bun.CryptoHasher("sha256").update(`${path}|${expires}|simulator`).digest("hex");
+  }
+
+  private attachment(channelId: string, file: StoredFile): APIAttachment {
+    const url = this.fileUrl(channelId, file);
+    return { id: file.id, filename: file.filename, size: file.data.byteLength, url, proxy_url: url, content_type: file.contentType };
+  }
+
+  /** Creates a message as `author` and dispatches it; Coze bots it mentions start answering. */
+  createMessage(channel: SimChannel, author: SimUser, input: NewMessage): APIMessage {
+    const content = input.content ?? "";
+    const reference = input.referenceId ? this.messages.get(input.referenceId)?.message : undefined;
+    const mentions = this.resolveMentions(content, input.allowedMentions, reference);
+    const files = input.files ?? [];
+    const message: APIMessage & { guild_id: string } = {
+      id: snowflake(),
+      type: reference ? 19 : 0,
+      channel_id: channel.id,
+      guild_id: channel.guildId,
+      author: apiUser(author),
+      content,
+      timestamp: new Date().toISOString(),
+      edited_timestamp: null,
+      tts: false,
+      mention_everyone: mentions.everyone,
+      mentions: mentions.users,
+      mention_roles: mentions.roles,
+      attachments: files.map((f) => this.attachment(channel.id, f)),
+      embeds: input.embeds ?? [],
+      pinned: false,
+      flags: 0 as APIMessage["flags"],
+      components: (input.components ?? []) as APIMessage["components"],
+      ...(reference
+        ? {
+            message_reference: { type: 0, message_id: reference.id, channel_id: channel.id, guild_id: channel.guildId },
+            referenced_message: reference,
+          }
+        : {}),
+    };
+    this.remember(message, files);
+    if (author.token) {
+      this.posts.push({
+        id: message.id,
+        channelId: channel.id,
+        authorId: author.id,
+        content,
+        files,
+        allowedMentions: input.allowedMentions,
+        mentions: mentions.users.map((u) => u.id),
+        mentionEveryone: mentions.everyone,
+        mentionRoles: mentions.roles,
+        reply: undefined,
+      });
+      if (this.posts.length > this.options.recordLimit) this.posts.splice(0, this.posts.length - this.options.recordLimit);
+    }
+    this.dispatchMessage("MESSAGE_CREATE", message, channel);
+    for (const user of mentions.users) {
+      const coze = this.cozes.get(user.id);
+      if (coze && coze.user.id !== author.id && this.guilds.get(channel.guildId)?.members.has(coze.user.id)) {
+        void runCoze(this, coze, channel, message);
+      }
+    }
+    this.changed();
+    return message;
+  }
+
+  /** Edits a message in place and dispatches the whole new message, as Discord does. */
+  editMessage(id: string, patch: { content?: string; embeds?: APIEmbed[]; components?: unknown[]; files?: StoredFile[] }): APIMessage | undefined {
+    const stored = this.messages.get(id);
+    if (!stored) return undefined;
+    const { message } = stored;
+    const channel = this.channels.get(message.channel_id)!;
+    if (patch.content !== undefined) message.content = patch.content;
+    if (patch.embeds !== undefined) message.embeds = patch.embeds;
+    if (patch.components !== undefined) message.components = patch.components as APIMessage["components"];
+    if (patch.files !== undefined) {
+      stored.files.push(...patch.files);
+      message.attachments = stored.files.map((f) => this.attachment(channel.id, f));
+    }
+    message.edited_timestamp = new Date().toISOString();
+    this.dispatchMessage("MESSAGE_UPDATE", message, channel);
+    this.changed();
+    return message;
+  }
+
+  /** The record of the prompt a reply answers, for `reply` bookkeeping. */
+  postRecord(id: string): PostRecord | undefined {
+    for (let i = this.posts.length - 1; i >= 0; i--) if (this.posts[i].id === id) return this.posts[i];
+    return undefined;
+  }
+
+  private remember(message: APIMessage, files: StoredFile[]): void {
+    this.messages.set(message.id, { message, files });
+    if (this.messages.size > this.options.messageLimit) this.messages.delete(this.messages.keys().next().value!);
+  }
+
+  private resolveMentions(content: string, allowed: AllowedMentions | undefined, reference: APIMessage | undefined) {
+    const parse = allowed?.parse;
+    const mayUser = (id: string) => !allowed || parse?.includes("users") || allowed.users?.includes(id);
+    const ids = new Set<string>();
+    for (const match of content.matchAll(/<@!?(\d+)>/g)) if (mayUser(match[1])) ids.add(match[1]);
+    if (reference && (allowed?.replied_user ?? true) && !ids.has(reference.author.id)) ids.add(reference.author.id);
+    const users: APIUser[] = [];
+    for (const id of ids) {
+      const user = this.users.get(id);
+      if (user) users.push(apiUser(user));
+    }
+    const everyone = /@(everyone|here)\b/.test(content) && (!allowed || parse?.includes("everyone") === true);
+    const roles: string[] = [];
+    for (const match of content.matchAll(/<@&(\d+)>/g)) {
+      if (!allowed || parse?.includes("roles") || allowed.roles?.includes(match[1])) roles.push(match[1]);
+    }
+    return { users, everyone, roles };
+  }
+
+  /**
+   * Sends a message event to every session in the guild that asked for
+   * guild messages. Without the MessageContent intent a bot sees content,
+   * embeds, attachments and components only of its own messages and of
+   * messages that mention it, as on Discord.
+   */
+  private dispatchMessage(event: "MESSAGE_CREATE" | "MESSAGE_UPDATE", message: APIMessage, channel: SimChannel): void {
+    const guild = this.guilds.get(channel.guildId);
+    if (!guild) return;
+    let full: string | undefined;
+    for (const session of this.sessions) {
+      if (!guild.members.has(session.user.id) || !session.has(Intent.GuildMessages)) continue;
+      const sees =
+        session.has(Intent.MessageContent) || message.author.id === session.user.id || message.mentions.some((u) => u.id === session.user.id);
+      if (sees) session.dispatch(event, (full ??= JSON.stringify(message)));
+      else session.dispatch(event, JSON.stringify({ ...message, content: "", embeds: [], attachments: [], components: [] }));
+    }
+  }
+
+  // ---- gateway ----------------------------------------------------------
+
+  private onGatewayMessage(ws: GatewaySocket, raw: string): void {
+    let payload: { op: number; d: any };
+    try {
+      payload = JSON.parse(raw);
+    } catch {
+      ws.close(4002, "Error while decoding payload.");
+      return;
+    }
+    switch (payload.op) {
+      case Op.Heartbeat:
+        send(ws, Op.HeartbeatAck, null);
+        return;
+      case Op.Identify:
+        return this.identify(ws, payload.d);
+      case Op.Resume:
+        return this.resume(ws, payload.d);
+      default:
+        return; // presence updates and the like change nothing here
+    }
+  }
+
+  private userByToken(token: unknown): SimUser | undefined {
+    if (typeof token !== "string") return undefined;
+    const bare = token.replace(/^Bot\s+/i, "");
+    for (const user of this.users.values()) if (user.token === bare) return user;
+    return undefined;
+  }
+
+  private identify(ws: GatewaySocket, d: { token?: string; intents?: number }): void {
+    const user = this.userByToken(d?.token);
+    if (!user) return ws.close(4004, "Authentication failed.");
+    const intents = Number(d.intents ?? 0);
+    if ((intents & Intent.MessageContent) !== 0 && !user.messageContentAllowed) return ws.close(4014, "Disallowed intent(s).");
+    this.gatewayLog.push({ op: "identify", userId: user.id, at: Date.now() });
+    this.pruneSessions();
+    const session = new Session(crypto.randomUUID().replaceAll("-", ""), user, intents);
+    this.sessions.add(session);
+    session.attach(ws);
+    const guilds = [...this.guilds.values()].filter((g) => g.members.has(user.id));
+    session.dispatch(
+      "READY",
+      JSON.stringify({
+        v: 10,
+        user: { ...apiUser(user), verified: true, mfa_enabled: false, flags: 0 },
+        guilds: guilds.map((g) => ({ id: g.id, unavailable: true })),
+        session_id: session.id,
+        session_type: "normal",
+        resume_gateway_url: `ws://127.0.0.1:${this.port}/gateway`,
+        shard: [0, 1],
+        application: { id: user.id, flags: 0 },
+        private_channels: [],
+        presences: [],
+        relationships: [],
+        guild_join_requests: [],
+        geo_ordered_rtc_regions: [],
+        user_settings: {},
+      }),
+    );
+    for (const guild of guilds) session.dispatch("GUILD_CREATE", JSON.stringify(this.guildPayload(guild)));
+    this.changed();
+  }
+
+  private resume(ws: GatewaySocket, d: { token?: string; session_id?: string; seq?: number }): void {
+    const user = this.userByToken(d?.token);
+    if (!user) return ws.close(4004, "Authentication failed.");
+    const session = [...this.sessions].find((s) => s.id === d.session_id && s.user.id === user.id);
+    const missed = session?.since(Number(d.seq ?? 0));
+    if (!session || !missed) {
+      send(ws, Op.InvalidSession, false);
+      return;
+    }
+    this.gatewayLog.push({ op: "resume", userId: user.id, at: Date.now() });
+    if (session.socket && session.socket !== ws) session.socket.close(4000, "session resumed elsewhere");
+    session.attach(ws);
+    for (const payload of missed) ws.send(payload);
+    session.dispatch("RESUMED", "{}");
+    this.changed();
+  }
+
+  /** Forgets sessions that have been disconnected for two minutes: they can no longer be resumed. */
+  private pruneSessions(): void {
+    const cutoff = Date.now() - 120_000;
+    for (const s of this.sessions) if (!s.socket && s.disconnectedAt < cutoff) this.sessions.delete(s);
+  }
+
+  guildPayload(guild: SimGuild) {
+    return {
+      id: guild.id,
+      name: guild.name,
+      icon: null,
+      splash: null,
+      discovery_splash: null,
+      owner_id: [...guild.members][0] ?? "0",
+      afk_channel_id: null,
+      afk_timeout: 300,
+      verification_level: 0,
+      default_message_notifications: 0,
+      explicit_content_filter: 0,
+      roles: [
+        { id: guild.id, name: "@everyone", color: 0, hoist: false, icon: null, unicode_emoji: null, position: 0, permissions: "68608", managed: false, mentionable: false, flags: 0 },
+      ],
+      emojis: [],
+      stickers: [],
+      features: [],
+      mfa_level: 0,
+      application_id: null,
+      system_channel_id: null,
+      system_channel_flags: 0,
+      rules_channel_id: null,
+      vanity_url_code: null,
+      description: null,
+      banner: null,
+      premium_tier: 0,
+      preferred_locale: "en-US",
+      public_updates_channel_id: null,
+      nsfw_level: 0,
+      premium_progress_bar_enabled: false,
+      safety_alerts_channel_id: null,
+      joined_at: new Date().toISOString(),
+      large: false,
+      unavailable: false,
+      member_count: guild.members.size,
+      voice_states: [],
+      members: [],
+      channels: guild.channels.map((c, position) => ({
+        id: c.id,
+        type: 0,
+        guild_id: guild.id,
+        name: c.name,
+        position,
+        permission_overwrites: [],
+        nsfw: false,
+        topic: null,
+        last_message_id: null,
+        rate_limit_per_user: 0,
+        parent_id: null,
+      })),
+      threads: [],
+      presences: [],
+      stage_instances: [],
+      guild_scheduled_events: [],
+      soundboard_sounds: [],
+    };
+  }
+}
