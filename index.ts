@@ -1,0 +1,91 @@
+#!/usr/bin/env bun
+/**
+ * coze-chat-proxy: an OpenAI-compatible endpoint that talks to Coze bots
+ * through Discord. This file reads the command line and the configuration,
+ * starts the service and stops it on SIGINT/SIGTERM.
+ */
+import { startApp, VERSION } from "./lib/app.ts";
+import { ConfigError } from "./lib/config/config-error.ts";
+import { loadEnvironment } from "./lib/config/dotenv.ts";
+import { loadConfig } from "./lib/config/load.ts";
+import { readSettings } from "./lib/config/settings.ts";
+import { demoInstructions, startDemoDiscord } from "./lib/demo.ts";
+import { log, setLogLevel } from "./lib/log.ts";
+
+const HELP = `coze-chat-proxy ${VERSION}: an OpenAI-compatible API for Coze bots, through Discord.
+
+Usage: coze-chat-proxy [--demo | --healthcheck | --version | --help]
+
+  (no option)    serve the API; reads the environment, .env and BOT_CONFIG (bot.json)
+  --demo         serve the API against a built-in simulated Discord and Coze: no account needed
+  --healthcheck  exit 0 when the service on SERVER_PORT answers /healthz (for Docker's HEALTHCHECK)
+  --version      print the version
+  --help         print this help
+
+Configuration (environment or .env): SERVER_PORT, BOT_CONFIG, AUTH_TOKEN, LOG_LEVEL,
+DISCORD_API_URL, PROXY_URL, REPLY_START_TIMEOUT, REPLY_QUIET, REPLY_TIMEOUT. See README.md.`;
+
+async function main(args: string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) return print(HELP);
+  if (args.includes("--version") || args.includes("-v")) return print(VERSION);
+  const unknown = args.find((a) => !["--demo", "--healthcheck"].includes(a));
+  if (unknown) throw new ConfigError(`unknown option ${unknown}; see --help`);
+  const env = loadEnvironment();
+  if (args.includes("--healthcheck")) return healthcheck(readSettings(env).port);
+
+  const demo = args.includes("--demo");
+  const simulated = demo ? startDemoDiscord() : undefined;
+  const config = simulated
+    ? { settings: { ...readSettings(env), discordApiUrl: simulated.simulator.apiUrl, proxyUrl: undefined }, entries: simulated.entries, warnings: [] }
+    : loadConfig(env);
+  const { settings, entries, warnings } = config;
+  setLogLevel(settings.logLevel);
+  for (const warning of warnings) log.warn(warning);
+  if (settings.authGenerated) {
+    log.warn("AUTH_TOKEN is not set; this run accepts one generated key, shown once here", { key: settings.authTokens[0] });
+  }
+
+  const app = startApp(settings, entries);
+  if (simulated) {
+    await app.ready;
+    const key = settings.authTokens[0];
+    process.stdout.write(demoInstructions(`http://127.0.0.1:${app.server.port}`, settings.authGenerated ? key : "$AUTH_TOKEN") + "\n");
+  }
+
+  const { promise: stopped, resolve } = Promise.withResolvers<number>();
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("stopping", { signal });
+    await app.stop();
+    await simulated?.simulator.stop();
+    resolve(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  return stopped;
+}
+
+function print(text: string): number {
+  process.stdout.write(text + "\n");
+  return 0;
+}
+
+async function healthcheck(port: number): Promise<number> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(3000) });
+    return response.ok ? 0 : 1;
+  } catch {
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error) => {
+    if (error instanceof ConfigError) process.stderr.write(`coze-chat-proxy: ${error.message}\n`);
+    else process.stderr.write(`coze-chat-proxy: could not start: ${error?.message ?? error}\n`);
+    process.exit(2);
+  },
+);

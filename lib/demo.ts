@@ -1,0 +1,50 @@
+import type { BotEntry } from "./config/bots.ts";
+import { DiscordSimulator } from "./simulator/simulator.ts";
+
+export const DEMO_CHAT_MODEL = "coze-demo";
+export const DEMO_IMAGE_MODEL = "coze-demo-image";
+
+/**
+ * `--demo`: a Discord simulator in-process on loopback, with one of our bots,
+ * two simulated Coze bots (chat and images) and a channel each; returns the
+ * `bot.json` entries that point the service at them.
+ */
+export function startDemoDiscord(): { simulator: DiscordSimulator; entries: BotEntry[] } {
+  const simulator = new DiscordSimulator({ recordLimit: 200 }).start();
+  const relay = simulator.addBot({ username: "coze-chat-proxy" });
+  const chat = simulator.addCoze({ username: "coze-demo" });
+  const images = simulator.addCoze({ username: "coze-demo-image" });
+  images.behaviour = (prompt) => ({ text: `Here is a picture of ${JSON.stringify(prompt.slice(0, 200))}.`, image: "embed", steps: 2 });
+  const guild = simulator.addGuild([relay, chat.user, images.user], "demo");
+  const entry = (index: number, model: string, coze: typeof chat): BotEntry => ({
+    index,
+    model,
+    bot_token: relay.token!,
+    coze_bot_id: coze.user.id,
+    guild_id: guild.id,
+    channel_id: simulator.addChannel(guild, model).id,
+  });
+  return { simulator, entries: [entry(0, DEMO_CHAT_MODEL, chat), entry(1, DEMO_IMAGE_MODEL, images)] };
+}
+
+/** The lines `--demo` prints: commands that work when pasted into another terminal. */
+export function demoInstructions(base: string, key: string): string {
+  const auth = `-H "Authorization: Bearer ${key}"`;
+  return [
+    "",
+    "coze-chat-proxy demo: a simulated Discord with simulated Coze bots runs in this process.",
+    `OpenAI base URL: ${base}/v1    API key: ${key}`,
+    "",
+    "Try, in another terminal:",
+    `  curl -s ${base}/v1/models ${auth}`,
+    `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_CHAT_MODEL}","messages":[{"role":"user","content":"Hello, Coze!"}]}'`,
+    `  curl -N ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_CHAT_MODEL}","stream":true,"messages":[{"role":"user","content":"Stream me a long reply"}]}'`,
+    `  curl -s ${base}/v1/images/generations ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_IMAGE_MODEL}","prompt":"a red fox in the snow"}'`,
+    "",
+    "With the openai SDK (Node):",
+    `  new OpenAI({ baseURL: "${base}/v1", apiKey: "${key}" })`,
+    "",
+    "Say 'long reply' for a reply over several Discord messages, 'coze error' for a Coze error, 'draw …' for an image.",
+    "",
+  ].join("\n");
+}

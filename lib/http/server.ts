@@ -1,0 +1,84 @@
+import type { Server } from "bun";
+import { log } from "../log.ts";
+import { chatCompletions } from "../routes/chat.ts";
+import type { AppContext, RouteHandler } from "../routes/context.ts";
+import { imageGenerations } from "../routes/images.ts";
+import { getModel, listModels } from "../routes/models.ts";
+import { healthz, readyz, root } from "../routes/status.ts";
+import { invalidApiKey, methodNotAllowed, routeNotFound, toApiError } from "./api-error.ts";
+import { createKeyCheck } from "./auth.ts";
+import { corsHeaders, preflight } from "./cors.ts";
+
+/** Handlers by HTTP method; `*` answers any method. */
+type Methods = Partial<Record<"GET" | "POST" | "*", RouteHandler>>;
+interface RouteOptions {
+  /** `/v1/*` routes need an API key. */
+  auth: boolean;
+  /** Relay routes may wait minutes for Coze: Bun's idle timer must not cut them. */
+  longWait?: boolean;
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Starts the HTTP API on `Bun.serve` and its `routes`. */
+export function startServer(ctx: AppContext): Server<unknown> {
+  const keyCheck = createKeyCheck(ctx.settings.authTokens);
+
+  const route = (methods: Methods, options: RouteOptions) =>
+    async (req: Request, server: Server<unknown>): Promise<Response> => {
+      const started = performance.now();
+      const incoming = req.headers.get("x-request-id");
+      const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+      let response: Response;
+      try {
+        const handler = methods[req.method as keyof Methods] ?? methods["*"];
+        if (req.method === "OPTIONS") response = preflight(req);
+        else if (options.auth && !keyCheck(req.headers.get("authorization"))) throw invalidApiKey();
+        else if (!handler) throw methodNotAllowed(req.method, new URL(req.url).pathname);
+        else {
+          if (options.longWait) server.timeout(req, 0);
+          response = await handler(req, ctx, { requestId, server, signal: req.signal });
+        }
+      } catch (error) {
+        response = toApiError(error).response();
+        if (response.status === 500) log.error("request failed", { request: requestId, error: (error as Error)?.stack ?? String(error) });
+      }
+      for (const name in corsHeaders) response.headers.set(name, corsHeaders[name]);
+      response.headers.set("x-request-id", requestId);
+      log.info("request", {
+        method: req.method,
+        path: new URL(req.url).pathname,
+        status: response.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        request: requestId,
+      });
+      return response;
+    };
+
+  const open = { auth: false };
+  const api = { auth: true };
+  const relayed = { auth: true, longWait: true };
+  const notFound = route({ "*": (req) => Promise.reject(routeNotFound(req.method, new URL(req.url).pathname)) }, open);
+
+  return Bun.serve({
+    hostname: ctx.settings.host,
+    port: ctx.settings.port,
+    // Room for a multipart-free JSON body of maxBodyBytes; the route itself answers 413 in OpenAI's shape.
+    maxRequestBodySize: ctx.settings.maxBodyBytes + 1024 * 1024,
+    idleTimeout: 30,
+    routes: {
+      "/": route({ GET: root }, open),
+      "/healthz": route({ GET: healthz }, open),
+      "/readyz": route({ GET: readyz }, open),
+      "/v1/models": route({ GET: listModels }, api),
+      "/v1/models/*": route({ GET: getModel }, api),
+      "/v1/chat/completions": route({ POST: chatCompletions }, relayed),
+      "/v1/images/generations": route({ POST: imageGenerations }, relayed),
+    },
+    fetch: notFound,
+    error: (error) => {
+      log.error("unhandled server error", { error: error.stack ?? String(error) });
+      return toApiError(error).response();
+    },
+  });
+}

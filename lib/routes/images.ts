@@ -1,0 +1,64 @@
+import { modelNotFound, toApiError } from "../http/api-error.ts";
+import { readJsonBody } from "../http/json-body.ts";
+import { log } from "../log.ts";
+import { parseImageRequest, type ImageRequest } from "../openai/image-request.ts";
+import { downloadImage } from "../relay/cdn-download.ts";
+import { planPrompt } from "../relay/prompt.ts";
+import { relay } from "../relay/relay.ts";
+import type { RouteHandler } from "./context.ts";
+
+/**
+ * `POST /v1/images/generations`. `n` images are `n` requests in parallel,
+ * which round-robin spreads over the model's bots. When some of them fail
+ * the images that did arrive are returned; only when none does is the
+ * request an error.
+ */
+export const imageGenerations: RouteHandler = async (req, ctx, info) => {
+  const request = parseImageRequest(await readJsonBody(req, ctx.settings.maxBodyBytes), ctx.settings.maxImages);
+  if (!ctx.pool.hasModel(request.model)) throw modelNotFound(request.model);
+  const prompt = imagePrompt(request);
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: request.n }, async () => {
+      const result = await relay(ctx.pool, ctx.settings, {
+        model: request.model,
+        contents: (mention) => planPrompt([{ role: "user", text: prompt, images: [] }], mention).contents,
+        files: [],
+        wantImage: true,
+        signal: info.signal,
+        requestId: info.requestId,
+      });
+      const url = result.images[0];
+      const revised = revisedPrompt(result.text, url);
+      const item: Record<string, string> =
+        request.responseFormat === "b64_json"
+          ? { b64_json: Buffer.from(await downloadImage(url, ctx.settings.proxyUrl, info.signal)).toString("base64") }
+          : { url };
+      if (revised) item.revised_prompt = revised;
+      return item;
+    }),
+  );
+  const data = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+  const failures = outcomes.flatMap((o) => (o.status === "rejected" ? [o.reason] : []));
+  if (data.length === 0) throw toApiError(failures[0]);
+  if (failures.length > 0) log.warn("some images of the request failed", { request: info.requestId, failed: failures.length, of: request.n });
+  return Response.json({ created: Math.floor(Date.now() / 1000), data });
+};
+
+/** The prompt with `size`, `quality` and `style` as a hint Coze's image plugin can read. */
+export function imagePrompt(request: ImageRequest): string {
+  const hints = [
+    request.size && `size ${request.size}`,
+    request.quality && `quality ${request.quality}`,
+    request.style && `style ${request.style}`,
+  ].filter(Boolean);
+  return hints.length ? `${request.prompt}\n(${hints.join(", ")})` : request.prompt;
+}
+
+/** What Coze wrote beside the image, without the image itself: OpenAI's `revised_prompt`. */
+export function revisedPrompt(text: string, url: string): string | undefined {
+  const rest = text
+    .replace(/!?\[[^\]]*\]\([^)]*\)/g, "")
+    .replace(url, "")
+    .trim();
+  return rest === "" ? undefined : rest;
+}

@@ -1,0 +1,15 @@
+import { modelNotFound } from "../http/api-error.ts";
+import type { AppContext, RouteHandler } from "./context.ts";
+
+const model = (ctx: AppContext, id: string) => ({ id, object: "model", created: ctx.startedAt, owned_by: "coze" });
+
+/** `GET /v1/models`: the models `bot.json` configures. */
+export const listModels: RouteHandler = (_req, ctx) =>
+  Response.json({ object: "list", data: ctx.pool.models.map((id) => model(ctx, id)) });
+
+/** `GET /v1/models/{id}`; ids may contain slashes, so the rest of the path is the id. */
+export const getModel: RouteHandler = (req, ctx) => {
+  const id = decodeURIComponent(new URL(req.url).pathname.slice("/v1/models/".length));
+  if (!ctx.pool.hasModel(id)) throw modelNotFound(id);
+  return Response.json(model(ctx, id));
+};
