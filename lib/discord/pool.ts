@@ -328,6 +328,17 @@ export class DiscordPool {
     return { reason: "disconnected", problems: entries.filter((e) => !e.usable).map((e) => `${e.label}: ${e.problem ?? e.state}`) };
   }
 
+  /** Replies being followed right now, and replies kept for prompts nobody follows yet. */
+  get tracking(): { following: number; waiting: number } {
+    let following = 0;
+    let waiting = 0;
+    for (const c of this.connections.values()) {
+      following += c.router.following;
+      waiting += c.router.waiting;
+    }
+    return { following, waiting };
+  }
+
   /** Connection state of every entry, for `/readyz`, `/` and metrics. */
   status() {
     const now = performance.now();

@@ -140,6 +140,7 @@ async function postMessage(sim: DiscordSimulator, req: Request, user: SimUser, c
     allowedMentions: allowed,
     referenceId: body.message_reference?.message_id,
   });
+  if (sim.postResponseDelayMs > 0) await Bun.sleep(sim.postResponseDelayMs);
   return Response.json(message, { headers: limit?.headers });
 }
 

@@ -78,6 +78,12 @@ export class DiscordSimulator {
   readonly files = new Map<string, StoredFile>();
   /** Every IDENTIFY and RESUME, for tests that check how a client reconnected. */
   readonly gatewayLog: { op: "identify" | "resume"; userId: string; at: number }[] = [];
+  /**
+   * Delay before a message POST answers, after the message was created and
+   * dispatched: Discord's REST latency, which lets a reply reach the gateway
+   * before the post call returns.
+   */
+  postResponseDelayMs = 0;
   private readonly buckets = new Map<string, RateLimitBucket>();
   private readonly postFaults: Fault[] = [];
   private readonly options: Required<SimulatorOptions>;
@@ -227,22 +233,29 @@ export class DiscordSimulator {
 
   // ---- observing --------------------------------------------------------
 
-  /** Resolves when `check` returns a value other than undefined/false, checking on every change. */
+  /**
+   * Resolves when `check` returns a value other than undefined/false. It is
+   * checked on every change the simulator makes and every few milliseconds,
+   * since what a client received arrives after the simulator's change.
+   */
   waitFor<T>(check: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
     return new Promise((resolve, reject) => {
       const attempt = () => {
         const value = check();
-        if (value === undefined || value === false) return false;
-        this.waiters.delete(attempt as () => void);
+        if (value === undefined || value === false) return;
+        this.waiters.delete(attempt);
+        clearInterval(poll);
         clearTimeout(timer);
         resolve(value);
-        return true;
       };
+      const poll = setInterval(attempt, 5);
       const timer = setTimeout(() => {
-        this.waiters.delete(attempt as () => void);
+        this.waiters.delete(attempt);
+        clearInterval(poll);
         reject(new Error("simulator: condition not met in time"));
       }, timeoutMs);
-      if (!attempt()) this.waiters.add(attempt as () => void);
+      this.waiters.add(attempt);
+      attempt();
     });
   }
 

@@ -1,0 +1,170 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseBots } from "../lib/config/bots.ts";
+import { ConfigError } from "../lib/config/config-error.ts";
+import { parseDotenv } from "../lib/config/dotenv.ts";
+import { parseJsonc } from "../lib/config/jsonc.ts";
+import { readSettings } from "../lib/config/settings.ts";
+
+const ID = "123456789012345678";
+const entry = (over: Record<string, unknown> = {}) => ({
+  model: "gpt-4o",
+  bot_token: "tok.en",
+  coze_bot_id: ID,
+  guild_id: ID,
+  channel_id: ID,
+  ...over,
+});
+const bots = (list: unknown) => parseBots(JSON.stringify(list), "bot.json");
+const failure = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error("expected a ConfigError");
+};
+
+describe("bot.json", () => {
+  test("the seed's commented template parses, comments and trailing commas included", () => {
+    const text = `[
+      {
+        "model": "gpt-3.5-turbo", // bot模型可自定义
+        "bot_token": "MTI.abc//not-a-comment", /* block */
+        "coze_bot_id": "${ID}",
+        "guid_id": "${ID}",
+        "channel_id": "${ID}", // trailing comma next
+      },
+    ]`;
+    const { entries, warnings } = parseBots(text, "bot.json");
+    expect(entries).toEqual([{ index: 0, model: "gpt-3.5-turbo", bot_token: "MTI.abc//not-a-comment", coze_bot_id: ID, guild_id: ID, channel_id: ID }]);
+    expect(warnings).toEqual(['bot.json entry 0: "guid_id" is read as "guild_id"; rename it to silence this warning']);
+  });
+
+  test("jsonc keeps strings with comment markers and escaped quotes intact", () => {
+    expect(parseJsonc('{"a": "x // y /* z */", "b": "q\\"//", }')).toEqual({ a: "x // y /* z */", b: 'q"//' });
+  });
+
+  test.each([
+    ["a missing field", [entry(), entry({ channel_id: undefined })], 'bot.json entry 1 is missing "channel_id"'],
+    ["a wrong type", [entry({ coze_bot_id: 123456789012345678 })], 'bot.json entry 0 field "coze_bot_id" must be a string, got a number'],
+    ["an empty string", [entry({ model: " " })], 'bot.json entry 0 field "model" is empty'],
+    ["an id that is no snowflake", [entry({ guild_id: "my-guild" })], 'bot.json entry 0 field "guild_id" is not a Discord id (17 to 20 digits)'],
+    ["an entry that is no object", [entry(), "x"], "bot.json entry 1 must be an object"],
+    ["no array", { model: "x" }, "bot.json must be a JSON array of bot entries"],
+    ["an empty array", [], "bot.json has no bot entries"],
+  ])("%s names the entry and field", (_name, list, message) => {
+    expect(failure(() => bots(list))).toBe(message);
+  });
+
+  test("broken JSON says where", () => {
+    expect(failure(() => parseBots('[{"model": }]', "bot.json"))).toStartWith("bot.json is not valid JSON:");
+  });
+
+  test("an exact duplicate entry is a warning, not an error", () => {
+    const { entries, warnings } = bots([entry(), entry()]);
+    expect(entries).toHaveLength(2);
+    expect(warnings).toEqual(["bot.json entry 1 repeats entry 0 exactly; it only makes that bot take more turns"]);
+  });
+});
+
+describe("environment", () => {
+  test("defaults", () => {
+    const s = readSettings({});
+    expect(s).toMatchObject({
+      port: 8080,
+      botConfig: "bot.json",
+      logLevel: "info",
+      discordApiUrl: "https://discord.com/api",
+      proxyUrl: undefined,
+      replyStartTimeoutMs: 60_000,
+      replyQuietMs: 15_000,
+      replyTimeoutMs: 300_000,
+      authGenerated: true,
+    });
+    expect(s.authTokens).toHaveLength(1);
+    expect(s.authTokens[0]).toMatch(/^sk-[\w-]{32}$/);
+    expect(readSettings({}).authTokens[0]).not.toBe(s.authTokens[0]);
+  });
+
+  test("AUTH_TOKEN is a comma-separated list, empty items ignored", () => {
+    const s = readSettings({ AUTH_TOKEN: " a, ,b,," });
+    expect(s.authTokens).toEqual(["a", "b"]);
+    expect(s.authGenerated).toBe(false);
+  });
+
+  test("seconds accept decimals", () => {
+    const s = readSettings({ REPLY_QUIET: "0.5", REPLY_START_TIMEOUT: "2", REPLY_TIMEOUT: "1.25" });
+    expect([s.replyQuietMs, s.replyStartTimeoutMs, s.replyTimeoutMs]).toEqual([500, 2000, 1250]);
+  });
+
+  test.each([
+    ["SERVER_PORT", "http", 'SERVER_PORT must be a whole number from 0 to 65535, got "http"'],
+    ["SERVER_PORT", "70000", 'SERVER_PORT must be a whole number from 0 to 65535, got "70000"'],
+    ["REPLY_QUIET", "-1", 'REPLY_QUIET must be a number of seconds above 0 (decimals allowed), got "-1"'],
+    ["REPLY_TIMEOUT", "5m", 'REPLY_TIMEOUT must be a number of seconds above 0 (decimals allowed), got "5m"'],
+    ["LOG_LEVEL", "loud", 'LOG_LEVEL must be one of debug, info, warn, error, got "loud"'],
+    ["DISCORD_API_URL", "discord.com", "DISCORD_API_URL must be a URL"],
+    ["PROXY_URL", "socks5://user:secret@host:1080", "PROXY_URL must be an http:// or https:// URL"],
+  ])("%s=%s is an error naming the variable", (name, value, message) => {
+    expect(failure(() => readSettings({ [name]: value }))).toBe(message);
+  });
+
+  test(".env parsing: comments, export, quotes", () => {
+    expect(parseDotenv('# c\nexport A=1\nB="two words" \nC=\'x#y\'\nD=plain # note\n\nE="l1\\nl2"')).toEqual({
+      A: "1",
+      B: "two words",
+      C: "x#y",
+      D: "plain",
+      E: "l1\nl2",
+    });
+  });
+});
+
+describe("startup", () => {
+  const dir = mkdtempSync(join(tmpdir(), "coze-config-"));
+  const run = async (env: Record<string, string>, files: Record<string, string> = {}, args: string[] = []) => {
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    const proc = Bun.spawn(["bun", join(import.meta.dir, "..", "index.ts"), ...args], {
+      cwd: dir,
+      env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", SERVER_PORT: "0", ...env },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const timer = setTimeout(() => proc.kill(), 10_000);
+    const [code, stderr] = [await proc.exited, await new Response(proc.stderr).text()];
+    clearTimeout(timer);
+    return { code, stderr };
+  };
+
+  test("a bad bot.json exits non-zero with one line and no stack trace", async () => {
+    const { code, stderr } = await run({ BOT_CONFIG: "bad.json" }, { "bad.json": JSON.stringify([entry({ channel_id: "general" })]) });
+    expect(code).toBe(2);
+    expect(stderr).toBe('coze-chat-proxy: bad.json entry 0 field "channel_id" is not a Discord id (17 to 20 digits)\n');
+  });
+
+  test("a missing bot.json says what to do", async () => {
+    const { code, stderr } = await run({ BOT_CONFIG: "absent.json" });
+    expect(code).toBe(2);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toContain("does not exist; copy bot.json.example");
+  });
+
+  test("a bad variable from .env is named; the environment wins over .env", async () => {
+    const fromFile = await run({}, { ".env": "REPLY_QUIET=soon\n" });
+    expect(fromFile.stderr).toBe('coze-chat-proxy: REPLY_QUIET must be a number of seconds above 0 (decimals allowed), got "soon"\n');
+    const overridden = await run({ REPLY_QUIET: "0.5", BOT_CONFIG: "absent.json" }, { ".env": "REPLY_QUIET=soon\n" });
+    expect(overridden.stderr).toContain("absent.json does not exist");
+  });
+
+  test("--version and an unknown option", async () => {
+    const version = Bun.spawnSync(["bun", join(import.meta.dir, "..", "index.ts"), "--version"]);
+    expect(version.stdout.toString().trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const unknown = await run({}, {}, ["--bogus"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe("coze-chat-proxy: unknown option --bogus; see --help\n");
+  });
+});

@@ -1,0 +1,122 @@
+/**
+ * The whole real path for tests: the Discord simulator, the service with its
+ * real discord.js clients, and the official `openai` SDK as the client, all on
+ * 127.0.0.1 with ports the OS picks. `stop()` closes every socket it opened.
+ */
+import OpenAI from "openai";
+import { startApp, type App } from "../lib/app.ts";
+import type { BotEntry } from "../lib/config/bots.ts";
+import { readSettings, type Settings } from "../lib/config/settings.ts";
+import { setLogSink } from "../lib/log.ts";
+import { DiscordSimulator, type SimulatorOptions } from "../lib/simulator/simulator.ts";
+import type { SimChannel, SimCoze, SimUser } from "../lib/simulator/world.ts";
+
+export const KEY = "test-key-1";
+export const SECOND_KEY = "test-key-2";
+
+export interface StackOptions {
+  /** Entries to configure: the model, and which of `cozes` (by index) answers it. Defaults to one "gpt-test" entry. */
+  entries?: { model: string; coze?: number; bot?: number }[];
+  /** How many of our bots (bot-02 tokens) to create; entries choose one with `bot`. */
+  bots?: number;
+  settings?: Partial<Settings>;
+  simulator?: SimulatorOptions;
+  /** Set to false to leave the stack's Discord clients connecting (tests of failures). */
+  waitReady?: boolean;
+  /** Override our bots' simulator options (e.g. a bot whose intents are refused). */
+  botOptions?: { messageContentAllowed?: boolean }[];
+}
+
+export interface Stack {
+  sim: DiscordSimulator;
+  app: App;
+  base: string;
+  openai: OpenAI;
+  bots: SimUser[];
+  cozes: SimCoze[];
+  channels: SimChannel[];
+  entries: BotEntry[];
+  /** Log lines the service wrote while the stack ran. */
+  logs: string[];
+  /** fetch against the service, with the API key unless `headers.authorization` says otherwise. */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const sim = new DiscordSimulator({ rateLimit: null, ...options.simulator }).start();
+  const wanted = options.entries ?? [{ model: "gpt-test" }];
+  const bots = Array.from({ length: options.bots ?? 1 }, (_, i) => sim.addBot({ username: `relay-${i + 1}`, ...options.botOptions?.[i] }));
+  const cozeCount = Math.max(1, ...wanted.map((e) => (e.coze ?? 0) + 1));
+  const cozes = Array.from({ length: cozeCount }, (_, i) => sim.addCoze({ username: `coze-${i + 1}` }));
+  const guild = sim.addGuild([...bots, ...cozes.map((c) => c.user)]);
+  const channels: SimChannel[] = [];
+  const entries: BotEntry[] = wanted.map((w, index) => {
+    const channel = sim.addChannel(guild);
+    channels.push(channel);
+    return {
+      index,
+      model: w.model,
+      bot_token: bots[w.bot ?? 0].token!,
+      coze_bot_id: cozes[w.coze ?? 0].user.id,
+      guild_id: guild.id,
+      channel_id: channel.id,
+    };
+  });
+  const settings: Settings = {
+    ...readSettings({ AUTH_TOKEN: `${KEY},${SECOND_KEY}` }),
+    host: "127.0.0.1",
+    port: 0,
+    discordApiUrl: sim.apiUrl,
+    replyStartTimeoutMs: 3000,
+    replyQuietMs: 1000,
+    replyTimeoutMs: 20_000,
+    ...options.settings,
+  };
+  const logs: string[] = [];
+  const previousSink = setLogSink((line) => logs.push(line));
+  const app = startApp(settings, entries);
+  if (options.waitReady !== false) await app.ready;
+  const base = `http://127.0.0.1:${app.server.port}`;
+  return {
+    sim,
+    app,
+    base,
+    openai: new OpenAI({ baseURL: `${base}/v1`, apiKey: KEY, maxRetries: 0 }),
+    bots,
+    cozes,
+    channels,
+    entries,
+    logs,
+    fetch: (path, init = {}) => {
+      const headers = new Headers(init.headers);
+      if (!headers.has("authorization")) headers.set("authorization", `Bearer ${KEY}`);
+      if (init.body && !headers.has("content-type")) headers.set("content-type", "application/json");
+      return fetch(base + path, { ...init, headers });
+    },
+    async stop() {
+      app.server.stop(true);
+      await app.stop();
+      await sim.stop();
+      setLogSink(previousSink);
+    },
+  };
+}
+
+/** Reads an SSE response into its `data:` payloads (without `[DONE]`) and whether `[DONE]` came. */
+export async function readSse(response: Response): Promise<{ events: any[]; done: boolean; raw: string }> {
+  const raw = await response.text();
+  const events: any[] = [];
+  let done = false;
+  for (const block of raw.split("\n\n")) {
+    const line = block.trim();
+    if (!line.startsWith("data: ")) continue;
+    const data = line.slice(6);
+    if (data === "[DONE]") done = true;
+    else events.push(JSON.parse(data));
+  }
+  return { events, done, raw };
+}
+
+export const chatBody = (model: string, content: string, extra: object = {}) =>
+  JSON.stringify({ model, messages: [{ role: "user", content }], ...extra });
