@@ -44,6 +44,13 @@ describe("bot.json", () => {
     expect(warnings).toEqual(['bot.json entry 0: "guid_id" is read as "guild_id"; rename it to silence this warning']);
   });
 
+  test("bot.json.example is a valid configuration", async () => {
+    const text = await Bun.file(join(import.meta.dir, "..", "bot.json.example")).text();
+    const { entries, warnings } = parseBots(text, "bot.json.example");
+    expect(entries.map((e) => e.model)).toEqual(["gpt-4o", "gpt-4o", "dall-e-3"]);
+    expect(warnings).toEqual([]);
+  });
+
   test("jsonc keeps strings with comment markers and escaped quotes intact", () => {
     expect(parseJsonc('{"a": "x // y /* z */", "b": "q\\"//", }')).toEqual({ a: "x // y /* z */", b: 'q"//' });
   });
