@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { COZE_ERRORS } from "../lib/simulator/coze-script.ts";
-import { chatBody, readSse, startStack, type Stack } from "./harness.ts";
+import { chatBody, json, readSse, startStack, type Stack } from "./harness.ts";
 
 const MODEL = "gpt-test";
 const ask = (stack: Stack, content: string, extra: object = {}) =>
@@ -161,7 +161,7 @@ describe("one bot", () => {
 
   test("silence: 504 naming what to check, as an HTTP status in both modes", async () => {
     stack.sim.script(coze(), { silent: true }, { silent: true });
-    const error = await ask(stack, "anyone?").catch((e) => e);
+    const error = await ask(stack, "anyone?").catch((e: any) => e);
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect(error.status).toBe(504);
     expect(error.code).toBe("reply_timeout");
@@ -173,7 +173,7 @@ describe("one bot", () => {
 
   test("a Coze error with no other bot is a 502 carrying Coze's words", async () => {
     stack.sim.script(coze(), { error: COZE_ERRORS.tooManyUsers });
-    const error = await ask(stack, "busy?").catch((e) => e);
+    const error = await ask(stack, "busy?").catch((e: any) => e);
     expect(error).toBeInstanceOf(OpenAI.InternalServerError);
     expect(error.status).toBe(502);
     expect(error.code).toBe("coze_error");
@@ -192,7 +192,7 @@ describe("one bot", () => {
     stack.sim.script(coze(), { edits: ["Working on it", COZE_ERRORS.somethingWrong] });
     const thrown = await (async () => {
       for await (const _ of await sdk);
-    })().catch((e) => e);
+    })().catch((e: any) => e);
     expect(thrown).toBeInstanceOf(OpenAI.APIError);
   });
 
@@ -208,7 +208,7 @@ describe("one bot", () => {
 
     const whole = new AbortController();
     stack.sim.script(coze(), { text: "slow again", steps: 20, editIntervalMs: 100 });
-    const pending = stack.fetch("/v1/chat/completions", { method: "POST", body: chatBody(MODEL, "bye"), signal: whole.signal }).catch((e) => e);
+    const pending = stack.fetch("/v1/chat/completions", { method: "POST", body: chatBody(MODEL, "bye"), signal: whole.signal }).catch((e: any) => e);
     await stack.sim.waitFor(() => stack.app.pool.tracking.following === 1, 3000);
     whole.abort();
     await pending;
@@ -276,7 +276,7 @@ describe("several bots", () => {
     stack.sim.script(stack.cozes[0], { text: "recovered" });
     stack.sim.script(stack.cozes[1], { text: "recovered" });
     stack.sim.script(stack.cozes[2], { text: "recovered" });
-    const error = await ask(stack, "all failing").catch((e) => e);
+    const error = await ask(stack, "all failing").catch((e: any) => e);
     expect(error.status).toBe(502);
     expect(error.message).toContain("unusual traffic");
     expect((await ask(stack, "after")).choices[0].message.content).toBe("recovered");
@@ -295,7 +295,7 @@ describe("several bots", () => {
     expect(stack.sim.posts.slice(since).map((p) => p.channelId)).toEqual([(next + 0) % 3, (next + 1) % 3].map((k) => stack.channels[k].id));
 
     // The bot that hit its quota rests: the next requests go to the others only.
-    const entries = (await (await fetch(`${stack.base}/readyz`)).json()).models[0].entries;
+    const entries = (await json(await fetch(`${stack.base}/readyz`))).models[0].entries;
     expect(entries.map((e: any) => e.cooling_down_seconds > 0)).toEqual([0, 1, 2].map((k) => k === next));
     stack.sim.script(third, { text: "third answers" });
     stack.sim.script(second, { text: "second again" });
@@ -304,7 +304,7 @@ describe("several bots", () => {
 
     stack.sim.script(second, { error: COZE_ERRORS.freeCredits });
     stack.sim.script(third, { error: COZE_ERRORS.creditsToday });
-    const error = await ask(stack, "quota all").catch((e) => e);
+    const error = await ask(stack, "quota all").catch((e: any) => e);
     expect(error).toBeInstanceOf(OpenAI.RateLimitError);
     expect(error.code).toBe("rate_limit_exceeded");
     expect(error.message).toContain("Coze quota exhausted");

@@ -118,5 +118,8 @@ export async function readSse(response: Response): Promise<{ events: any[]; done
   return { events, done, raw };
 }
 
+/** A response body as JSON, loosely typed for assertions. */
+export const json = (response: Response): Promise<any> => response.json();
+
 export const chatBody = (model: string, content: string, extra: object = {}) =>
   JSON.stringify({ model, messages: [{ role: "user", content }], ...extra });

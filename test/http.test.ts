@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
-import { KEY, SECOND_KEY, startStack, type Stack } from "./harness.ts";
+import { json, KEY, SECOND_KEY, startStack, type Stack } from "./harness.ts";
 
 let stack: Stack;
 beforeAll(async () => {
@@ -23,14 +23,14 @@ describe("models", () => {
   test("one model by id, slashes included", async () => {
     expect((await stack.openai.models.retrieve("org/model-b")).id).toBe("org/model-b");
     const res = await stack.fetch("/v1/models/gpt-test");
-    expect(await res.json()).toMatchObject({ id: "gpt-test", object: "model" });
+    expect(await json(res)).toMatchObject({ id: "gpt-test", object: "model" });
   });
 
   test("an unknown model is the SDK's NotFoundError with code model_not_found", async () => {
-    const error = await stack.openai.models.retrieve("nope").catch((e) => e);
+    const error = await stack.openai.models.retrieve("nope").catch((e: any) => e);
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     expect(error.code).toBe("model_not_found");
-    const chat = await stack.openai.chat.completions.create({ model: "nope", messages: [{ role: "user", content: "hi" }] }).catch((e) => e);
+    const chat = await stack.openai.chat.completions.create({ model: "nope", messages: [{ role: "user", content: "hi" }] }).catch((e: any) => e);
     expect(chat).toBeInstanceOf(OpenAI.NotFoundError);
     expect(chat.code).toBe("model_not_found");
     expect(chat.param).toBe("model");
@@ -43,7 +43,7 @@ describe("auth", () => {
 
   test("a wrong key is the SDK's AuthenticationError", async () => {
     const client = new OpenAI({ baseURL: `${stack.base}/v1`, apiKey: "wrong", maxRetries: 0 });
-    const error = await client.models.list().catch((e) => e);
+    const error = await client.models.list().catch((e: any) => e);
     expect(error).toBeInstanceOf(OpenAI.AuthenticationError);
     expect(error.code).toBe("invalid_api_key");
   });
@@ -61,7 +61,7 @@ describe("auth", () => {
   ])("refuses %s", async (_name, header) => {
     const res = await wrong(header);
     expect(res.status).toBe(401);
-    expect((await res.json()).error).toMatchObject({ type: "invalid_request_error", code: "invalid_api_key" });
+    expect((await json(res)).error).toMatchObject({ type: "invalid_request_error", code: "invalid_api_key" });
     expect(res.headers.get("x-should-retry")).toBe("false");
   });
 
@@ -85,13 +85,13 @@ describe("service routes", () => {
     expect(health.status).toBe(200);
     const ready = await fetch(`${stack.base}/readyz`);
     expect(ready.status).toBe(200);
-    const body = await ready.json();
+    const body = await json(ready);
     expect(body.status).toBe("ready");
     expect(body.models.map((m: any) => [m.model, m.ready, m.entries[0].state])).toEqual([
       ["gpt-test", true, "ready"],
       ["org/model-b", true, "ready"],
     ]);
-    const root = await (await fetch(`${stack.base}/`)).json();
+    const root = await json(await fetch(`${stack.base}/`));
     expect(root).toMatchObject({ name: "coze-chat-proxy", api: "/v1" });
     expect(root.models).toHaveLength(2);
   });
@@ -113,10 +113,10 @@ describe("service routes", () => {
   test("unknown paths and methods answer OpenAI-shaped errors", async () => {
     const missing = await stack.fetch("/v1/nothing");
     expect(missing.status).toBe(404);
-    expect((await missing.json()).error.code).toBe("unknown_url");
+    expect((await json(missing)).error.code).toBe("unknown_url");
     const method = await stack.fetch("/v1/models", { method: "DELETE" });
     expect(method.status).toBe(405);
-    expect((await method.json()).error.type).toBe("invalid_request_error");
+    expect((await json(method)).error.type).toBe("invalid_request_error");
   });
 
   test("X-Request-Id is echoed when sane and generated otherwise", async () => {
@@ -133,7 +133,7 @@ describe("request validation", () => {
   const expectBadRequest = async (res: Response, param: string | null) => {
     expect(res.status).toBe(400);
     expect(res.headers.get("x-should-retry")).toBe("false");
-    const { error } = await res.json();
+    const { error } = await json(res);
     expect(error.type).toBe("invalid_request_error");
     expect(error.param).toBe(param);
     expect(error.message.length).toBeGreaterThan(10);
@@ -175,7 +175,7 @@ describe("request validation", () => {
     const big = JSON.stringify({ model: "gpt-test", messages: [{ role: "user", content: "x".repeat(70 * 1024) }] });
     const declared = await post(big);
     expect(declared.status).toBe(413);
-    expect((await declared.json()).error.code).toBe("request_too_large");
+    expect((await json(declared)).error.code).toBe("request_too_large");
     const chunked = await stack.fetch("/v1/chat/completions", {
       method: "POST",
       body: new ReadableStream({
@@ -202,6 +202,6 @@ describe("request validation", () => {
       }),
     );
     expect(res.status).toBe(200);
-    expect((await res.json()).choices[0].message.content).toContain("You said: hello");
+    expect((await json(res)).choices[0].message.content).toContain("You said: hello");
   });
 });

@@ -7,6 +7,7 @@ import { Client, DiscordAPIError, Events, GatewayIntentBits, Partials, type Mess
 import { DiscordSimulator, type SimulatorOptions } from "../lib/simulator/simulator.ts";
 import type { SimChannel, SimCoze, SimUser } from "../lib/simulator/world.ts";
 import { COZE_ERRORS } from "../lib/simulator/coze-script.ts";
+import { json } from "./harness.ts";
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
@@ -70,7 +71,7 @@ describe("gateway", () => {
 
   test("an unknown token is refused: REST 401 fails login, the gateway closes 4004", async () => {
     const w = world();
-    const error = await login(w, "not-a-real-token").catch((e) => e);
+    const error = await login(w, "not-a-real-token").catch((e: any) => e);
     expect(error.code).toBe("TokenInvalid");
 
     const ws = new WebSocket(`ws://127.0.0.1:${w.sim.port}/gateway?v=10&encoding=json`);
@@ -83,7 +84,7 @@ describe("gateway", () => {
 
   test("MessageContent requested but not allowed for the bot: close 4014", async () => {
     const w = world({ rateLimit: null }, { messageContentAllowed: false });
-    const error = await Promise.race([login(w).then(() => "ready"), Bun.sleep(3000).then(() => "timeout")]).catch((e) => e);
+    const error = await Promise.race([login(w).then(() => "ready"), Bun.sleep(3000).then(() => "timeout")]).catch((e: any) => e);
     expect(String(error?.message ?? error)).toMatch(/disallowed intent/i);
   });
 
@@ -167,7 +168,7 @@ describe("messages", () => {
   test("content over 2000 characters is refused with 50035; 2000 emoji are fine", async () => {
     const w = world();
     const client = await login(w);
-    const error = await channelOf(client, w).send("x".repeat(2001)).catch((e) => e);
+    const error = await channelOf(client, w).send("x".repeat(2001)).catch((e: any) => e);
     expect(error).toBeInstanceOf(DiscordAPIError);
     expect(error.code).toBe(50035);
     expect(error.status).toBe(400);
@@ -178,11 +179,11 @@ describe("messages", () => {
   test("unknown channel is 10003; a channel the bot may not post in is 50013", async () => {
     const w = world();
     const client = await login(w);
-    const unknown = await client.rest.post("/channels/123456789012345678/messages", { body: { content: "x" } }).catch((e) => e);
+    const unknown: any = await client.rest.post("/channels/123456789012345678/messages", { body: { content: "x" } }).catch((e: any) => e);
     expect(unknown.code).toBe(10003);
     expect(unknown.status).toBe(404);
     w.channel.denied.add(w.bot.id);
-    const denied = await channelOf(client, w).send("x").catch((e) => e);
+    const denied = await channelOf(client, w).send("x").catch((e: any) => e);
     expect(denied.code).toBe(50013);
   });
 
@@ -217,7 +218,7 @@ describe("messages", () => {
     expect(limited).toBeDefined();
     expect(limited.headers.get("x-ratelimit-remaining")).toBe("0");
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(0);
-    expect((await limited.json()).retry_after).toBeGreaterThan(0);
+    expect((await json(limited)).retry_after).toBeGreaterThan(0);
     const sent = await Promise.all([1, 2, 3, 4, 5].map((i) => channelOf(client, w).send(`paced ${i}`)));
     expect(sent.map((m) => m.content).sort()).toEqual(["paced 1", "paced 2", "paced 3", "paced 4", "paced 5"]);
   });
