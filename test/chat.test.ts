@@ -219,6 +219,29 @@ describe("one bot", () => {
   });
 });
 
+describe("long waits", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ settings: { idleTimeoutSeconds: 1, keepaliveMs: 300, replyStartTimeoutMs: 10_000 } });
+  });
+  afterAll(() => stack.stop());
+
+  test("Bun's idle timer never cuts a request waiting for Coze", async () => {
+    stack.sim.script(stack.cozes[0], { text: "worth the wait", firstDelayMs: 2500 });
+    expect((await ask(stack, "patience")).choices[0].message.content).toBe("worth the wait");
+  });
+
+  test("a waiting stream opens with the role chunk and sends keepalive comments", async () => {
+    stack.sim.script(stack.cozes[0], { text: "finally", firstDelayMs: 2500 });
+    const res = await stack.fetch("/v1/chat/completions", { method: "POST", body: chatBody(MODEL, "patience", { stream: true }) });
+    const { events, done, raw } = await readSse(res);
+    expect(done).toBe(true);
+    expect(raw.split(": keepalive\n\n").length - 1).toBeGreaterThanOrEqual(3);
+    expect(raw.indexOf(": keepalive")).toBeGreaterThan(raw.indexOf('"role":"assistant"'));
+    expect(events.map((e) => e.choices[0]?.delta.content ?? "").join("")).toBe("finally");
+  });
+});
+
 describe("timeouts", () => {
   let stack: Stack;
   beforeAll(async () => {

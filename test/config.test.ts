@@ -174,4 +174,41 @@ describe("startup", () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toBe("coze-chat-proxy: unknown option --bogus; see --help\n");
   });
+
+  test("--demo prints curl lines that work when pasted, and SIGTERM stops it cleanly", async () => {
+    expect(Bun.which("curl")).not.toBeNull();
+    const proc = Bun.spawn(["bun", join(import.meta.dir, "..", "index.ts"), "--demo"], {
+      cwd: dir,
+      env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", SERVER_PORT: "0", SERVER_HOST: "127.0.0.1" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const killer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+    try {
+      let out = "";
+      const reader = proc.stdout.getReader();
+      while (!out.includes("With the openai SDK")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += new TextDecoder().decode(value);
+      }
+      reader.releaseLock();
+      const curls = out.split("\n").filter((l) => l.trim().startsWith("curl "));
+      expect(curls).toHaveLength(4);
+      const results = curls.map((line) => Bun.spawnSync(["bash", "-c", line.trim()]).stdout.toString());
+      expect(JSON.parse(results[0]).data.map((m: any) => m.id)).toEqual(["coze-demo", "coze-demo-image"]);
+      expect(JSON.parse(results[1]).choices[0].message.content).toStartWith("You said: Hello, Coze!");
+      expect(results[2]).toContain('"role":"assistant"');
+      expect(results[2]).toContain("Line 60 of a long simulated reply");
+      expect(results[2].trim()).toEndWith("data: [DONE]");
+      const image = JSON.parse(results[3]).data[0].url;
+      const png = await fetch(image);
+      expect(png.headers.get("content-type")).toBe("image/png");
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    } finally {
+      clearTimeout(killer);
+      proc.kill("SIGKILL");
+    }
+  });
 });

@@ -19,6 +19,10 @@ export interface Settings {
   maxBodyBytes: number;
   /** Most images one `/v1/images/generations` request may ask for. */
   maxImages: number;
+  /** Seconds an idle keep-alive connection stays open (relay requests are exempt while they wait). */
+  idleTimeoutSeconds: number;
+  /** How often a waiting stream sends `: keepalive` (SPEC §3: 15 s). */
+  keepaliveMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -43,6 +47,8 @@ export function readSettings(env: Env): Settings {
     replyTimeoutMs: replyMs,
     maxBodyBytes: integer(env, "MAX_BODY_SIZE", 20 * 1024 * 1024, 1024, 1 << 30),
     maxImages: integer(env, "MAX_IMAGES", 4, 1, 10),
+    idleTimeoutSeconds: 30,
+    keepaliveMs: 15_000,
   };
 }
 

@@ -65,7 +65,7 @@ export function startServer(ctx: AppContext): Server<unknown> {
     port: ctx.settings.port,
     // Room for a multipart-free JSON body of maxBodyBytes; the route itself answers 413 in OpenAI's shape.
     maxRequestBodySize: ctx.settings.maxBodyBytes + 1024 * 1024,
-    idleTimeout: 30,
+    idleTimeout: ctx.settings.idleTimeoutSeconds,
     routes: {
       "/": route({ GET: root }, open),
       "/healthz": route({ GET: healthz }, open),

@@ -12,9 +12,6 @@ import { relay, type RelayRequest } from "../relay/relay.ts";
 import { withImages } from "../relay/reply-text.ts";
 import type { AppContext, RequestInfo, RouteHandler } from "./context.ts";
 
-/** While a stream waits for Coze, a comment goes out this often. */
-export const KEEPALIVE_MS = 15_000;
-
 /** `POST /v1/chat/completions`, whole or streamed. */
 export const chatCompletions: RouteHandler = async (req, ctx, info) => {
   const chat = parseChatRequest(await readJsonBody(req, ctx.settings.maxBodyBytes));
@@ -81,7 +78,7 @@ function streamChat(chat: ChatRequest, request: RelayRequest, ctx: AppContext, i
     closed = true;
     controller?.close();
   };
-  const keepalive = setInterval(() => send(SSE_KEEPALIVE), KEEPALIVE_MS);
+  const keepalive = setInterval(() => send(SSE_KEEPALIVE), ctx.settings.keepaliveMs);
 
   request.signal = signal;
   request.onText = (text) => {

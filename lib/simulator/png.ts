@@ -5,7 +5,7 @@ import { deflateSync } from "node:zlib";
  * gradient whose colours come from a hash of the prompt, so the same prompt
  * always yields the same bytes and tests can compare them.
  */
-export function promptPng(prompt: string, size = 64): Uint8Array {
+export function promptPng(prompt: string, size = 64): Uint8Array<ArrayBuffer> {
   const hash = Bun.hash.crc32(prompt);
   const from = [hash & 0xff, (hash >>> 8) & 0xff, (hash >>> 16) & 0xff];
   const to = [255 - from[0], 255 - from[1], 255 - from[2]];
@@ -23,12 +23,12 @@ export function promptPng(prompt: string, size = 64): Uint8Array {
   header.writeUInt32BE(size, 4);
   header[8] = 8; // bit depth
   header[9] = 2; // colour type: RGB
-  return Buffer.concat([
+  return new Uint8Array(Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk("IHDR", header),
     chunk("IDAT", deflateSync(rows)),
     chunk("IEND", Buffer.alloc(0)),
-  ]);
+  ]));
 }
 
 function chunk(type: string, data: Buffer): Buffer {
