@@ -178,7 +178,7 @@ describe("startup", () => {
   test("--demo prints curl lines that work when pasted, and SIGTERM stops it cleanly", async () => {
     expect(Bun.which("curl")).not.toBeNull();
     const proc = Bun.spawn(["bun", join(import.meta.dir, "..", "index.ts"), "--demo"], {
-      cwd: dir,
+      cwd: mkdtempSync(join(tmpdir(), "coze-demo-")),
       env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", SERVER_PORT: "0", SERVER_HOST: "127.0.0.1" },
       stdout: "pipe",
       stderr: "pipe",
