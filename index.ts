@@ -7,7 +7,7 @@
 import { startApp, VERSION } from "./lib/app.ts";
 import { ConfigError } from "./lib/config/config-error.ts";
 import { loadEnvironment } from "./lib/config/dotenv.ts";
-import { loadConfig } from "./lib/config/load.ts";
+import { loadConfig, readBotFile } from "./lib/config/load.ts";
 import { readSettings } from "./lib/config/settings.ts";
 import { demoInstructions, startDemoDiscord } from "./lib/demo.ts";
 import { log, setLogLevel } from "./lib/log.ts";
@@ -64,6 +64,16 @@ async function main(args: string[]): Promise<number> {
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGHUP", () => {
+    if (simulated) return log.info("SIGHUP: the demo has no bot.json to reload");
+    try {
+      const next = readBotFile(settings.botConfig);
+      for (const warning of next.warnings) log.warn(warning);
+      void app.reload(next.entries).then(() => log.info("bot.json reloaded", { entries: next.entries.length, models: [...new Set(next.entries.map((e) => e.model))].join(",") }));
+    } catch (error) {
+      log.error(`SIGHUP: bot.json not reloaded, the running configuration stays: ${(error as Error).message}`);
+    }
+  });
   return stopped;
 }
 

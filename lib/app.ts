@@ -3,35 +3,74 @@ import pkg from "../package.json" with { type: "json" };
 import type { BotEntry } from "./config/bots.ts";
 import type { Settings } from "./config/settings.ts";
 import { DiscordPool } from "./discord/pool.ts";
+import { unavailable } from "./http/api-error.ts";
 import { startServer } from "./http/server.ts";
 import { log } from "./log.ts";
+import { Gauge, Metrics } from "./metrics.ts";
 import type { AppContext } from "./routes/context.ts";
+import { InFlight } from "./routes/in-flight.ts";
 
 export const VERSION: string = pkg.version;
 
 export interface App {
   server: Server<unknown>;
   pool: DiscordPool;
+  metrics: Metrics;
   /** Settles when every Discord client has connected or failed. */
   ready: Promise<void>;
-  /** Stops accepting requests, lets those in flight finish, then closes Discord. */
+  /** Applies a new bot list; requests in flight finish on what they started with. */
+  reload(entries: BotEntry[]): Promise<void>;
+  /**
+   * Stops accepting requests, lets those in flight finish for up to
+   * SHUTDOWN_GRACE, ends the rest with an error (an error event on a stream),
+   * then closes Discord.
+   */
   stop(): Promise<void>;
 }
 
 /** Starts the HTTP API at once and the Discord clients beside it; `/readyz` tells when they are up. */
 export function startApp(settings: Settings, entries: BotEntry[]): App {
-  const pool = new DiscordPool(entries, { discordApiUrl: settings.discordApiUrl, proxyUrl: settings.proxyUrl });
-  const ctx: AppContext = { settings, pool, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
+  const metrics = new Metrics();
+  const pool = new DiscordPool(entries, {
+    discordApiUrl: settings.discordApiUrl,
+    proxyUrl: settings.proxyUrl,
+    metrics,
+    maxInFlightPerEntry: settings.maxInFlightPerBot,
+    quotaCooldownMs: settings.quotaCooldownMs,
+    failureCooldownMs: settings.failureCooldownMs,
+  });
+  const inFlight = new InFlight(settings.maxInFlight);
+  metrics.gauges.push(...poolGauges(pool, inFlight));
+  const ctx: AppContext = { settings, pool, metrics, inFlight, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
   const server = startServer(ctx);
   log.info("listening", { url: `http://${settings.host}:${server.port}`, models: pool.models.join(",") });
   const ready = pool.start();
   return {
     server,
     pool,
+    metrics,
     ready,
+    reload: (next) => pool.reload(next),
     async stop() {
-      await server.stop();
+      const closing = server.stop(false);
+      const cut = await inFlight.drain(settings.shutdownGraceMs, unavailable("The service is shutting down."));
+      if (cut > 0) log.warn("shutdown grace period over; ended requests still in flight", { requests: cut });
+      // Let the error events just sent reach their clients before the sockets close.
+      if (cut > 0) await Bun.sleep(50);
+      await Promise.race([closing, Bun.sleep(1000)]);
+      await server.stop(true);
       await pool.stop();
     },
   };
+}
+
+function poolGauges(pool: DiscordPool, inFlight: InFlight): Gauge[] {
+  const perEntry = (value: (e: ReturnType<DiscordPool["status"]>[number]["entries"][number]) => number) => () =>
+    pool.status().flatMap(({ model, entries }) => entries.map((e) => ({ labels: { model, entry: String(e.index) }, value: value(e) })));
+  return [
+    new Gauge("coze_proxy_requests_in_flight", "Relay requests under way.", () => [{ value: inFlight.size }]),
+    new Gauge("coze_proxy_replies_following", "Coze replies being followed.", () => [{ value: pool.tracking.following }]),
+    new Gauge("coze_proxy_bot_connected", "1 when the entry's Discord bot is connected.", perEntry((e) => (e.state === "ready" || e.state === "reconnecting" ? 1 : 0))),
+    new Gauge("coze_proxy_bot_cooldown_seconds", "Seconds until a resting entry takes requests again.", perEntry((e) => e.cooling_down_seconds)),
+  ];
 }

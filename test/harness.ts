@@ -16,7 +16,7 @@ export const SECOND_KEY = "test-key-2";
 
 export interface StackOptions {
   /** Entries to configure: the model, and which of `cozes` (by index) answers it. Defaults to one "gpt-test" entry. */
-  entries?: { model: string; coze?: number; bot?: number }[];
+  entries?: { model: string; coze?: number; bot?: number; token?: string; channelId?: string }[];
   /** How many of our bots (bot-02 tokens) to create; entries choose one with `bot`. */
   bots?: number;
   settings?: Partial<Settings>;
@@ -57,10 +57,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     return {
       index,
       model: w.model,
-      bot_token: bots[w.bot ?? 0].token!,
+      bot_token: w.token ?? bots[w.bot ?? 0].token!,
       coze_bot_id: cozes[w.coze ?? 0].user.id,
       guild_id: guild.id,
-      channel_id: channel.id,
+      channel_id: w.channelId ?? channel.id,
     };
   });
   const settings: Settings = {

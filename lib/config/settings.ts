@@ -19,6 +19,16 @@ export interface Settings {
   maxBodyBytes: number;
   /** Most images one `/v1/images/generations` request may ask for. */
   maxImages: number;
+  /** Requests in flight at most, over all bots; beyond it a fast 429. */
+  maxInFlight: number;
+  /** Requests in flight at most on one bot.json entry; a full entry is skipped. */
+  maxInFlightPerBot: number;
+  /** How long an entry rests after Coze reports a quota error. */
+  quotaCooldownMs: number;
+  /** First rest of an entry whose post failed; doubles with each failure in a row, up to 5 minutes. */
+  failureCooldownMs: number;
+  /** How long SIGTERM lets replies in flight finish. */
+  shutdownGraceMs: number;
   /** Seconds an idle keep-alive connection stays open (relay requests are exempt while they wait). */
   idleTimeoutSeconds: number;
   /** How often a waiting stream sends `: keepalive` (SPEC §3: 15 s). */
@@ -47,6 +57,11 @@ export function readSettings(env: Env): Settings {
     replyTimeoutMs: replyMs,
     maxBodyBytes: integer(env, "MAX_BODY_SIZE", 20 * 1024 * 1024, 1024, 1 << 30),
     maxImages: integer(env, "MAX_IMAGES", 4, 1, 10),
+    maxInFlight: integer(env, "MAX_IN_FLIGHT", 1000, 1, 100_000),
+    maxInFlightPerBot: integer(env, "MAX_IN_FLIGHT_PER_BOT", 200, 1, 100_000),
+    quotaCooldownMs: seconds(env, "QUOTA_COOLDOWN", 600),
+    failureCooldownMs: seconds(env, "FAILURE_COOLDOWN", 5),
+    shutdownGraceMs: seconds(env, "SHUTDOWN_GRACE", 30),
     idleTimeoutSeconds: 30,
     keepaliveMs: 15_000,
   };

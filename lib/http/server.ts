@@ -12,6 +12,8 @@ import { corsHeaders, preflight } from "./cors.ts";
 /** Handlers by HTTP method; `*` answers any method. */
 type Methods = Partial<Record<"GET" | "POST" | "*", RouteHandler>>;
 interface RouteOptions {
+  /** The route as metrics label it; never the raw path, which a client chooses. */
+  name: string;
   /** `/v1/*` routes need an API key. */
   auth: boolean;
   /** Relay routes may wait minutes for Coze: Bun's idle timer must not cut them. */
@@ -45,6 +47,7 @@ export function startServer(ctx: AppContext): Server<unknown> {
       }
       for (const name in corsHeaders) response.headers.set(name, corsHeaders[name]);
       response.headers.set("x-request-id", requestId);
+      ctx.metrics.requests.inc({ route: options.name, status: String(response.status) });
       log.info("request", {
         method: req.method,
         path: new URL(req.url).pathname,
@@ -55,10 +58,11 @@ export function startServer(ctx: AppContext): Server<unknown> {
       return response;
     };
 
-  const open = { auth: false };
-  const api = { auth: true };
-  const relayed = { auth: true, longWait: true };
-  const notFound = route({ "*": (req) => Promise.reject(routeNotFound(req.method, new URL(req.url).pathname)) }, open);
+  const open = (name: string) => ({ name, auth: false });
+  const api = (name: string) => ({ name, auth: true });
+  const relayed = (name: string) => ({ name, auth: true, longWait: true });
+  const notFound = route({ "*": (req) => Promise.reject(routeNotFound(req.method, new URL(req.url).pathname)) }, open("unknown"));
+  const metrics: RouteHandler = () => new Response(ctx.metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
 
   return Bun.serve({
     hostname: ctx.settings.host,
@@ -67,13 +71,14 @@ export function startServer(ctx: AppContext): Server<unknown> {
     maxRequestBodySize: ctx.settings.maxBodyBytes + 1024 * 1024,
     idleTimeout: ctx.settings.idleTimeoutSeconds,
     routes: {
-      "/": route({ GET: root }, open),
-      "/healthz": route({ GET: healthz }, open),
-      "/readyz": route({ GET: readyz }, open),
-      "/v1/models": route({ GET: listModels }, api),
-      "/v1/models/*": route({ GET: getModel }, api),
-      "/v1/chat/completions": route({ POST: chatCompletions }, relayed),
-      "/v1/images/generations": route({ POST: imageGenerations }, relayed),
+      "/": route({ GET: root }, open("/")),
+      "/healthz": route({ GET: healthz }, open("/healthz")),
+      "/readyz": route({ GET: readyz }, open("/readyz")),
+      "/metrics": route({ GET: metrics }, open("/metrics")),
+      "/v1/models": route({ GET: listModels }, api("/v1/models")),
+      "/v1/models/*": route({ GET: getModel }, api("/v1/models/{id}")),
+      "/v1/chat/completions": route({ POST: chatCompletions }, relayed("/v1/chat/completions")),
+      "/v1/images/generations": route({ POST: imageGenerations }, relayed("/v1/images/generations")),
     },
     fetch: notFound,
     error: (error) => {

@@ -1,20 +1,16 @@
 import type { DiscordPool, OutgoingFile, PickFailure, PoolEntry } from "../discord/pool.ts";
-import {
-  ApiError,
-  quotaExhausted,
-  replyTimeout,
-  unavailable,
-  upstreamError,
-} from "../http/api-error.ts";
+import { ApiError, overloaded, quotaExhausted, replyTimeout, unavailable, upstreamError } from "../http/api-error.ts";
 import { log } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
 import { CozeError } from "./coze-errors.ts";
 import { PostError } from "./post-error.ts";
 import { followReply, NoImageInReply, ReplyStartTimeout, type FollowResult } from "./reply-follower.ts";
 
-export interface RelayTimeouts {
-  replyStartTimeoutMs: number;
-  replyQuietMs: number;
-  replyTimeoutMs: number;
+/** What a relay needs from the running service. */
+export interface RelayContext {
+  pool: DiscordPool;
+  settings: { replyStartTimeoutMs: number; replyQuietMs: number; replyTimeoutMs: number };
+  metrics: Metrics;
 }
 
 export interface RelayRequest {
@@ -39,7 +35,9 @@ export interface RelayResult extends FollowResult {
  * to the model's next entry, as long as nothing of the reply has reached the
  * client; when no entry is left, the last failure decides the answer.
  */
-export async function relay(pool: DiscordPool, timeouts: RelayTimeouts, request: RelayRequest): Promise<RelayResult> {
+export async function relay({ pool, settings, metrics }: RelayContext, request: RelayRequest): Promise<RelayResult> {
+  const started = performance.now();
+  let firstText = true;
   const tried = new Set<PoolEntry>();
   let lastFailure: unknown;
   let soonestBack = Infinity; // ms until the first entry that hit its quota takes requests again
@@ -48,28 +46,34 @@ export async function relay(pool: DiscordPool, timeouts: RelayTimeouts, request:
     if (!("config" in picked)) throw noEntryLeft(request.model, picked, lastFailure, soonestBack);
     const entry = picked;
     tried.add(entry);
+    entry.inFlight++;
     let delivered = false;
     try {
       const promptId = await entry.post(request.contents(`<@${entry.cozeBotId}>`), request.files);
       request.signal.throwIfAborted();
       const result = await followReply((listener) => entry.follow(promptId, listener), {
         cozeBotId: entry.cozeBotId,
-        startTimeoutMs: timeouts.replyStartTimeoutMs,
-        quietMs: timeouts.replyQuietMs,
-        totalTimeoutMs: timeouts.replyTimeoutMs,
+        startTimeoutMs: settings.replyStartTimeoutMs,
+        quietMs: settings.replyQuietMs,
+        totalTimeoutMs: settings.replyTimeoutMs,
         wantImage: request.wantImage,
-        onText: request.onText
-          ? (text) => {
-              delivered = true;
-              request.onText!(text);
-            }
-          : undefined,
+        onText: (text) => {
+          if (firstText) {
+            firstText = false;
+            metrics.firstToken.observe((performance.now() - started) / 1000);
+          }
+          if (!request.onText) return;
+          delivered = true;
+          request.onText(text);
+        },
         signal: request.signal,
       });
+      metrics.reply.observe((performance.now() - started) / 1000);
       return { ...result, entry };
     } catch (error) {
-      if (request.signal.aborted) throw error;
+      if (request.signal.aborted) throw request.signal.reason ?? error;
       if (error instanceof CozeError) {
+        metrics.cozeErrors.inc({ kind: error.kind });
         log.warn("coze answered with an error", { request: request.requestId, entry: entry.config.index, kind: error.kind });
         if (error.kind === "quota") {
           entry.coolDown("quota");
@@ -81,6 +85,8 @@ export async function relay(pool: DiscordPool, timeouts: RelayTimeouts, request:
       } else throw toApiError(error, soonestBack);
       lastFailure = error;
       if (delivered) throw toApiError(error, soonestBack);
+    } finally {
+      entry.inFlight--;
     }
   }
 }
@@ -88,8 +94,11 @@ export async function relay(pool: DiscordPool, timeouts: RelayTimeouts, request:
 function noEntryLeft(model: string, picked: PickFailure, lastFailure: unknown, soonestBack: number): ApiError {
   if (picked.reason === "cooling") soonestBack = Math.min(soonestBack, picked.retryAfterMs);
   if (lastFailure !== undefined) return toApiError(lastFailure, soonestBack);
+  if (picked.reason === "busy") {
+    return overloaded(`Every bot of model '${model}' has MAX_IN_FLIGHT_PER_BOT requests in flight; try again shortly.`, 1);
+  }
   if (picked.reason === "cooling") {
-    return quotaExhausted(`Every Coze bot of model '${model}' is resting after a quota error; try again later.`, picked.retryAfterMs / 1000);
+    return quotaExhausted(`Every bot of model '${model}' is resting after a Coze quota error or failed posts; try again later.`, picked.retryAfterMs / 1000);
   }
   return unavailable(`No Discord bot of model '${model}' is connected: ${picked.problems.join("; ")}.`);
 }

@@ -15,14 +15,14 @@ type Listener = (message: ReplyMessage) => void;
  * here outlives the requests that follow.
  */
 export class ReplyRouter {
-  private readonly listeners = new Map<string, { listener: Listener; replyIds: string[] }>();
+  private readonly listeners = new Map<string, { listener: Listener; channelId: string; replyIds: string[] }>();
   /** Reply message id → prompt id, for edits that arrive without a reference. */
   private readonly replyToPrompt = new Map<string, string>();
   private readonly orphans = new Map<string, { at: number; messages: ReplyMessage[] }>();
 
-  /** Starts following the replies to `promptId`; returns the function that stops it. */
-  follow(promptId: string, listener: Listener): () => void {
-    const entry = { listener, replyIds: [] as string[] };
+  /** Starts following the replies to `promptId`, posted in `channelId`; returns the function that stops it. */
+  follow(promptId: string, listener: Listener, channelId = ""): () => void {
+    const entry = { listener, channelId, replyIds: [] as string[] };
     this.listeners.set(promptId, entry);
     const waiting = this.orphans.get(promptId);
     if (waiting) {
@@ -49,6 +49,11 @@ export class ReplyRouter {
     } else if (message.referenceId !== undefined) {
       this.keepOrphan(promptId, message);
     }
+  }
+
+  /** The prompts being followed, for fetching replies a lost gateway session did not deliver. */
+  prompts(): { promptId: string; channelId: string }[] {
+    return [...this.listeners].map(([promptId, { channelId }]) => ({ promptId, channelId }));
   }
 
   get following(): number {

@@ -9,6 +9,7 @@ import { DeltaTracker } from "../relay/delta.ts";
 import { loadImageInputs } from "../relay/image-input.ts";
 import { planPrompt } from "../relay/prompt.ts";
 import { relay, type RelayRequest } from "../relay/relay.ts";
+import type { OutgoingFile } from "../discord/pool.ts";
 import { withImages } from "../relay/reply-text.ts";
 import type { AppContext, RequestInfo, RouteHandler } from "./context.ts";
 
@@ -16,7 +17,18 @@ import type { AppContext, RequestInfo, RouteHandler } from "./context.ts";
 export const chatCompletions: RouteHandler = async (req, ctx, info) => {
   const chat = parseChatRequest(await readJsonBody(req, ctx.settings.maxBodyBytes));
   if (!ctx.pool.hasModel(chat.model)) throw modelNotFound(chat.model);
-  const files = await loadImageInputs(chat.messages, info.signal);
+  const work = ctx.inFlight.begin(info.signal);
+  try {
+    const files = await loadImageInputs(chat.messages, work.signal);
+    return await answer(chat, files, ctx, { ...info, signal: work.signal }, work.end);
+  } catch (error) {
+    work.end();
+    throw error;
+  }
+};
+
+/** Relays the chat; `end` is called once the request is over, which for a stream is after its last event. */
+async function answer(chat: ChatRequest, files: OutgoingFile[], ctx: AppContext, info: RequestInfo, end: () => void): Promise<Response> {
   let promptText = "";
   const request: RelayRequest = {
     model: chat.model,
@@ -31,13 +43,14 @@ export const chatCompletions: RouteHandler = async (req, ctx, info) => {
     signal: info.signal,
     requestId: info.requestId,
   };
-  if (chat.stream) return streamChat(chat, request, ctx, info, () => promptText);
+  if (chat.stream) return streamChat(chat, request, ctx, info, () => promptText, end);
 
-  const result = await relay(ctx.pool, ctx.settings, request);
+  const result = await relay(ctx, request);
+  end();
   const content = withImages(result.text, result.images);
   const who = completionIdentity(chat.model);
   return Response.json(chatCompletion(who, content, result.finishReason, usage(promptText, content)));
-};
+}
 
 /**
  * The SSE answer. Headers wait for the first reply text (or the first
@@ -45,7 +58,14 @@ export const chatCompletions: RouteHandler = async (req, ctx, info) => {
  * say, is still a plain HTTP error with its status; after that, errors are
  * `data: {"error":…}` events.
  */
-function streamChat(chat: ChatRequest, request: RelayRequest, ctx: AppContext, info: RequestInfo, promptText: () => string): Promise<Response> {
+function streamChat(
+  chat: ChatRequest,
+  request: RelayRequest,
+  ctx: AppContext,
+  info: RequestInfo,
+  promptText: () => string,
+  end: () => void,
+): Promise<Response> {
   const { promise, resolve } = Promise.withResolvers<Response>();
   const who = completionIdentity(chat.model);
   const delta = new DeltaTracker();
@@ -74,6 +94,7 @@ function streamChat(chat: ChatRequest, request: RelayRequest, ctx: AppContext, i
   };
   const close = () => {
     clearInterval(keepalive);
+    end();
     if (closed) return;
     closed = true;
     controller?.close();
@@ -85,7 +106,7 @@ function streamChat(chat: ChatRequest, request: RelayRequest, ctx: AppContext, i
     const piece = delta.next(text);
     if (piece !== "") send(sseData(chatChunk(who, { content: piece })));
   };
-  relay(ctx.pool, ctx.settings, request).then(
+  relay(ctx, request).then(
     (result) => {
       const content = withImages(result.text, result.images);
       const piece = delta.next(content);

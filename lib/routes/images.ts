@@ -17,26 +17,27 @@ export const imageGenerations: RouteHandler = async (req, ctx, info) => {
   const request = parseImageRequest(await readJsonBody(req, ctx.settings.maxBodyBytes), ctx.settings.maxImages);
   if (!ctx.pool.hasModel(request.model)) throw modelNotFound(request.model);
   const prompt = imagePrompt(request);
+  const work = ctx.inFlight.begin(info.signal);
   const outcomes = await Promise.allSettled(
     Array.from({ length: request.n }, async () => {
-      const result = await relay(ctx.pool, ctx.settings, {
+      const result = await relay(ctx, {
         model: request.model,
         contents: (mention) => planPrompt([{ role: "user", text: prompt, images: [] }], mention).contents,
         files: [],
         wantImage: true,
-        signal: info.signal,
+        signal: work.signal,
         requestId: info.requestId,
       });
       const url = result.images[0];
       const revised = revisedPrompt(result.text, url);
       const item: Record<string, string> =
         request.responseFormat === "b64_json"
-          ? { b64_json: Buffer.from(await downloadImage(url, ctx.settings.proxyUrl, info.signal)).toString("base64") }
+          ? { b64_json: Buffer.from(await downloadImage(url, ctx.settings.proxyUrl, work.signal)).toString("base64") }
           : { url };
       if (revised) item.revised_prompt = revised;
       return item;
     }),
-  );
+  ).finally(work.end);
   const data = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
   const failures = outcomes.flatMap((o) => (o.status === "rejected" ? [o.reason] : []));
   if (data.length === 0) throw toApiError(failures[0]);

@@ -38,6 +38,7 @@ export async function handleRest(sim: DiscordSimulator, req: Request, url: URL):
   if (messages) {
     const [, channelId, messageId] = messages;
     if (!messageId && req.method === "POST") return postMessage(sim, req, user, channelId);
+    if (!messageId && req.method === "GET") return listMessages(sim, url, channelId);
     if (messageId && req.method === "GET") {
       const stored = sim.messages.get(messageId);
       return stored && stored.message.channel_id === channelId ? Response.json(stored.message) : error(404, 10008, "Unknown Message");
@@ -142,6 +143,19 @@ async function postMessage(sim: DiscordSimulator, req: Request, user: SimUser, c
   });
   if (sim.postResponseDelayMs > 0) await Bun.sleep(sim.postResponseDelayMs);
   return Response.json(message, { headers: limit?.headers });
+}
+
+/** `GET /channels/{id}/messages?after=&limit=`: newest first, as Discord returns them. */
+function listMessages(sim: DiscordSimulator, url: URL, channelId: string): Response {
+  if (!sim.channels.has(channelId)) return error(404, 10003, "Unknown Channel");
+  const after = url.searchParams.get("after");
+  const limit = Math.min(100, Math.max(1, Number(url.searchParams.get("limit") ?? 50) || 50));
+  const byId = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+  const list = [...sim.messages.values()]
+    .map((m) => m.message)
+    .filter((m) => m.channel_id === channelId && (after === null || byId(m.id, after) > 0))
+    .sort((a, b) => byId(a.id, b.id));
+  return Response.json((after === null ? list.slice(-limit) : list.slice(0, limit)).reverse());
 }
 
 function cdn(sim: DiscordSimulator, url: URL): Response {

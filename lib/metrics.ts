@@ -1,0 +1,96 @@
+/**
+ * Prometheus text exposition, hand-written: a few counters, gauges and
+ * histograms need no client library. Label values are escaped; nothing a
+ * request holds is ever a label.
+ */
+
+type Labels = Record<string, string>;
+
+const escape = (value: string) => value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+const labelText = (labels: Labels) => {
+  const keys = Object.keys(labels);
+  return keys.length === 0 ? "" : `{${keys.map((k) => `${k}="${escape(labels[k])}"`).join(",")}}`;
+};
+
+export class Counter {
+  private readonly values = new Map<string, number>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
+
+  inc(labels: Labels = {}, by = 1): void {
+    const key = labelText(labels);
+    this.values.set(key, (this.values.get(key) ?? 0) + by);
+  }
+
+  get(labels: Labels = {}): number {
+    return this.values.get(labelText(labels)) ?? 0;
+  }
+
+  render(): string {
+    let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
+    for (const [labels, value] of this.values) out += `${this.name}${labels} ${value}\n`;
+    return out;
+  }
+}
+
+export class Histogram {
+  private readonly counts: number[];
+  private sum = 0;
+  private count = 0;
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    /** Upper bounds in seconds, ascending. */
+    readonly buckets: number[],
+  ) {
+    this.counts = buckets.map(() => 0);
+  }
+
+  observe(seconds: number): void {
+    this.sum += seconds;
+    this.count++;
+    for (let i = 0; i < this.buckets.length; i++) if (seconds <= this.buckets[i]) this.counts[i]++;
+  }
+
+  render(): string {
+    let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n`;
+    this.buckets.forEach((le, i) => (out += `${this.name}_bucket{le="${le}"} ${this.counts[i]}\n`));
+    out += `${this.name}_bucket{le="+Inf"} ${this.count}\n${this.name}_sum ${this.sum}\n${this.name}_count ${this.count}\n`;
+    return out;
+  }
+}
+
+/** A gauge whose samples are read when scraped. */
+export class Gauge {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly read: () => { labels?: Labels; value: number }[],
+  ) {}
+
+  render(): string {
+    let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} gauge\n`;
+    for (const { labels, value } of this.read()) out += `${this.name}${labelText(labels ?? {})} ${value}\n`;
+    return out;
+  }
+}
+
+const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];
+
+/** One service's metrics; gauges that read live state are added by whoever owns that state. */
+export class Metrics {
+  readonly requests = new Counter("coze_proxy_requests_total", "HTTP requests by route and status.");
+  readonly firstToken = new Histogram("coze_proxy_time_to_first_token_seconds", "From request to the first reply text Coze wrote.", LATENCY_BUCKETS);
+  readonly reply = new Histogram("coze_proxy_reply_seconds", "From request to the complete reply.", LATENCY_BUCKETS);
+  readonly cozeErrors = new Counter("coze_proxy_coze_errors_total", "Error replies from Coze by kind (quota, failure).");
+  readonly discordRateLimits = new Counter("coze_proxy_discord_rate_limits_total", "Rate limits Discord imposed on posts.");
+  readonly postFailures = new Counter("coze_proxy_discord_post_failures_total", "Posts Discord refused or could not take, by status.");
+  readonly gauges: Gauge[] = [];
+
+  render(): string {
+    const all = [this.requests, this.firstToken, this.reply, this.cozeErrors, this.discordRateLimits, this.postFailures, ...this.gauges];
+    return all.map((m) => m.render()).join("");
+  }
+}
