@@ -5,22 +5,13 @@
  * (`ReplyMessage`, `PostError`), so the relay above it knows nothing of
  * discord.js.
  */
-import { setGatewayProxy } from "./gateway-proxy.ts"; // before discord.js: it captures WebSocket on load
-import {
-  Client,
-  DiscordAPIError,
-  Events,
-  GatewayIntentBits,
-  HTTPError,
-  Options,
-  Partials,
-  RateLimitError,
-  RESTEvents,
-  Routes,
-  type APIMessage,
-  type GatewayDispatchPayload,
-  type GatewayMessageUpdateDispatchData,
-} from "discord.js";
+import { setGatewayProxy } from "./gateway-proxy.ts";
+import type { APIMessage, Client as DiscordClient, GatewayDispatchPayload, GatewayMessageUpdateDispatchData } from "discord.js";
+// discord.js captures globalThis.WebSocket when it loads, and Bun evaluates an
+// imported CommonJS package before any module body: require it here, after
+// gateway-proxy.ts has put the proxy-aware WebSocket in place.
+const { Client, DiscordAPIError, Events, GatewayIntentBits, HTTPError, Options, Partials, RateLimitError, RESTEvents, Routes } =
+  require("discord.js") as typeof import("discord.js");
 import type { BotEntry } from "../config/bots.ts";
 import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -73,7 +64,7 @@ class Connection {
   /** Why the connection is down, in words a user can act on. */
   problem: string | undefined;
   readonly router = new ReplyRouter();
-  readonly client: Client;
+  readonly client: DiscordClient;
   /** Authors whose messages may be replies: the Coze bots of the entries on this connection. */
   readonly cozeIds = new Set<string>();
   private everReady = false;
