@@ -4,13 +4,12 @@
  * through Discord. This file reads the command line and the configuration,
  * starts the service and stops it on SIGINT/SIGTERM.
  */
-import { startApp, VERSION } from "./lib/app.ts";
 import { ConfigError } from "./lib/config/config-error.ts";
 import { loadEnvironment } from "./lib/config/dotenv.ts";
 import { loadConfig, readBotFile } from "./lib/config/load.ts";
 import { readSettings } from "./lib/config/settings.ts";
-import { demoInstructions, startDemoDiscord } from "./lib/demo.ts";
 import { log, setLogLevel } from "./lib/log.ts";
+import { VERSION } from "./lib/version.ts";
 
 const HELP = `coze-chat-proxy ${VERSION}: an OpenAI-compatible API for Coze bots, through Discord.
 
@@ -33,6 +32,8 @@ async function main(args: string[]): Promise<number> {
   const env = loadEnvironment();
   if (args.includes("--healthcheck")) return healthcheck(readSettings(env).port);
 
+  // Loaded only to serve: --version, --help and --healthcheck (every 30 s in Docker) need no discord.js.
+  const [{ startApp }, { demoInstructions, startDemoDiscord }] = await Promise.all([import("./lib/app.ts"), import("./lib/demo.ts")]);
   const demo = args.includes("--demo");
   const simulated = demo ? startDemoDiscord() : undefined;
   const config = simulated

@@ -1,5 +1,4 @@
 import type { Server } from "bun";
-import pkg from "../package.json" with { type: "json" };
 import type { BotEntry } from "./config/bots.ts";
 import type { Settings } from "./config/settings.ts";
 import { DiscordPool } from "./discord/pool.ts";
@@ -9,8 +8,8 @@ import { log } from "./log.ts";
 import { Gauge, Metrics } from "./metrics.ts";
 import type { AppContext } from "./routes/context.ts";
 import { InFlight } from "./routes/in-flight.ts";
+import { VERSION } from "./version.ts";
 
-export const VERSION: string = pkg.version;
 
 export interface App {
   server: Server<unknown>;
@@ -33,6 +32,7 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
   const metrics = new Metrics();
   const pool = new DiscordPool(entries, {
     discordApiUrl: settings.discordApiUrl,
+    globalRateLimit: settings.discordGlobalRateLimit,
     proxyUrl: settings.proxyUrl,
     metrics,
     maxInFlightPerEntry: settings.maxInFlightPerBot,

@@ -11,7 +11,24 @@ type Fields = Record<string, string | number | boolean | undefined | null>;
 const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 let threshold = rank.info;
-let sink: (line: string) => void = (line) => process.stdout.write(line + "\n");
+
+/**
+ * Standard output, written once per turn of the event loop: one write per
+ * request line would cost a system call each on the request path.
+ */
+let pending = "";
+function flush(): void {
+  if (pending === "") return;
+  const text = pending;
+  pending = "";
+  process.stdout.write(text);
+}
+process.on("exit", flush);
+const stdoutSink = (line: string) => {
+  if (pending === "") setImmediate(flush);
+  pending += line + "\n";
+};
+let sink: (line: string) => void = stdoutSink;
 
 export function setLogLevel(level: LogLevel): void {
   threshold = rank[level];

@@ -12,6 +12,8 @@ export interface Settings {
   authGenerated: boolean;
   logLevel: LogLevel;
   discordApiUrl: string;
+  /** Discord's global limit on requests per second for one bot token (50 unless Discord raised it). */
+  discordGlobalRateLimit: number;
   proxyUrl: string | undefined;
   replyStartTimeoutMs: number;
   replyQuietMs: number;
@@ -51,6 +53,7 @@ export function readSettings(env: Env): Settings {
     authGenerated,
     logLevel: logLevel(env.LOG_LEVEL),
     discordApiUrl: url(env, "DISCORD_API_URL", "https://discord.com/api")!.replace(/\/+$/, ""),
+    discordGlobalRateLimit: integer(env, "DISCORD_GLOBAL_RATE_LIMIT", 50, 1, 100_000),
     proxyUrl: url(env, "PROXY_URL", undefined),
     replyStartTimeoutMs: startMs,
     replyQuietMs: seconds(env, "REPLY_QUIET", 15),

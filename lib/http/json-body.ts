@@ -24,6 +24,8 @@ export async function readJsonBody(req: Request, limit: number): Promise<unknown
 
 async function readText(req: Request, limit: number): Promise<string> {
   if (!req.body) return "";
+  // A declared length within the limit is read in one go (Bun's fast path); only a body of unknown length is streamed and counted.
+  if (req.headers.has("content-length")) return req.text();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of req.body) {

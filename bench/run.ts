@@ -1,0 +1,334 @@
+/**
+ * `bun run bench`: every SPEC §7 figure, measured against the Discord
+ * simulator, printed beside its budget and written to bench-results.json.
+ *
+ * The simulator and the load generator run in this process; the service runs
+ * as its own process (from source, and as the compiled binary), so its
+ * memory is its own and it gets a core of its own. Figures that vary run to
+ * run are medians of several runs; throughput is a ratio against a bare
+ * discord.js client measured in the same run.
+ *
+ *   bun run bench            full run (about two minutes)
+ *   bun run bench --quick    small numbers, for the smoke test
+ */
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BotEntry } from "../lib/config/bots.ts";
+import { DiscordSimulator } from "../lib/simulator/simulator.ts";
+import type { SimCoze } from "../lib/simulator/world.ts";
+
+const QUICK = process.argv.includes("--quick");
+const ROOT = join(import.meta.dir, "..");
+const KEY = "bench-key";
+/**
+ * Discord allows a bot 50 requests per second, and discord.js keeps to it: at
+ * that rate proxy and baseline both measure the limit, not the relay. Both are
+ * given a raised limit (Discord grants them to large bots) so that the ratio
+ * measures what the proxy costs.
+ */
+const GLOBAL_LIMIT = 100_000;
+const MODEL = "bench";
+const config = QUICK
+  ? { startRuns: 2, throughputRuns: 1, throughputSeconds: 1.5, latency: [1, 20, 50], growthRequests: 1500, growthWarmup: 300 }
+  : { startRuns: 5, throughputRuns: 3, throughputSeconds: 5, latency: [1, 100, 500], growthRequests: 20_000, growthWarmup: 2_000 };
+const tmp = mkdtempSync(join(tmpdir(), "coze-bench-"));
+
+// ---- the simulated Discord -------------------------------------------------
+
+const sim = new DiscordSimulator({ rateLimit: null, recordLimit: 100, messageLimit: 4000 }).start();
+/** Dispatch time of each scripted edit, by "stream:edit". */
+const dispatched = new Map<string, number>();
+
+function cozeFor(coze: SimCoze, edits: number, intervalMs: number): void {
+  coze.behaviour = (prompt) => {
+    const stream = /^lat (\d+)$/.exec(prompt)?.[1];
+    if (stream === undefined) return { text: "ok", steps: 1, firstDelayMs: 0, editIntervalMs: 0 };
+    const marks = Array.from({ length: edits }, (_, k) => `#${k}`);
+    return {
+      edits: marks.map((_, k) => marks.slice(0, k + 1).join(" ")),
+      firstDelayMs: Math.random() * intervalMs,
+      editIntervalMs: intervalMs,
+      onEdit: (k) => dispatched.set(`${stream}:${k}`, performance.now()),
+    };
+  };
+}
+
+/** A world of `tokens` bots (bot-02s), each entry with its own Coze bot and channel. */
+function world(tokens: number, entries: number) {
+  const bots = Array.from({ length: tokens }, () => sim.addBot());
+  const cozes = Array.from({ length: entries }, () => sim.addCoze());
+  const guild = sim.addGuild([...bots, ...cozes.map((c) => c.user)]);
+  const list: BotEntry[] = cozes.map((coze, index) => ({
+    index,
+    model: MODEL,
+    bot_token: bots[index % tokens].token!,
+    coze_bot_id: coze.user.id,
+    guild_id: guild.id,
+    channel_id: sim.addChannel(guild).id,
+  }));
+  return { bots, cozes, entries: list };
+}
+
+// ---- the service under test ------------------------------------------------
+
+interface Service {
+  base: string;
+  pid: number;
+  readyMs: number;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+  const port = probe.port!;
+  probe.stop(true);
+  return port;
+}
+
+async function startService(command: string[], entries: BotEntry[]): Promise<Service> {
+  const file = join(tmp, `bot-${crypto.randomUUID()}.json`);
+  writeFileSync(file, JSON.stringify(entries));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const started = performance.now();
+  const proc = Bun.spawn(command, {
+    cwd: tmp,
+    env: { PATH: process.env.PATH!, SERVER_HOST: "127.0.0.1", SERVER_PORT: String(port), BOT_CONFIG: file, AUTH_TOKEN: KEY, DISCORD_API_URL: sim.apiUrl, DISCORD_GLOBAL_RATE_LIMIT: String(GLOBAL_LIMIT) },
+    stdout: process.env.BENCH_DEBUG ? "inherit" : "ignore",
+    stderr: "inherit",
+  });
+  for (;;) {
+    const ok = await fetch(`${base}/readyz`).then((r) => r.status === 200, () => false);
+    if (ok) break;
+    if (proc.exitCode !== null) throw new Error(`service exited with ${proc.exitCode}`);
+    if (performance.now() - started > 20_000) throw new Error("service did not become ready");
+    await Bun.sleep(2);
+  }
+  const readyMs = performance.now() - started;
+  return {
+    base,
+    pid: proc.pid,
+    readyMs,
+    async stop() {
+      proc.kill("SIGTERM");
+      await proc.exited;
+    },
+  };
+}
+
+/** CPU seconds a process has used (user + system). */
+function cpuSeconds(pid: number | "self"): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Resident memory of a process, MB. */
+function rssMb(pid: number): number {
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+  return kb / 1024;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
+const headers = { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
+
+/** Closed loop of whole (non-streaming) chat requests until `until(started)` says stop; returns how many completed. */
+async function closedLoop(base: string, concurrency: number, until: (started: number) => boolean): Promise<number> {
+  let done = 0;
+  let started = 0;
+  const body = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "ping" }] });
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (!until(started)) {
+        started++;
+        const res = await fetch(`${base}/v1/chat/completions`, { method: "POST", headers, body });
+        if (res.status !== 200) throw new Error(`chat answered ${res.status}: ${await res.text()}`);
+        await res.arrayBuffer();
+        done++;
+      }
+    }),
+  );
+  return done;
+}
+
+/** `streams` concurrent SSE requests; each Coze edit's dispatch-to-receipt time, ms. */
+async function streamLatency(base: string, streams: number, run: number): Promise<number[]> {
+  const samples: number[] = [];
+  await Promise.all(
+    Array.from({ length: streams }, async (_, i) => {
+      const id = `${run}${String(i).padStart(4, "0")}`;
+      const res = await fetch(`${base}/v1/chat/completions`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ model: MODEL, stream: true, messages: [{ role: "user", content: `lat ${id}` }] }),
+      });
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const now = performance.now();
+        buffer += decoder.decode(value, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf("\n\n")) !== -1) {
+          const event = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          for (const match of event.matchAll(/#(\d+)/g)) {
+            const sent = dispatched.get(`${id}:${match[1]}`);
+            if (sent !== undefined) samples.push(now - sent);
+          }
+        }
+      }
+    }),
+  );
+  return samples;
+}
+
+// ---- the measurements ------------------------------------------------------
+
+type Row = { figure: string; value: number; unit: string; budget: string; holds: boolean; detail?: string };
+const rows: Row[] = [];
+const results: Record<string, unknown> = { date: new Date().toISOString(), quick: QUICK, bun: Bun.version, cpus: navigator.hardwareConcurrency };
+
+async function measureStartAndIdle(label: string, command: string[]) {
+  const ten = world(10, 10);
+  const readies: number[] = [];
+  const idles: number[] = [];
+  for (let run = 0; run < config.startRuns; run++) {
+    const service = await startService(command, ten.entries);
+    readies.push(service.readyMs);
+    await Bun.sleep(1500);
+    idles.push(rssMb(service.pid));
+    await service.stop();
+  }
+  results[`${label}_start_to_ready_ms`] = readies;
+  results[`${label}_idle_rss_mb`] = idles;
+  rows.push({ figure: `${label}: start to ready, 10 bots`, value: median(readies), unit: "ms", budget: "< 300 ms", holds: median(readies) < 300 });
+  rows.push({ figure: `${label}: RSS idle, 10 bots`, value: median(idles), unit: "MB", budget: "< 75 MB", holds: median(idles) < 75 });
+}
+
+async function measureLoad(command: string[]) {
+  const w = world(1, 4);
+  for (const coze of w.cozes) cozeFor(coze, QUICK ? 6 : 10, QUICK ? 200 : 500);
+  const service = await startService(command, w.entries);
+
+  // Throughput against the bare discord.js baseline, alternating so drift hits both alike.
+  const ratios: number[] = [];
+  /** Cores each process kept busy during the proxy's run: which one limits the figure. */
+  const cpuShares: { service: number; bench: number }[] = [];
+  const proxyRps: number[] = [];
+  const bareRps: number[] = [];
+  const bare = world(1, 4);
+  for (const coze of bare.cozes) cozeFor(coze, 1, 0);
+  const pairs = bare.entries.map((e) => `${e.channel_id}:${e.coze_bot_id}`).join(",");
+  for (let run = 0; run < config.throughputRuns; run++) {
+    const deadline = performance.now() + config.throughputSeconds * 1000;
+    const startedAt = performance.now();
+    const cpu = [cpuSeconds(service.pid), cpuSeconds("self")];
+    const n = await closedLoop(service.base, 32, () => performance.now() > deadline);
+    const seconds = (performance.now() - startedAt) / 1000;
+    const rps = n / seconds;
+    cpuShares.push({ service: (cpuSeconds(service.pid) - cpu[0]) / seconds, bench: (cpuSeconds("self") - cpu[1]) / seconds });
+    const baseline = Bun.spawn(["bun", join(import.meta.dir, "bare-client.ts"), sim.apiUrl, bare.bots[0].token!, pairs, "32", String(config.throughputSeconds), String(GLOBAL_LIMIT)], {
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    const out = JSON.parse((await new Response(baseline.stdout).text()).trim());
+    proxyRps.push(rps);
+    bareRps.push(out.rps);
+    ratios.push(rps / out.rps);
+  }
+  results.throughput_proxy_rps = proxyRps;
+  results.throughput_bare_rps = bareRps;
+  results.throughput_ratio = ratios;
+  results.throughput_cpu_cores = cpuShares;
+  rows.push({
+    figure: "throughput vs bare discord.js, c=32",
+    value: median(ratios) * 100,
+    unit: "%",
+    budget: ">= 80 %",
+    holds: median(ratios) >= 0.8,
+    detail: `${median(proxyRps).toFixed(0)} vs ${median(bareRps).toFixed(0)} req/s; cores busy: service ${cpuShares.at(-1)!.service.toFixed(2)}, simulator+load ${cpuShares.at(-1)!.bench.toFixed(2)}`,
+  });
+
+  // Added latency per Coze edit, at each concurrency; peak RSS while streaming.
+  for (const [run, streams] of config.latency.entries()) {
+    let peak = rssMb(service.pid);
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(service.pid))), 20);
+    const samples = (await streamLatency(service.base, streams, run + 1)).sort((a, b) => a - b);
+    clearInterval(sampler);
+    const [p50, p90, p99] = [50, 90, 99].map((p) => percentile(samples, p));
+    results[`latency_${streams}_ms`] = { p50, p90, p99, samples: samples.length, peak_rss_mb: peak };
+    const last = run === config.latency.length - 1;
+    rows.push({
+      figure: `edit → SSE chunk, ${streams} streams (p50/p90/p99)`,
+      value: p99,
+      unit: "ms p99",
+      budget: last ? "p99 < 2 ms" : "",
+      holds: !last || p99 < 2,
+      detail: `${p50.toFixed(2)} / ${p90.toFixed(2)} / ${p99.toFixed(2)} ms, ${samples.length} edits`,
+    });
+    if (last) rows.push({ figure: `RSS peak, ${streams} streams`, value: peak, unit: "MB", budget: "< 150 MB", holds: peak < 150 });
+  }
+
+  // Memory over many requests: after a warm-up, RSS must not keep growing.
+  await closedLoop(service.base, 32, (started) => started >= config.growthWarmup);
+  const warm = rssMb(service.pid);
+  await closedLoop(service.base, 32, (started) => started >= config.growthRequests - config.growthWarmup);
+  const end = rssMb(service.pid);
+  results.growth = { warm_rss_mb: warm, end_rss_mb: end, requests: config.growthRequests };
+  rows.push({
+    figure: `RSS growth over ${config.growthRequests} requests`,
+    value: end - warm,
+    unit: "MB",
+    budget: "no growth (< 4 MB)",
+    holds: end - warm < 4,
+    detail: `${warm.toFixed(1)} → ${end.toFixed(1)} MB after ${config.growthWarmup} warm-up`,
+  });
+  await service.stop();
+}
+
+async function measureBinary(): Promise<string[] | undefined> {
+  const hello = join(tmp, "hello.ts");
+  writeFileSync(hello, 'console.log("hello");\n');
+  const outHello = join(tmp, "hello");
+  const outProxy = join(tmp, "coze-chat-proxy");
+  const build = (args: string[]) => Bun.spawnSync(["bun", "build", "--compile", ...args], { cwd: ROOT, stdout: "ignore", stderr: "inherit" }).exitCode === 0;
+  if (!build([hello, "--outfile", outHello])) return undefined;
+  if (!build(["--minify", "--sourcemap", "index.ts", "--outfile", outProxy])) return undefined;
+  const diff = (statSync(outProxy).size - statSync(outHello).size) / 1048576;
+  results.binary_mb = { proxy: statSync(outProxy).size / 1048576, hello: statSync(outHello).size / 1048576 };
+  rows.push({
+    figure: "binary size over a hello-world binary",
+    value: diff,
+    unit: "MB",
+    budget: "<= 4 MB",
+    holds: diff <= 4,
+    detail: `${(statSync(outProxy).size / 1048576).toFixed(1)} vs ${(statSync(outHello).size / 1048576).toFixed(1)} MB`,
+  });
+  return [outProxy];
+}
+
+const source = ["bun", join(ROOT, "index.ts")];
+await measureStartAndIdle("source", source);
+await measureLoad(source);
+const binary = await measureBinary();
+if (binary) await measureStartAndIdle("binary", binary);
+await sim.stop();
+
+// ---- the report --------------------------------------------------------------
+
+const width = Math.max(...rows.map((r) => r.figure.length));
+console.log(`\ncoze-chat-proxy benchmark${QUICK ? " (quick)" : ""}: Bun ${Bun.version}, ${navigator.hardwareConcurrency} cores\n`);
+console.log(`${"figure".padEnd(width)}  ${"value".padStart(12)}  ${"budget".padEnd(20)}  holds  detail`);
+for (const r of rows) {
+  const value = `${r.value.toFixed(r.value < 10 ? 2 : 1)} ${r.unit}`;
+  console.log(`${r.figure.padEnd(width)}  ${value.padStart(12)}  ${r.budget.padEnd(20)}  ${r.budget ? (r.holds ? "yes  " : "NO   ") : "     "}  ${r.detail ?? ""}`);
+}
+results.rows = rows;
+const out = join(ROOT, QUICK ? "bench-results.quick.json" : "bench-results.json");
+writeFileSync(out, JSON.stringify(results, null, 2));
+console.log(`\nwritten to ${out}`);
+process.exit(0);
