@@ -7,6 +7,7 @@ import { DeltaTracker } from "../lib/relay/delta.ts";
 import { planPrompt } from "../lib/relay/prompt.ts";
 import type { ReplyMessage } from "../lib/relay/reply-message.ts";
 import { ReplyRouter } from "../lib/relay/reply-router.ts";
+import { followReply } from "../lib/relay/reply-follower.ts";
 import { markdownImages, ReplyText, withImages } from "../lib/relay/reply-text.ts";
 import { splitText } from "../lib/relay/text-split.ts";
 import { COZE_ERRORS } from "../lib/simulator/coze-script.ts";
@@ -155,6 +156,45 @@ describe("ReplyRouter", () => {
     const router = new ReplyRouter();
     for (let i = 0; i < 10_000; i++) router.deliver(part(String(100000 + i), "x", { referenceId: String(i) }));
     expect(router.waiting).toBeLessThanOrEqual(256);
+  });
+});
+
+describe("followReply", () => {
+  const options = (signal: AbortSignal) => ({ cozeBotId: "9", startTimeoutMs: 60_000, quietMs: 15_000, totalTimeoutMs: 300_000, wantImage: false, signal });
+  /** A signal that counts the listeners added to it and removed from it. */
+  const countingSignal = () => {
+    const signal = new AbortController().signal;
+    const counts = { added: 0, removed: 0 };
+    const add = signal.addEventListener.bind(signal);
+    const remove = signal.removeEventListener.bind(signal);
+    signal.addEventListener = ((...args: Parameters<typeof add>) => (counts.added++, add(...args))) as typeof add;
+    signal.removeEventListener = ((...args: Parameters<typeof remove>) => (counts.removed++, remove(...args))) as typeof remove;
+    return { signal, counts };
+  };
+
+  test("a reply that is complete on arrival (it beat the post) leaves nothing registered", async () => {
+    const { signal, counts } = countingSignal();
+    let unsubscribed = 0;
+    const result = await followReply((listener) => {
+      listener(part("5", "<@1> all there", { hasComponents: true }));
+      return () => unsubscribed++;
+    }, options(signal));
+    expect(result).toEqual({ text: "all there", images: [], finishReason: "stop" });
+    expect(unsubscribed).toBe(1);
+    expect(counts.added).toBe(0);
+  });
+
+  test("a reply that completes later removes its abort listener and subscription", async () => {
+    const { signal, counts } = countingSignal();
+    let deliver: (m: ReplyMessage) => void = () => {};
+    let unsubscribed = 0;
+    const pending = followReply((listener) => ((deliver = listener), () => unsubscribed++), options(signal));
+    deliver(part("5", "<@1> half"));
+    deliver(part("5", "<@1> half and whole", { hasComponents: true }));
+    expect((await pending).text).toBe("half and whole");
+    expect(unsubscribed).toBe(1);
+    expect(counts.added).toBe(1);
+    expect(counts.removed).toBe(1);
   });
 });
 

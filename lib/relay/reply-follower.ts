@@ -91,8 +91,12 @@ export function followReply(subscribe: Subscribe, options: FollowOptions): Promi
   const total = setTimeout(() => (reply.started ? complete("length") : finish(new ReplyStartTimeout("no reply"))), options.totalTimeoutMs);
   // Replies that arrived before the post returned are delivered inside subscribe().
   const stop = subscribe(onMessage);
-  if (settled) stop();
-  else unsubscribe = stop;
+  if (settled) {
+    // The whole reply was already there: nothing may stay registered, or it keeps this reply alive.
+    stop();
+    return promise;
+  }
+  unsubscribe = stop;
   if (options.signal?.aborted) onAbort();
   else options.signal?.addEventListener("abort", onAbort, { once: true });
   return promise;
