@@ -4,9 +4,9 @@
  * request holds is ever a label.
  */
 
-type Labels = Record<string, string>;
+type Labels = Record<string, string | number>;
 
-const escape = (value: string) => value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+const escape = (value: string | number) => String(value).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 const labelText = (labels: Labels) => {
   const keys = Object.keys(labels);
   return keys.length === 0 ? "" : `{${keys.map((k) => `${k}="${escape(labels[k])}"`).join(",")}}`;
@@ -14,18 +14,28 @@ const labelText = (labels: Labels) => {
 
 export class Counter {
   private readonly values = new Map<string, number>();
+  /** Label values joined → rendered label text, so counting on the request path does not re-escape. */
+  private readonly keys = new Map<string, string>();
   constructor(
     readonly name: string,
     readonly help: string,
   ) {}
 
   inc(labels: Labels = {}, by = 1): void {
-    const key = labelText(labels);
+    const key = this.key(labels);
     this.values.set(key, (this.values.get(key) ?? 0) + by);
   }
 
   get(labels: Labels = {}): number {
-    return this.values.get(labelText(labels)) ?? 0;
+    return this.values.get(this.key(labels)) ?? 0;
+  }
+
+  private key(labels: Labels): string {
+    let raw = "";
+    for (const name in labels) raw += `${name}\u0000${labels[name]}\u0001`;
+    let key = this.keys.get(raw);
+    if (key === undefined) this.keys.set(raw, (key = labelText(labels)));
+    return key;
   }
 
   render(): string {

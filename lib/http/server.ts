@@ -22,6 +22,13 @@ interface RouteOptions {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+/** The path of a request URL without building a URL object (Bun's `req.url` is always absolute). */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  const end = url.indexOf("?", start);
+  return start === -1 ? "/" : url.slice(start, end === -1 ? undefined : end);
+}
+
 /** Starts the HTTP API on `Bun.serve` and its `routes`. */
 export function startServer(ctx: AppContext): Server<unknown> {
   const keyCheck = createKeyCheck(ctx.settings.authTokens);
@@ -36,7 +43,7 @@ export function startServer(ctx: AppContext): Server<unknown> {
         const handler = methods[req.method as keyof Methods] ?? methods["*"];
         if (req.method === "OPTIONS") response = preflight(req);
         else if (options.auth && !keyCheck(req.headers.get("authorization"))) throw invalidApiKey();
-        else if (!handler) throw methodNotAllowed(req.method, new URL(req.url).pathname);
+        else if (!handler) throw methodNotAllowed(req.method, pathOf(req.url));
         else {
           if (options.longWait) server.timeout(req, 0);
           response = await handler(req, ctx, { requestId, server, signal: req.signal });
@@ -47,10 +54,10 @@ export function startServer(ctx: AppContext): Server<unknown> {
       }
       for (const name in corsHeaders) response.headers.set(name, corsHeaders[name]);
       response.headers.set("x-request-id", requestId);
-      ctx.metrics.requests.inc({ route: options.name, status: String(response.status) });
+      ctx.metrics.requests.inc({ route: options.name, status: response.status });
       log.info("request", {
         method: req.method,
-        path: new URL(req.url).pathname,
+        path: pathOf(req.url),
         status: response.status,
         ms: Math.round((performance.now() - started) * 10) / 10,
         request: requestId,
@@ -61,7 +68,7 @@ export function startServer(ctx: AppContext): Server<unknown> {
   const open = (name: string) => ({ name, auth: false });
   const api = (name: string) => ({ name, auth: true });
   const relayed = (name: string) => ({ name, auth: true, longWait: true });
-  const notFound = route({ "*": (req) => Promise.reject(routeNotFound(req.method, new URL(req.url).pathname)) }, open("unknown"));
+  const notFound = route({ "*": (req) => Promise.reject(routeNotFound(req.method, pathOf(req.url))) }, open("unknown"));
   const metrics: RouteHandler = () => new Response(ctx.metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
 
   return Bun.serve({
