@@ -30,8 +30,8 @@ const KEY = "bench-key";
 const GLOBAL_LIMIT = 100_000;
 const MODEL = "bench";
 const config = QUICK
-  ? { startRuns: 2, throughputRuns: 1, throughputSeconds: 1.5, latency: [1, 20, 50], growthRequests: 1200, growthWarmup: 400 }
-  : { startRuns: 5, throughputRuns: 3, throughputSeconds: 5, latency: [1, 100, 500], growthRequests: 20_000, growthWarmup: 5_000 };
+  ? { startRuns: 1, idleWaitMs: 500, throughputRuns: 1, throughputSeconds: 1, latency: [1, 10, 30], edits: 4, editMs: 100, growthRequests: 800, growthWarmup: 200 }
+  : { startRuns: 5, idleWaitMs: 1500, throughputRuns: 3, throughputSeconds: 5, latency: [1, 100, 500], edits: 10, editMs: 500, growthRequests: 20_000, growthWarmup: 5_000 };
 const tmp = mkdtempSync(join(tmpdir(), "coze-bench-"));
 
 // ---- the simulated Discord -------------------------------------------------
@@ -199,7 +199,7 @@ async function measureStartAndIdle(label: string, command: string[]) {
   for (let run = 0; run < config.startRuns; run++) {
     const service = await startService(command, ten.entries);
     readies.push(service.readyMs);
-    await Bun.sleep(1500);
+    await Bun.sleep(config.idleWaitMs);
     idles.push(rssMb(service.pid));
     await service.stop();
   }
@@ -211,7 +211,7 @@ async function measureStartAndIdle(label: string, command: string[]) {
 
 async function measureLoad(command: string[]) {
   const w = world(1, 4);
-  for (const coze of w.cozes) cozeFor(coze, QUICK ? 6 : 10, QUICK ? 200 : 500);
+  for (const coze of w.cozes) cozeFor(coze, config.edits, config.editMs);
   const service = await startService(command, w.entries);
 
   // Throughput against the bare discord.js baseline, alternating so drift hits both alike.
@@ -305,7 +305,7 @@ async function measureBinary(): Promise<string[] | undefined> {
   const outProxy = join(tmp, "coze-chat-proxy");
   const build = (args: string[]) => Bun.spawnSync(["bun", "build", "--compile", ...args], { cwd: ROOT, stdout: "ignore", stderr: "inherit" }).exitCode === 0;
   if (!build([hello, "--outfile", outHello])) return undefined;
-  if (!build(["--minify", "--sourcemap", "index.ts", "--outfile", outProxy])) return undefined;
+  if (!build(["--minify", "--sourcemap", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "index.ts", "--outfile", outProxy])) return undefined;
   const diff = (statSync(outProxy).size - statSync(outHello).size) / 1048576;
   results.binary_mb = { proxy: statSync(outProxy).size / 1048576, hello: statSync(outHello).size / 1048576 };
   rows.push({

@@ -1,0 +1,33 @@
+/**
+ * The benchmark is not a test (figures are never asserted: shared machines
+ * are noisy), but it must start, run and produce every SPEC §7 figure.
+ */
+import { expect, test } from "bun:test";
+import { join } from "node:path";
+
+test("bun run bench --quick produces every figure", async () => {
+  const root = join(import.meta.dir, "..");
+  const run = Bun.spawn(["bun", "bench/run.ts", "--quick"], { cwd: root, stdout: "pipe", stderr: "pipe" });
+  const [code, out, err] = [await run.exited, await new Response(run.stdout).text(), await new Response(run.stderr).text()];
+  expect(err).not.toContain("error");
+  expect(code).toBe(0);
+  const results = await Bun.file(join(root, "bench-results.quick.json")).json();
+  const figures: string[] = results.rows.map((r: { figure: string }) => r.figure);
+  for (const wanted of [
+    "source: start to ready, 10 bots",
+    "source: RSS idle, 10 bots",
+    "throughput vs bare discord.js, c=32",
+    "edit → SSE chunk, 1 streams (p50/p90/p99)",
+    "edit → SSE chunk, 30 streams (p50/p90/p99)",
+    "RSS peak, 30 streams",
+    "RSS growth over 800 requests",
+    "binary size over a hello-world binary",
+    "binary: start to ready, 10 bots",
+    "binary: RSS idle, 10 bots",
+  ]) {
+    expect(figures).toContain(wanted);
+    expect(out).toContain(wanted);
+  }
+  for (const row of results.rows) expect(Number.isFinite(row.value)).toBe(true);
+  expect(results.latency_30_ms.samples).toBe(30 * 4);
+}, 180_000);
