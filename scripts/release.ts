@@ -3,7 +3,7 @@
  * musl, cross-compiled by this Bun (it fetches each target's runtime from the
  * npm registry), with a SHA256SUMS file beside them in dist/release/.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { VERSION } from "../lib/version.ts";
 
@@ -24,6 +24,7 @@ for (const target of TARGETS) {
     console.error(`release: building ${target} failed`);
     process.exit(1);
   }
+  rmSync(`${file}.map`, { force: true }); // the sourcemap is embedded in the binary (zstd); the file beside it is a leftover
   const hash = new Bun.CryptoHasher("sha256").update(readFileSync(file)).digest("hex");
   sums.push(`${hash}  ${basename(file)}`);
   console.log(`${basename(file)}  ${hash}`);
