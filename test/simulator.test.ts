@@ -223,6 +223,26 @@ describe("messages", () => {
     expect(sent.map((m) => m.content).sort()).toEqual(["paced 1", "paced 2", "paced 3", "paced 4", "paced 5"]);
   });
 
+  test("Discord's global limit: 50 requests per second per bot, answered 429 with X-RateLimit-Global", async () => {
+    const w = world({ rateLimit: { limit: 1000, windowMs: 1000, globalPerSecond: 50 } });
+    const post = () =>
+      fetch(`${w.sim.apiUrl}/v10/channels/${w.channel.id}/messages`, {
+        method: "POST",
+        headers: { authorization: `Bot ${w.bot.token}`, "content-type": "application/json" },
+        body: JSON.stringify({ content: "burst" }),
+      });
+    const answers = await Promise.all(Array.from({ length: 55 }, post));
+    const limited = answers.filter((r) => r.status === 429);
+    expect(answers.filter((r) => r.status === 200).length).toBe(50);
+    expect(limited.length).toBe(5);
+    expect(limited[0].headers.get("x-ratelimit-global")).toBe("true");
+    expect((await json(limited[0])).global).toBe(true);
+    // discord.js keeps to the same limit by itself: a burst through it is paced, not refused.
+    const client = await login(w);
+    const sent = await Promise.all(Array.from({ length: 60 }, (_, i) => channelOf(client, w).send(`paced ${i}`)));
+    expect(sent).toHaveLength(60);
+  });
+
   test("injected 429s and 5xx on the next posts are retried by discord.js", async () => {
     const w = world();
     const client = await login(w);

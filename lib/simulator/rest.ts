@@ -23,6 +23,16 @@ export async function handleRest(sim: DiscordSimulator, req: Request, url: URL):
   const route = match[2];
   const user = authenticate(sim, req);
   if (!user) return unauthorized();
+  const global = sim.globalLimitFor(user)?.take();
+  if (global?.retryAfterMs !== undefined) {
+    // Discord's global limit answers with X-RateLimit-Global and no per-route bucket headers.
+    const seconds = global.retryAfterMs / 1000;
+    return error(429, 0, "You are being rate limited.", { retry_after: seconds, global: true }, {
+      "retry-after": String(Math.ceil(seconds)),
+      "x-ratelimit-global": "true",
+      "x-ratelimit-scope": "global",
+    });
+  }
 
   if (route === "/gateway/bot" && req.method === "GET") {
     return Response.json({

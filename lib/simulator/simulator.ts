@@ -12,8 +12,12 @@ import { apiUser, type SimChannel, type SimCoze, type SimGuild, type SimUser } f
 export const CONTENT_LIMIT = 2000;
 
 export interface SimulatorOptions {
-  /** Posts per channel per window for each bot (Discord's is about 5 per 5 s); null turns the limit off. */
-  rateLimit?: { limit: number; windowMs: number } | null;
+  /**
+   * Posts per channel per window for each bot (Discord's is about 5 per 5 s),
+   * and requests per second for each bot over all routes (Discord's global
+   * limit, 50); null turns both off.
+   */
+  rateLimit?: { limit: number; windowMs: number; globalPerSecond?: number } | null;
   /** How many posts `posts` keeps (the oldest go first), so long benchmarks do not grow it. */
   recordLimit?: number;
   /** How many messages the simulated Discord keeps for GET/PATCH. */
@@ -92,7 +96,7 @@ export class DiscordSimulator {
 
   constructor(options: SimulatorOptions = {}) {
     this.options = {
-      rateLimit: options.rateLimit === undefined ? { limit: 5, windowMs: 5000 } : options.rateLimit,
+      rateLimit: options.rateLimit === undefined ? { limit: 5, windowMs: 5000, globalPerSecond: 50 } : options.rateLimit,
       recordLimit: options.recordLimit ?? 10_000,
       messageLimit: options.messageLimit ?? 5_000,
     };
@@ -271,6 +275,15 @@ export class DiscordSimulator {
   }
 
   // ---- messages ---------------------------------------------------------
+
+  /** The bot's global bucket: requests per second over every route. */
+  globalLimitFor(user: SimUser): RateLimitBucket | undefined {
+    const perSecond = this.options.rateLimit?.globalPerSecond;
+    if (!perSecond) return undefined;
+    let bucket = this.buckets.get(user.id);
+    if (!bucket) this.buckets.set(user.id, (bucket = new RateLimitBucket(perSecond, 1000, "global")));
+    return bucket;
+  }
 
   rateLimitFor(user: SimUser, channel: SimChannel): RateLimitBucket | undefined {
     const config = this.options.rateLimit;
