@@ -1,3 +1,4 @@
+import { readLimited } from "../read-limited.ts";
 import { bodyTooLarge, invalidRequest } from "./api-error.ts";
 
 /** Deepest JSON nesting a request may have; OpenAI bodies need about six levels. */
@@ -8,9 +9,7 @@ export const MAX_JSON_DEPTH = 32;
  * buffering them, and malformed or absurdly nested JSON (400) before parsing.
  */
 export async function readJsonBody(req: Request, limit: number): Promise<unknown> {
-  const declared = Number(req.headers.get("content-length") ?? "0");
-  if (declared > limit) throw bodyTooLarge(limit);
-  const text = await readText(req, limit);
+  const text = new TextDecoder().decode(await readLimited(req, limit, () => bodyTooLarge(limit)));
   if (text.trim() === "") throw invalidRequest("The request body is empty; send a JSON object.");
   if (nestingDepth(text) > MAX_JSON_DEPTH) {
     throw invalidRequest(`The request body nests JSON deeper than ${MAX_JSON_DEPTH} levels.`);
@@ -20,20 +19,6 @@ export async function readJsonBody(req: Request, limit: number): Promise<unknown
   } catch {
     throw invalidRequest("The request body is not valid JSON.");
   }
-}
-
-async function readText(req: Request, limit: number): Promise<string> {
-  if (!req.body) return "";
-  // A declared length within the limit is read in one go (Bun's fast path); only a body of unknown length is streamed and counted.
-  if (req.headers.has("content-length")) return req.text();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of req.body) {
-    size += chunk.byteLength;
-    if (size > limit) throw bodyTooLarge(limit);
-    chunks.push(chunk);
-  }
-  return new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
 }
 
 /** Deepest bracket nesting outside strings; a linear scan, cheaper than the parse it protects. */

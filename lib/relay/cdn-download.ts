@@ -1,4 +1,5 @@
 import { upstreamError } from "../http/api-error.ts";
+import { readLimited } from "../read-limited.ts";
 
 export const CDN_TIMEOUT_MS = 30_000;
 export const CDN_MAX_BYTES = 25 * 1024 * 1024;
@@ -20,16 +21,5 @@ export async function downloadImage(url: string, proxyUrl: string | undefined, s
     await response.body?.cancel();
     throw upstreamError(`The image Coze posted could not be downloaded: HTTP ${response.status}`, "image_download_failed");
   }
-  if (Number(response.headers.get("content-length") ?? "0") > CDN_MAX_BYTES) {
-    await response.body?.cancel();
-    throw upstreamError(`The image Coze posted is larger than ${CDN_MAX_BYTES} bytes`, "image_too_large");
-  }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of response.body ?? []) {
-    size += chunk.byteLength;
-    if (size > CDN_MAX_BYTES) throw upstreamError(`The image Coze posted is larger than ${CDN_MAX_BYTES} bytes`, "image_too_large");
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  return readLimited(response, CDN_MAX_BYTES, () => upstreamError(`The image Coze posted is larger than ${CDN_MAX_BYTES} bytes`, "image_too_large"));
 }

@@ -1,6 +1,7 @@
 import { invalidRequest } from "../http/api-error.ts";
 import type { ChatMessage, ImageInput } from "../openai/chat-request.ts";
 import type { OutgoingFile } from "../discord/pool.ts";
+import { readLimited } from "../read-limited.ts";
 
 /** Discord's limits for a bot's message without server boosts. */
 export const MAX_ATTACHMENTS = 10;
@@ -57,17 +58,8 @@ async function download(image: ImageInput, signal: AbortSignal): Promise<{ data:
     throw invalidRequest(`The image URL at '${image.param}' could not be fetched.`, image.param);
   }
   if (!response.ok) throw invalidRequest(`The image URL at '${image.param}' answered HTTP ${response.status}.`, image.param);
-  const declared = Number(response.headers.get("content-length") ?? "0");
-  if (declared > MAX_ATTACHMENT_BYTES) {
-    await response.body?.cancel();
-    throw invalidRequest(`The image at '${image.param}' is larger than Discord's attachment limit.`, image.param);
-  }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of response.body ?? []) {
-    size += chunk.byteLength;
-    if (size > MAX_ATTACHMENT_BYTES) throw invalidRequest(`The image at '${image.param}' is larger than Discord's attachment limit.`, image.param);
-    chunks.push(chunk);
-  }
-  return { data: Buffer.concat(chunks), contentType: response.headers.get("content-type") ?? "image/png" };
+  const data = await readLimited(response, MAX_ATTACHMENT_BYTES, () =>
+    invalidRequest(`The image at '${image.param}' is larger than Discord's attachment limit.`, image.param),
+  );
+  return { data, contentType: response.headers.get("content-type") ?? "image/png" };
 }

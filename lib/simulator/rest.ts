@@ -1,6 +1,7 @@
 import type { AllowedMentions, DiscordSimulator, StoredFile } from "./simulator.ts";
 import { CONTENT_LIMIT } from "./simulator.ts";
 import type { SimUser } from "./world.ts";
+import { compareSnowflakes } from "../relay/reply-message.ts";
 
 /** Discord's JSON error shape: `{"message","code"}`, with `errors` for form errors. */
 const error = (status: number, code: number, message: string, extra: object = {}, headers: Record<string, string> = {}) =>
@@ -160,11 +161,10 @@ function listMessages(sim: DiscordSimulator, url: URL, channelId: string): Respo
   if (!sim.channels.has(channelId)) return error(404, 10003, "Unknown Channel");
   const after = url.searchParams.get("after");
   const limit = Math.min(100, Math.max(1, Number(url.searchParams.get("limit") ?? 50) || 50));
-  const byId = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
   const list = [...sim.messages.values()]
     .map((m) => m.message)
-    .filter((m) => m.channel_id === channelId && (after === null || byId(m.id, after) > 0))
-    .sort((a, b) => byId(a.id, b.id));
+    .filter((m) => m.channel_id === channelId && (after === null || compareSnowflakes(m.id, after) > 0))
+    .sort((a, b) => compareSnowflakes(a.id, b.id));
   return Response.json((after === null ? list.slice(-limit) : list.slice(0, limit)).reverse());
 }
 
