@@ -213,6 +213,9 @@ describe("one bot", () => {
     whole.abort();
     await pending;
     await stack.sim.waitFor(() => stack.app.pool.tracking.following === 0, 3000);
+    // A client leaving is logged as 499, not as a failure of the service.
+    await stack.sim.waitFor(() => stack.logs.some((l) => l.includes("status=499")), 3000);
+    expect(stack.logs.filter((l) => l.includes(" ERROR "))).toEqual([]);
 
     stack.sim.script(coze(), { text: "still serving" });
     expect((await ask(stack, "hello again")).choices[0].message.content).toBe("still serving");

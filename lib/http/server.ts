@@ -21,6 +21,8 @@ interface RouteOptions {
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+/** Logged (and counted) for requests whose client disconnected first, as nginx does. */
+const CLIENT_CLOSED = 499;
 
 /** The path of a request URL without building a URL object (Bun's `req.url` is always absolute). */
 function pathOf(url: string): string {
@@ -49,8 +51,13 @@ export function startServer(ctx: AppContext): Server<unknown> {
           response = await handler(req, ctx, { requestId, server, signal: req.signal });
         }
       } catch (error) {
-        response = toApiError(error).response();
-        if (response.status === 500) log.error("request failed", { request: requestId, error: (error as Error)?.stack ?? String(error) });
+        if (req.signal.aborted) {
+          // The client went away: nobody reads this answer, and it is no fault of the service.
+          response = new Response(null, { status: CLIENT_CLOSED });
+        } else {
+          response = toApiError(error).response();
+          if (response.status === 500) log.error("request failed", { request: requestId, error: (error as Error)?.stack ?? String(error) });
+        }
       }
       for (const name in corsHeaders) response.headers.set(name, corsHeaders[name]);
       response.headers.set("x-request-id", requestId);
