@@ -32,10 +32,11 @@ async function main(args: string[]): Promise<number> {
   const env = loadEnvironment();
   if (args.includes("--healthcheck")) return healthcheck(readSettings(env).port);
 
-  // Loaded only to serve: --version, --help and --healthcheck (every 30 s in Docker) need no discord.js.
-  const [{ startApp }, { demoInstructions, startDemoDiscord }] = await Promise.all([import("./lib/app.ts"), import("./lib/demo.ts")]);
-  const demo = args.includes("--demo");
-  const simulated = demo ? startDemoDiscord() : undefined;
+  // Loaded only to serve: --version, --help and --healthcheck (every 30 s in Docker) need no discord.js,
+  // and only --demo needs the simulator.
+  const { startApp } = await import("./lib/app.ts");
+  const demo = args.includes("--demo") ? await import("./lib/demo.ts") : undefined;
+  const simulated = demo?.startDemoDiscord();
   const config = simulated
     ? { settings: { ...readSettings(env), discordApiUrl: simulated.simulator.apiUrl, proxyUrl: undefined }, entries: simulated.entries, warnings: [] }
     : loadConfig(env);
@@ -47,10 +48,10 @@ async function main(args: string[]): Promise<number> {
   }
 
   const app = startApp(settings, entries);
-  if (simulated) {
+  if (demo) {
     await app.ready;
-    const key = settings.authTokens[0];
-    process.stdout.write(demoInstructions(`http://127.0.0.1:${app.server.port}`, settings.authGenerated ? key : "$AUTH_TOKEN") + "\n");
+    const key = settings.authGenerated ? settings.authTokens[0] : "$AUTH_TOKEN";
+    process.stdout.write(demo.demoInstructions(`http://127.0.0.1:${app.server.port}`, key) + "\n");
   }
 
   const { promise: stopped, resolve } = Promise.withResolvers<number>();
