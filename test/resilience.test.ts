@@ -129,6 +129,20 @@ describe("failover and cooldown", () => {
     expect(stack.app.metrics.render()).toContain('coze_proxy_discord_post_failures_total{status="404"} 1');
   });
 
+  test("a broken connection on the post moves the request on", async () => {
+    const stack = await stackWith({
+      entries: [
+        { model: MODEL, coze: 0 },
+        { model: MODEL, coze: 1 },
+      ],
+      settings: { failureCooldownMs: 60_000 },
+    });
+    stack.sim.failPosts(1, 0);
+    expect((await ask(stack, "through a broken network")).choices[0].message.content).toStartWith("You said: through a broken network");
+    expect(stack.app.metrics.render()).toContain('coze_proxy_discord_post_failures_total{status="0"} 1');
+    expect(stack.logs.some((l) => l.includes("posting to discord failed") && l.includes("status=0"))).toBe(true);
+  });
+
   test("a long Discord rate limit is not waited out: the request moves to another entry", async () => {
     const stack = await stackWith({
       entries: [

@@ -106,6 +106,11 @@ async function postMessage(sim: DiscordSimulator, req: Request, user: SimUser, c
       "x-ratelimit-reset-after": "0.250",
     });
   }
+  if (fault === 0) {
+    // A network failure: the answer breaks off before its declared length.
+    const partial = new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode('{"id":"')), c.close()) });
+    return new Response(partial, { headers: { "content-type": "application/json", "content-length": "4096" } });
+  }
   if (fault !== undefined) return error(fault, 0, `${fault}: Internal Server Error`);
 
   const limit = sim.rateLimitFor(user, channel)?.take();

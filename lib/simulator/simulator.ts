@@ -190,7 +190,7 @@ export class DiscordSimulator {
 
   // ---- faults -----------------------------------------------------------
 
-  /** The next `count` posts (from any bot) fail with `status` (429 or 5xx). */
+  /** The next `count` posts (from any bot) fail with `status` (429 or 5xx), or with a broken connection (0). */
   failPosts(count: number, status: number): void {
     this.postFaults.push({ status, remaining: count });
   }
