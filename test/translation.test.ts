@@ -125,6 +125,15 @@ describe("ReplyText", () => {
     expect(r.finished).toBe(true);
   });
 
+  test("an edit that leaves fields out keeps them: no blanked text, no lost buttons", () => {
+    const r = new ReplyText();
+    r.apply(part("5", "<@222222222222222222> the answer", { imageUrls: ["https://cdn.example/a.png"] }));
+    r.apply({ id: "5", authorId: "", referenceId: undefined, content: undefined, hasComponents: true, imageUrls: undefined });
+    expect(r.text()).toBe("the answer");
+    expect(r.finished).toBe(true);
+    expect(r.images()).toEqual(["https://cdn.example/a.png"]);
+  });
+
   test("images from embeds, attachments and markdown, each once", () => {
     const r = new ReplyText();
     r.apply(part("5", "look ![a](https://cdn.example/a.png) and [file](https://cdn.example/b.jpg?x=1)", { imageUrls: ["https://cdn.example/a.png", "https://cdn.example/c.webp"] }));
@@ -140,7 +149,7 @@ describe("ReplyRouter", () => {
     const router = new ReplyRouter();
     router.deliver(part("10", "early", { referenceId: "7" }));
     expect(router.waiting).toBe(1);
-    const got: string[] = [];
+    const got: (string | undefined)[] = [];
     const stop = router.follow("7", (m) => got.push(m.content));
     expect(got).toEqual(["early"]);
     expect(router.waiting).toBe(0);
@@ -182,6 +191,15 @@ describe("followReply", () => {
     expect(result).toEqual({ text: "all there", images: [], finishReason: "stop" });
     expect(unsubscribed).toBe(1);
     expect(counts.added).toBe(0);
+  });
+
+  test("an edit without an author counts only for a message already in the reply", async () => {
+    let deliver: (m: ReplyMessage) => void = () => {};
+    const pending = followReply((listener) => ((deliver = listener), () => {}), options(new AbortController().signal));
+    deliver({ id: "77", authorId: "", referenceId: "1", content: "<@1> a stranger's edit", hasComponents: true, imageUrls: [] });
+    deliver(part("5", "<@1> from Coze"));
+    deliver({ id: "5", authorId: "", referenceId: undefined, content: undefined, hasComponents: true, imageUrls: undefined });
+    expect(await pending).toEqual({ text: "from Coze", images: [], finishReason: "stop" });
   });
 
   test("a reply that completes later removes its abort listener and subscription", async () => {

@@ -262,17 +262,20 @@ function proxiedFetch(proxy: string) {
 }
 
 function toReplyMessage(data: GatewayMessageUpdateDispatchData | APIMessage, authorId: string | undefined): ReplyMessage {
-  const imageUrls: string[] = [];
-  for (const embed of data.embeds ?? []) if (embed.image?.url) imageUrls.push(embed.image.url);
-  for (const file of data.attachments ?? []) {
-    if (file.content_type?.startsWith("image/") || /\.(png|jpe?g|gif|webp)$/i.test(file.filename)) imageUrls.push(file.url);
+  let imageUrls: string[] | undefined;
+  if (data.embeds !== undefined || data.attachments !== undefined) {
+    imageUrls = [];
+    for (const embed of data.embeds ?? []) if (embed.image?.url) imageUrls.push(embed.image.url);
+    for (const file of data.attachments ?? []) {
+      if (file.content_type?.startsWith("image/") || /\.(png|jpe?g|gif|webp)$/i.test(file.filename)) imageUrls.push(file.url);
+    }
   }
   return {
     id: data.id,
     authorId: authorId ?? "",
     referenceId: data.message_reference?.message_id,
-    content: data.content ?? "",
-    hasComponents: (data.components?.length ?? 0) > 0,
+    content: data.content,
+    hasComponents: data.components === undefined ? undefined : data.components.length > 0,
     imageUrls,
   };
 }

@@ -68,7 +68,9 @@ export function followReply(subscribe: Subscribe, options: FollowOptions): Promi
   };
 
   const onMessage = (message: ReplyMessage) => {
-    if (settled || message.authorId !== options.cozeBotId) return;
+    // An edit that does not name its author belongs here only if it edits a message of this reply.
+    const ours = message.authorId === options.cozeBotId || (message.authorId === "" && reply.has(message.id));
+    if (settled || !ours) return;
     reply.apply(message);
     const text = reply.text();
     const cozeError = classifyCozeText(text);
@@ -78,7 +80,7 @@ export function followReply(subscribe: Subscribe, options: FollowOptions): Promi
       options.onText?.(text);
     }
     if (reply.finished || (options.wantImage && reply.images().length > 0)) return complete("stop");
-    if (text !== "" || message.imageUrls.length > 0) {
+    if (text !== "" || (message.imageUrls?.length ?? 0) > 0) {
       if (quiet) quiet.refresh();
       else quiet = setTimeout(() => complete("stop"), options.quietMs);
     }

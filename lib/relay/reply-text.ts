@@ -9,11 +9,19 @@ import { compareSnowflakes, type ReplyMessage } from "./reply-message.ts";
 export class ReplyText {
   private readonly parts: ReplyMessage[] = [];
 
-  /** Takes a create or an edit of one of the reply's messages. */
+  /** Takes a create or an edit of one of the reply's messages; what an edit leaves out stays as it was. */
   apply(message: ReplyMessage): void {
     const at = this.parts.findIndex((p) => p.id === message.id);
     if (at !== -1) {
-      this.parts[at] = message;
+      const old = this.parts[at];
+      this.parts[at] = {
+        ...message,
+        authorId: message.authorId || old.authorId,
+        referenceId: message.referenceId ?? old.referenceId,
+        content: message.content ?? old.content,
+        hasComponents: message.hasComponents ?? old.hasComponents,
+        imageUrls: message.imageUrls ?? old.imageUrls,
+      };
       return;
     }
     this.parts.push(message);
@@ -26,14 +34,18 @@ export class ReplyText {
 
   /** Coze has added its suggestion buttons to the reply. */
   get finished(): boolean {
-    return this.parts.some((p) => p.hasComponents);
+    return this.parts.some((p) => p.hasComponents === true);
+  }
+
+  has(id: string): boolean {
+    return this.parts.some((p) => p.id === id);
   }
 
   text(): string {
     let text = "";
     for (let i = 0; i < this.parts.length; i++) {
       if (i > 0) text += "\n";
-      text += stripLeadingMention(this.parts[i].content);
+      text += stripLeadingMention(this.parts[i].content ?? "");
     }
     return text;
   }
@@ -41,7 +53,7 @@ export class ReplyText {
   /** Images in the reply: attachments and embeds first, then markdown image links in the text. */
   images(): string[] {
     const found = new Set<string>();
-    for (const part of this.parts) for (const url of part.imageUrls) found.add(url);
+    for (const part of this.parts) for (const url of part.imageUrls ?? []) found.add(url);
     for (const url of markdownImages(this.text())) found.add(url);
     return [...found];
   }
