@@ -14,8 +14,8 @@ const labelText = (labels: Labels) => {
 
 export class Counter {
   private readonly values = new Map<string, number>();
-  /** Label values joined → rendered label text, so counting on the request path does not re-escape. */
-  private readonly keys = new Map<string, string>();
+  /** Label values, one map level per label → rendered label text: counting on the request path builds no strings. */
+  private readonly keys = new Map<unknown, unknown>();
   constructor(
     readonly name: string,
     readonly help: string,
@@ -31,12 +31,18 @@ export class Counter {
   }
 
   private key(labels: Labels): string {
-    let raw = "";
-    for (const name in labels) raw += `${name}\u0000${labels[name]}\u0001`;
-    let key = this.keys.get(raw);
-    if (key === undefined) this.keys.set(raw, (key = labelText(labels)));
+    let node = this.keys;
+    for (const name in labels) {
+      let next = node.get(labels[name]) as Map<unknown, unknown> | undefined;
+      if (!next) node.set(labels[name], (next = new Map()));
+      node = next;
+    }
+    let key = node.get(Counter.TEXT) as string | undefined;
+    if (key === undefined) node.set(Counter.TEXT, (key = labelText(labels)));
     return key;
   }
+
+  private static readonly TEXT = Symbol("label text");
 
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;

@@ -10,8 +10,12 @@ export interface CompletionIdentity {
   model: string;
 }
 
+/** Completion ids need to be unique, not secret: a random prefix per process and a counter. */
+const ID_PREFIX = `chatcmpl-${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+let idCounter = 0;
+
 export function completionIdentity(model: string): CompletionIdentity {
-  return { id: `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`, created: Math.floor(Date.now() / 1000), model };
+  return { id: `${ID_PREFIX}${(idCounter++).toString(36).padStart(6, "0")}`, created: Math.floor(Date.now() / 1000), model };
 }
 
 /** The non-streaming answer. */
