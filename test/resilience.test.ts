@@ -18,6 +18,9 @@ const stackWith = async (options: StackOptions) => {
   stacks.push(stack);
   return stack;
 };
+/** Two entries of the same model, each with its own Coze bot and channel. */
+const twoEntries = (settings: StackOptions["settings"], simulator?: StackOptions["simulator"]) =>
+  stackWith({ entries: [{ model: MODEL, coze: 0 }, { model: MODEL, coze: 1 }], settings, simulator });
 const ask = (stack: Stack, content: string, model = MODEL) =>
   stack.openai.chat.completions.create({ model, messages: [{ role: "user", content }] });
 const streamOf = async (stack: Stack, content: string) => {
@@ -87,17 +90,8 @@ describe("bots that cannot connect", () => {
 });
 
 describe("failover and cooldown", () => {
-  const two = () =>
-    stackWith({
-      entries: [
-        { model: MODEL, coze: 0 },
-        { model: MODEL, coze: 1 },
-      ],
-      settings: { failureCooldownMs: 400 },
-    });
-
   test("a post Discord refuses (50013) moves to the next entry; the entry rests, then comes back by itself", async () => {
-    const stack = await two();
+    const stack = await twoEntries({ failureCooldownMs: 400 });
     stack.channels[0].denied.add(stack.bots[0].id);
     const answers = [await ask(stack, "one"), await ask(stack, "two")].map((c) => c.choices[0].message.content);
     expect(answers.every((a) => a!.startsWith("You said:"))).toBe(true);
@@ -130,13 +124,7 @@ describe("failover and cooldown", () => {
   });
 
   test("a broken connection on the post moves the request on", async () => {
-    const stack = await stackWith({
-      entries: [
-        { model: MODEL, coze: 0 },
-        { model: MODEL, coze: 1 },
-      ],
-      settings: { failureCooldownMs: 60_000 },
-    });
+    const stack = await twoEntries({ failureCooldownMs: 60_000 });
     stack.sim.failPosts(1, 0);
     expect((await ask(stack, "through a broken network")).choices[0].message.content).toStartWith("You said: through a broken network");
     expect(stack.app.metrics.render()).toContain('coze_proxy_discord_post_failures_total{status="0"} 1');
@@ -144,13 +132,7 @@ describe("failover and cooldown", () => {
   });
 
   test("a long Discord rate limit is not waited out: the request moves to another entry", async () => {
-    const stack = await stackWith({
-      entries: [
-        { model: MODEL, coze: 0 },
-        { model: MODEL, coze: 1 },
-      ],
-      simulator: { rateLimit: { limit: 1, windowMs: 60_000 } },
-    });
+    const stack = await twoEntries({}, { rateLimit: { limit: 1, windowMs: 60_000 } });
     await ask(stack, "first");
     await ask(stack, "second");
     const third = await ask(stack, "third: both channels are now limited for a minute").catch((e: any) => e);
@@ -160,7 +142,7 @@ describe("failover and cooldown", () => {
   });
 
   test("a quota error is counted by kind in /metrics", async () => {
-    const stack = await two();
+    const stack = await twoEntries({ failureCooldownMs: 400 });
     stack.sim.script(stack.cozes[0], { error: COZE_ERRORS.creditsToday });
     stack.sim.script(stack.cozes[1], { error: COZE_ERRORS.somethingWrong });
     await ask(stack, "x").catch(() => {});
@@ -185,13 +167,7 @@ describe("overload", () => {
   });
 
   test("MAX_IN_FLIGHT_PER_BOT skips a full entry; all full is a 429", async () => {
-    const stack = await stackWith({
-      entries: [
-        { model: MODEL, coze: 0 },
-        { model: MODEL, coze: 1 },
-      ],
-      settings: { maxInFlightPerBot: 1 },
-    });
+    const stack = await twoEntries({ maxInFlightPerBot: 1 });
     for (const coze of stack.cozes) stack.sim.script(coze, { text: "busy", firstDelayMs: 600 });
     const slow = [ask(stack, "a"), ask(stack, "b")];
     await stack.sim.waitFor(() => stack.app.pool.tracking.following === 2);
