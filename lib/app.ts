@@ -2,7 +2,7 @@ import type { Server } from "bun";
 import type { BotEntry } from "./config/bots.ts";
 import type { Settings } from "./config/settings.ts";
 import { DiscordPool } from "./discord/pool.ts";
-import { unavailable } from "./http/api-error.ts";
+import { unavailable } from "./openai/api-error.ts";
 import { startServer } from "./http/server.ts";
 import { log } from "./log.ts";
 import { Gauge, Metrics } from "./metrics.ts";

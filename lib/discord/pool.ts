@@ -15,9 +15,9 @@ const { Client, DiscordAPIError, Events, GatewayIntentBits, HTTPError, Options, 
 import type { BotEntry } from "../config/bots.ts";
 import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import { PostError } from "../relay/post-error.ts";
-import type { ReplyMessage } from "../relay/reply-message.ts";
-import { ReplyRouter } from "../relay/reply-router.ts";
+import { PostError } from "./post-error.ts";
+import type { ReplyMessage } from "./reply-message.ts";
+import { ReplyRouter } from "./reply-router.ts";
 
 export type ConnectionState = "connecting" | "ready" | "reconnecting" | "down";
 

@@ -1,5 +1,5 @@
 import { readLimited } from "../read-limited.ts";
-import { bodyTooLarge, invalidRequest } from "./api-error.ts";
+import { bodyTooLarge, invalidRequest } from "../openai/api-error.ts";
 
 /** Deepest JSON nesting a request may have; OpenAI bodies need about six levels. */
 export const MAX_JSON_DEPTH = 32;

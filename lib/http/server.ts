@@ -5,7 +5,7 @@ import type { AppContext, RouteHandler } from "../routes/context.ts";
 import { imageGenerations } from "../routes/images.ts";
 import { getModel, listModels } from "../routes/models.ts";
 import { healthz, readyz, root } from "../routes/status.ts";
-import { invalidApiKey, methodNotAllowed, routeNotFound, toApiError } from "./api-error.ts";
+import { invalidApiKey, methodNotAllowed, routeNotFound, toApiError } from "../openai/api-error.ts";
 import { createKeyCheck } from "./auth.ts";
 import { corsHeaders, preflight } from "./cors.ts";
 

@@ -1,4 +1,4 @@
-import { invalidRequest } from "../http/api-error.ts";
+import { invalidRequest } from "./api-error.ts";
 import { asObject, optionalBoolean, requiredString, type JsonObject } from "./validate.ts";
 
 export type Role = "system" | "developer" | "user" | "assistant" | "tool" | "function";

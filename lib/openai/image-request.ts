@@ -1,4 +1,4 @@
-import { invalidRequest } from "../http/api-error.ts";
+import { invalidRequest } from "./api-error.ts";
 import { asObject, optionalString, requiredString } from "./validate.ts";
 
 export interface ImageRequest {

@@ -1,4 +1,4 @@
-import { invalidRequest } from "../http/api-error.ts";
+import { invalidRequest } from "./api-error.ts";
 
 /** Small checks shared by the request parsers; each names the field it refuses. */
 

@@ -1,4 +1,4 @@
-import { upstreamError } from "../http/api-error.ts";
+import { upstreamError } from "../openai/api-error.ts";
 import { readLimited } from "../read-limited.ts";
 
 export const CDN_TIMEOUT_MS = 30_000;

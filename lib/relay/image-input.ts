@@ -1,4 +1,4 @@
-import { invalidRequest } from "../http/api-error.ts";
+import { invalidRequest } from "../openai/api-error.ts";
 import type { ChatMessage, ImageInput } from "../openai/chat-request.ts";
 import type { OutgoingFile } from "../discord/pool.ts";
 import { readLimited } from "../read-limited.ts";

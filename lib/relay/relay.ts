@@ -1,9 +1,9 @@
 import type { DiscordPool, OutgoingFile, PickFailure, PoolEntry } from "../discord/pool.ts";
-import { ApiError, overloaded, quotaExhausted, replyTimeout, unavailable, upstreamError } from "../http/api-error.ts";
+import { ApiError, overloaded, quotaExhausted, replyTimeout, unavailable, upstreamError } from "../openai/api-error.ts";
 import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { CozeError } from "./coze-errors.ts";
-import { PostError } from "./post-error.ts";
+import { PostError } from "../discord/post-error.ts";
 import { followReply, NoImageInReply, ReplyStartTimeout, type FollowResult } from "./reply-follower.ts";
 
 /** What a relay needs from the running service. */

@@ -1,5 +1,5 @@
 import { classifyCozeText, CozeError } from "./coze-errors.ts";
-import type { ReplyMessage } from "./reply-message.ts";
+import type { ReplyMessage } from "../discord/reply-message.ts";
 import { ReplyText } from "./reply-text.ts";
 
 export interface FollowOptions {

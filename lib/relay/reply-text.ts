@@ -1,4 +1,4 @@
-import { compareSnowflakes, type ReplyMessage } from "./reply-message.ts";
+import { compareSnowflakes, type ReplyMessage } from "../discord/reply-message.ts";
 
 /**
  * The state of one Coze reply: the Discord messages it spans, in order.

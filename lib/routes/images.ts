@@ -1,4 +1,4 @@
-import { modelNotFound, toApiError } from "../http/api-error.ts";
+import { modelNotFound, toApiError } from "../openai/api-error.ts";
 import { readJsonBody } from "../http/json-body.ts";
 import { log } from "../log.ts";
 import { parseImageRequest, type ImageRequest } from "../openai/image-request.ts";

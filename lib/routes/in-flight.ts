@@ -1,4 +1,4 @@
-import { ApiError, overloaded, unavailable } from "../http/api-error.ts";
+import { ApiError, overloaded, unavailable } from "../openai/api-error.ts";
 
 /**
  * The relay requests under way: a bound on how many there may be (beyond it

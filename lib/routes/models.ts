@@ -1,4 +1,4 @@
-import { modelNotFound } from "../http/api-error.ts";
+import { modelNotFound } from "../openai/api-error.ts";
 import type { AppContext, RouteHandler } from "./context.ts";
 
 const model = (ctx: AppContext, id: string) => ({ id, object: "model", created: ctx.startedAt, owned_by: "coze" });

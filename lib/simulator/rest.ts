@@ -1,7 +1,7 @@
 import type { AllowedMentions, DiscordSimulator, StoredFile } from "./simulator.ts";
 import { CONTENT_LIMIT } from "./simulator.ts";
 import type { SimUser } from "./world.ts";
-import { compareSnowflakes } from "../relay/reply-message.ts";
+import { compareSnowflakes } from "./snowflake.ts";
 
 /** Discord's JSON error shape: `{"message","code"}`, with `errors` for form errors. */
 const error = (status: number, code: number, message: string, extra: object = {}, headers: Record<string, string> = {}) =>

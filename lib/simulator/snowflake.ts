@@ -15,3 +15,8 @@ export function snowflake(): string {
   }
   return ((lastMs << 22n) | (1n << 17n) | increment).toString();
 }
+
+/** Orders snowflakes (decimal strings) by value without BigInt. */
+export function compareSnowflakes(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
