@@ -3,11 +3,11 @@ import type { BotEntry } from "./config/bots.ts";
 import type { Settings } from "./config/settings.ts";
 import { DiscordPool } from "./discord/pool.ts";
 import { unavailable } from "./openai/api-error.ts";
-import { startServer } from "./http/server.ts";
+import { startServer } from "./routes/server.ts";
 import { log } from "./log.ts";
 import { Gauge, Metrics } from "./metrics.ts";
 import type { AppContext } from "./routes/context.ts";
-import { InFlight } from "./routes/in-flight.ts";
+import { InFlight } from "./http/in-flight.ts";
 import { VERSION } from "./version.ts";
 
 

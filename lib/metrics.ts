@@ -101,12 +101,13 @@ export class Metrics {
   readonly firstToken = new Histogram("coze_proxy_time_to_first_token_seconds", "From request to the first reply text Coze wrote.", LATENCY_BUCKETS);
   readonly reply = new Histogram("coze_proxy_reply_seconds", "From request to the complete reply.", LATENCY_BUCKETS);
   readonly cozeErrors = new Counter("coze_proxy_coze_errors_total", "Error replies from Coze by kind (quota, failure).");
-  readonly discordRateLimits = new Counter("coze_proxy_discord_rate_limits_total", "Rate limits Discord imposed on posts.");
-  readonly postFailures = new Counter("coze_proxy_discord_post_failures_total", "Posts Discord refused or could not take, by status.");
+  readonly discordRateLimits = new Counter("coze_proxy_discord_rate_limits_total", "Rate-limit waits Discord imposed on our calls (each waited out or given up).");
+  readonly rateLimitedCalls = new Counter("coze_proxy_discord_rate_limited_calls_total", "Discord calls given up because the rate limit outlasted the request's start deadline.");
+  readonly postFailures = new Counter("coze_proxy_discord_post_failures_total", "Discord calls (posts, threads) Discord refused or could not take, by status; rate limits not included.");
   readonly gauges: Gauge[] = [];
 
   render(): string {
-    const all = [this.requests, this.firstToken, this.reply, this.cozeErrors, this.discordRateLimits, this.postFailures, ...this.gauges];
+    const all = [this.requests, this.firstToken, this.reply, this.cozeErrors, this.discordRateLimits, this.rateLimitedCalls, this.postFailures, ...this.gauges];
     return all.map((m) => m.render()).join("");
   }
 }

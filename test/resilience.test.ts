@@ -128,17 +128,26 @@ describe("failover and cooldown", () => {
     stack.sim.failPosts(1, 0);
     expect((await ask(stack, "through a broken network")).choices[0].message.content).toStartWith("You said: through a broken network");
     expect(stack.app.metrics.render()).toContain('coze_proxy_discord_post_failures_total{status="0"} 1');
-    expect(stack.logs.some((l) => l.includes("posting to discord failed") && l.includes("status=0"))).toBe(true);
+    expect(stack.logs.some((l) => l.includes("discord call failed; trying the next entry") && l.includes("could not be reached"))).toBe(true);
   });
 
-  test("a long Discord rate limit is not waited out: the request moves to another entry", async () => {
+  test("a rate limit longer than the start deadline is a 429 with retry-after, not a 502, and rests no entry", async () => {
     const stack = await twoEntries({}, { rateLimit: { limit: 1, windowMs: 60_000 } });
     await ask(stack, "first");
     await ask(stack, "second");
-    const third = await ask(stack, "third: both channels are now limited for a minute").catch((e: any) => e);
-    expect(third.status).toBe(502);
-    expect(third.message).toContain("rate-limits");
-    expect(stack.app.metrics.render()).toMatch(/coze_proxy_discord_rate_limits_total [1-9]/);
+    const started = Date.now();
+    const third = await stack.fetch("/v1/chat/completions", { method: "POST", body: chatBody("gpt-test", "third: both channels are now limited for a minute") });
+    expect(third.status).toBe(429);
+    expect(Number(third.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(third.headers.get("x-should-retry")).toBeNull();
+    expect((await json(third)).error.code).toBe("discord_rate_limited");
+    // Refused as soon as discord.js knew the wait would outlast REPLY_START_TIMEOUT (3 s here), not after it.
+    expect(Date.now() - started).toBeLessThan(3000);
+    const metrics = stack.app.metrics.render();
+    expect(metrics).toMatch(/coze_proxy_discord_rate_limits_total [1-9]/);
+    expect(metrics).toMatch(/coze_proxy_discord_rate_limited_calls_total [1-9]/);
+    expect(metrics).not.toContain('coze_proxy_discord_post_failures_total{status="429"}');
+    for (const entry of (await json(await stack.fetch("/readyz"))).models[0].entries) expect(entry.cooling_down_seconds).toBe(0);
   });
 
   test("a quota error is counted by kind in /metrics", async () => {

@@ -19,6 +19,8 @@ export interface Settings {
   replyQuietMs: number;
   replyTimeoutMs: number;
   maxBodyBytes: number;
+  /** How long a client may take to send its whole request body (408 after). */
+  bodyTimeoutMs: number;
   /** Most images one `/v1/images/generations` request may ask for. */
   maxImages: number;
   /** Requests in flight at most, over all bots; beyond it a fast 429. */
@@ -59,6 +61,7 @@ export function readSettings(env: Env): Settings {
     replyQuietMs: seconds(env, "REPLY_QUIET", 15),
     replyTimeoutMs: replyMs,
     maxBodyBytes: integer(env, "MAX_BODY_SIZE", 20 * 1024 * 1024, 1024, 1 << 30),
+    bodyTimeoutMs: seconds(env, "BODY_TIMEOUT", 30),
     maxImages: integer(env, "MAX_IMAGES", 4, 1, 10),
     maxInFlight: integer(env, "MAX_IN_FLIGHT", 1000, 1, 100_000),
     maxInFlightPerBot: integer(env, "MAX_IN_FLIGHT_PER_BOT", 200, 1, 100_000),

@@ -6,6 +6,9 @@
  * WebSocket takes `{ proxy }`, so this module, imported by the pool before
  * discord.js, puts a WebSocket in its place that adds the proxy when one is
  * set. With no proxy set it constructs exactly what discord.js asked for.
+ *
+ * A discord.js upgrade that stops reading `globalThis.WebSocket` would turn
+ * this into a silent no-op: test/discord-patches.test.ts watches for that.
  */
 let gatewayProxy: string | undefined;
 

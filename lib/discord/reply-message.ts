@@ -13,8 +13,12 @@ export interface ReplyMessage {
   content: string | undefined;
   /** Coze adds its suggestion buttons when it has finished writing. */
   hasComponents: boolean | undefined;
+  /** Labels of those buttons ("Continue" among them when Coze offers to go on). */
+  buttonLabels?: string[];
   /** Image URLs from embeds (`image.url`) and image attachments. */
   imageUrls: string[] | undefined;
+  /** The message was deleted (MESSAGE_DELETE): it is no longer part of the reply. */
+  deleted?: boolean;
 }
 
 /** Orders snowflakes (decimal strings) by value without BigInt. */

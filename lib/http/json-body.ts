@@ -1,15 +1,27 @@
 import { readLimited } from "../read-limited.ts";
-import { bodyTooLarge, invalidRequest } from "../openai/api-error.ts";
+import { bodyTimeout, bodyTooLarge, invalidRequest } from "../openai/api-error.ts";
 
 /** Deepest JSON nesting a request may have; OpenAI bodies need about six levels. */
 export const MAX_JSON_DEPTH = 32;
 
 /**
  * Reads a request body as JSON, refusing more than `limit` bytes (413) before
- * buffering them, and malformed or absurdly nested JSON (400) before parsing.
+ * buffering them, a body that has not fully arrived within `timeoutMs` (408:
+ * a client trickling bytes would otherwise hold a slot forever), and
+ * malformed or absurdly nested JSON (400) before parsing.
  */
-export async function readJsonBody(req: Request, limit: number): Promise<unknown> {
-  const text = new TextDecoder().decode(await readLimited(req, limit, () => bodyTooLarge(limit)));
+export async function readJsonBody(req: Request, limit: number, timeoutMs = 30_000): Promise<unknown> {
+  let timer: Timer | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(bodyTimeout(timeoutMs / 1000)), timeoutMs);
+  });
+  let bytes: Uint8Array;
+  try {
+    bytes = await Promise.race([readLimited(req, limit, () => bodyTooLarge(limit)), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+  const text = new TextDecoder().decode(bytes);
   if (text.trim() === "") throw invalidRequest("The request body is empty; send a JSON object.");
   if (nestingDepth(text) > MAX_JSON_DEPTH) {
     throw invalidRequest(`The request body nests JSON deeper than ${MAX_JSON_DEPTH} levels.`);

@@ -64,6 +64,14 @@ export const bodyTooLarge = (limit: number) =>
 export const quotaExhausted = (message: string, retryAfterSeconds: number) =>
   new ApiError(429, message, "rate_limit_error", "rate_limit_exceeded", null, retryAfterSeconds, true);
 
+/** 408: the client did not send its whole body in time. */
+export const bodyTimeout = (seconds: number) =>
+  new ApiError(408, `The request body did not arrive within ${seconds} s.`, "invalid_request_error", "request_timeout");
+
+/** 429: Discord's rate limit would keep the request waiting past its start deadline. */
+export const rateLimited = (message: string, retryAfterSeconds: number) =>
+  new ApiError(429, message, "rate_limit_error", "discord_rate_limited", null, retryAfterSeconds, true);
+
 /** 429: the service is at its limit of requests in flight. */
 export const overloaded = (message: string, retryAfterSeconds: number) =>
   new ApiError(429, message, "rate_limit_error", "overloaded", null, retryAfterSeconds, true);

@@ -1,6 +1,9 @@
+import { quotaExhausted, upstreamError, type ApiError } from "../openai/api-error.ts";
+import { RelayError, type FailureOutcome } from "../relay-error.ts";
+
 /**
- * Coze writes its errors as reply text (SPEC §4.7). A quota error cools the
- * bot down; any other failure just moves the request to another bot.
+ * Coze writes its errors as reply text (README, "Coze errors"). A quota error
+ * rests the bot; any other failure just moves the request to another bot.
  */
 export type CozeErrorKind = "quota" | "failure";
 
@@ -34,14 +37,25 @@ export function classifyCozeText(text: string): CozeErrorKind | null {
   return null;
 }
 
-/** A reply that turned out to be one of Coze's error texts. */
-export class CozeError extends Error {
+/** A reply that turned out to be one of Coze's error texts: another bot of the model may answer. */
+export class CozeError extends RelayError {
   override name = "CozeError";
+  readonly movesOn = true;
+
   constructor(
     readonly kind: CozeErrorKind,
     /** What Coze wrote, for the client's error message. */
     readonly cozeText: string,
   ) {
     super(`Coze answered with an error: ${cozeText}`);
+  }
+
+  get outcome(): FailureOutcome {
+    return this.kind === "quota" ? "quota" : "neutral";
+  }
+
+  toApiError(retryAfterMs?: number): ApiError {
+    if (this.kind === "quota") return quotaExhausted(`Coze quota exhausted on every bot of the model: ${this.cozeText}`, (retryAfterMs ?? 60_000) / 1000);
+    return upstreamError(`Coze answered with an error: ${this.cozeText}`, "coze_error");
   }
 }

@@ -1,6 +1,6 @@
 import { invalidRequest } from "../openai/api-error.ts";
 import type { ChatMessage, ImageInput } from "../openai/chat-request.ts";
-import type { OutgoingFile } from "../discord/pool.ts";
+import type { OutgoingFile } from "../discord/connection.ts";
 import { readLimited } from "../read-limited.ts";
 
 /** Discord's limits for a bot's message without server boosts. */

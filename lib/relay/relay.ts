@@ -1,10 +1,12 @@
-import type { DiscordPool, OutgoingFile, PickFailure, PoolEntry } from "../discord/pool.ts";
-import { ApiError, overloaded, quotaExhausted, replyTimeout, unavailable, upstreamError } from "../openai/api-error.ts";
+import type { CallLimits, OutgoingFile } from "../discord/connection.ts";
+import type { Lease } from "../discord/entry.ts";
+import type { DiscordPool, PickFailure } from "../discord/pool.ts";
+import { ApiError, internalError, overloaded, quotaExhausted, unavailable } from "../openai/api-error.ts";
 import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
+import { RelayError } from "../relay-error.ts";
 import { CozeError } from "./coze-errors.ts";
-import { PostError } from "../discord/post-error.ts";
-import { followReply, NoImageInReply, ReplyStartTimeout, type FollowResult } from "./reply-follower.ts";
+import { followReply, type FollowResult } from "./reply-follower.ts";
 
 /** What a relay needs from the running service. */
 export interface RelayContext {
@@ -23,40 +25,45 @@ export interface RelayRequest {
   onText?: (text: string) => void;
   signal: AbortSignal;
   requestId: string;
+  /** Date.now() when the request arrived: its start deadline is REPLY_START_TIMEOUT after. */
+  receivedAt: number;
 }
 
 export interface RelayResult extends FollowResult {
-  entry: PoolEntry;
+  lease: Lease;
 }
 
 /**
- * One request through Discord (SPEC §4): pick an entry, post, follow the
- * reply. A quota error, another Coze error or a failed post moves the request
- * to the model's next entry, as long as nothing of the reply has reached the
- * client; when no entry is left, the last failure decides the answer.
+ * One request through Discord: lease an entry, post, follow the reply. A
+ * failure that another entry may fix (a failed post, a rate limit past the
+ * start deadline, a Coze error text) moves the request to the model's next
+ * entry, as long as nothing of the reply has reached the client; when no
+ * entry is left, the last failure decides the answer.
  */
 export async function relay({ pool, settings, metrics }: RelayContext, request: RelayRequest): Promise<RelayResult> {
   const started = performance.now();
+  const limits: CallLimits = { deadline: request.receivedAt + settings.replyStartTimeoutMs, signal: request.signal };
   let firstText = true;
-  const tried = new Set<PoolEntry>();
-  let lastFailure: unknown;
-  let soonestBack = Infinity; // ms until the first entry that hit its quota takes requests again
+  let delivered = false;
+  const tried = new Set<Lease["entry"]>();
+  let lastFailure: RelayError | undefined;
+  let soonestBack = Infinity; // ms until an entry that failed this request may take requests again
   for (;;) {
-    const picked = pool.pick(request.model, tried);
-    if (!("config" in picked)) throw noEntryLeft(request.model, picked, lastFailure, soonestBack);
-    const entry = picked;
+    const lease = pool.acquire(request.model, tried);
+    if (!("entry" in lease)) throw noEntryLeft(request.model, lease, lastFailure, soonestBack);
+    const { entry } = lease;
     tried.add(entry);
-    entry.inFlight++;
-    let delivered = false;
     try {
-      const promptId = await entry.post(request.contents(`<@${entry.cozeBotId}>`), request.files);
+      const channelId = entry.config.channel_id;
+      const promptId = await entry.post(channelId, request.contents(`<@${entry.cozeBotId}>`), request.files, limits);
       request.signal.throwIfAborted();
-      const result = await followReply((listener) => entry.follow(promptId, listener), {
+      const result = await followReply((listener) => entry.follow(promptId, channelId, listener), {
         cozeBotId: entry.cozeBotId,
         startTimeoutMs: settings.replyStartTimeoutMs,
         quietMs: settings.replyQuietMs,
         totalTimeoutMs: settings.replyTimeoutMs,
         wantImage: request.wantImage,
+        quietHeld: () => lease.quietHeld,
         onText: (text) => {
           if (firstText) {
             firstText = false;
@@ -68,61 +75,44 @@ export async function relay({ pool, settings, metrics }: RelayContext, request: 
         },
         signal: request.signal,
       });
+      lease.release("ok");
       metrics.reply.observe((performance.now() - started) / 1000);
-      return { ...result, entry };
+      return { ...result, lease };
     } catch (error) {
-      if (request.signal.aborted) throw request.signal.reason ?? error;
-      if (error instanceof CozeError) {
-        metrics.cozeErrors.inc({ kind: error.kind });
-        log.warn("coze answered with an error", { request: request.requestId, entry: entry.config.index, kind: error.kind });
-        if (error.kind === "quota") {
-          entry.coolDown("quota");
-          soonestBack = Math.min(soonestBack, entry.coolingUntil - performance.now());
-        }
-      } else if (error instanceof PostError) {
-        log.warn("posting to discord failed", { request: request.requestId, entry: entry.config.index, status: error.status, code: error.code, error: error.message });
-        entry.coolDown("failure");
-      } else throw toApiError(error, soonestBack);
+      if (request.signal.aborted || !(error instanceof RelayError)) {
+        lease.release("neutral");
+        if (request.signal.aborted) throw request.signal.reason ?? error;
+        log.error("relay failed unexpectedly", { request: request.requestId, error: (error as Error)?.stack ?? String(error) });
+        throw internalError();
+      }
+      lease.release(error.outcome);
+      noteFailure(metrics, request.requestId, entry.config.index, error);
+      if (error.outcome === "quota" || error.retryAfterMs !== undefined) soonestBack = Math.min(soonestBack, entry.restingFor() || (error.retryAfterMs ?? Infinity));
       lastFailure = error;
-      if (delivered) throw toApiError(error, soonestBack);
-    } finally {
-      entry.inFlight--;
+      if (!error.movesOn || delivered) throw error.toApiError(finite(soonestBack));
     }
   }
 }
 
-function noEntryLeft(model: string, picked: PickFailure, lastFailure: unknown, soonestBack: number): ApiError {
+function noteFailure(metrics: Metrics, requestId: string, entry: number, error: RelayError): void {
+  if (error instanceof CozeError) {
+    metrics.cozeErrors.inc({ kind: error.kind });
+    log.warn("coze answered with an error", { request: requestId, entry, kind: error.kind });
+  } else if (error.movesOn) {
+    log.warn("discord call failed; trying the next entry", { request: requestId, entry, error: error.message });
+  }
+}
+
+const finite = (ms: number) => (Number.isFinite(ms) ? ms : undefined);
+
+function noEntryLeft(model: string, picked: PickFailure, lastFailure: RelayError | undefined, soonestBack: number): ApiError {
   if (picked.reason === "cooling") soonestBack = Math.min(soonestBack, picked.retryAfterMs);
-  if (lastFailure !== undefined) return toApiError(lastFailure, soonestBack);
+  if (lastFailure !== undefined) return lastFailure.toApiError(finite(soonestBack));
   if (picked.reason === "busy") {
     return overloaded(`Every bot of model '${model}' has MAX_IN_FLIGHT_PER_BOT requests in flight; try again shortly.`, 1);
   }
   if (picked.reason === "cooling") {
-    return quotaExhausted(`Every bot of model '${model}' is resting after a Coze quota error or failed posts; try again later.`, picked.retryAfterMs / 1000);
+    return quotaExhausted(`Every bot of model '${model}' is resting after a Coze quota error or failed Discord calls; try again later.`, picked.retryAfterMs / 1000);
   }
   return unavailable(`No Discord bot of model '${model}' is connected: ${picked.problems.join("; ")}.`);
-}
-
-function toApiError(error: unknown, soonestBack: number): ApiError {
-  if (error instanceof ApiError) return error;
-  if (error instanceof CozeError) {
-    if (error.kind === "quota") {
-      const retry = Number.isFinite(soonestBack) ? soonestBack / 1000 : 60;
-      return quotaExhausted(`Coze quota exhausted on every bot of the model: ${error.cozeText}`, retry);
-    }
-    return upstreamError(`Coze answered with an error: ${error.cozeText}`, "coze_error");
-  }
-  if (error instanceof PostError) return upstreamError(error.message, "discord_error");
-  if (error instanceof ReplyStartTimeout) {
-    return replyTimeout(
-      "The Coze bot did not start a reply in time (REPLY_START_TIMEOUT). Check that the Coze bot is online in the channel, " +
-        "that bot-02 can read that channel (View Channel, Read Message History, Message Content intent), and whether your " +
-        "Coze bot answers messages from other bots at all: Coze was reported in February 2024 to ignore mentions that come from bots.",
-    );
-  }
-  if (error instanceof NoImageInReply) {
-    return upstreamError(`The Coze bot's reply has no image${error.cozeText ? `; it said: ${error.cozeText.slice(0, 500)}` : ""}.`, "no_image");
-  }
-  log.error("relay failed unexpectedly", { error: (error as Error)?.stack ?? String(error) });
-  return new ApiError(500, "The relay failed unexpectedly.", "api_error", "internal_error");
 }

@@ -1,5 +1,7 @@
-import { classifyCozeText, CozeError } from "./coze-errors.ts";
 import type { ReplyMessage } from "../discord/reply-message.ts";
+import { replyTimeout, upstreamError, type ApiError } from "../openai/api-error.ts";
+import { RelayError } from "../relay-error.ts";
+import { classifyCozeText, CozeError } from "./coze-errors.ts";
 import { ReplyText } from "./reply-text.ts";
 
 export interface FollowOptions {
@@ -13,6 +15,8 @@ export interface FollowOptions {
   /** Called with the whole reply text each time it changes. */
   onText?: (text: string) => void;
   signal?: AbortSignal;
+  /** While true (the gateway reconnects or recovers), silence proves nothing: the quiet timer waits. */
+  quietHeld?: () => boolean;
 }
 
 export interface FollowResult {
@@ -22,16 +26,37 @@ export interface FollowResult {
   finishReason: "stop" | "length";
 }
 
-/** Nothing at all arrived within REPLY_START_TIMEOUT. */
-export class ReplyStartTimeout extends Error {
+/**
+ * Nothing at all arrived within REPLY_START_TIMEOUT. Another bot would most
+ * likely stay as silent (and the client has waited long enough): no failover.
+ */
+export class ReplyStartTimeout extends RelayError {
   override name = "ReplyStartTimeout";
+  readonly movesOn = false;
+  readonly outcome = "neutral";
+
+  toApiError(): ApiError {
+    return replyTimeout(
+      "The Coze bot did not start a reply in time (REPLY_START_TIMEOUT). Check, in this order: whether your Coze bot answers " +
+        "messages from other bots at all (Coze has ignored mentions from bots since February 2024: mention bot-01 from bot-02's " +
+        "channel yourself to see), that the Coze bot is online and published to Discord, and that bot-02 can read the channel " +
+        "(View Channel, Read Message History, Message Content intent). `coze-chat-proxy check` tests each of these.",
+    );
+  }
 }
 
 /** The reply ended (buttons or quiet) without the image an image request waits for. */
-export class NoImageInReply extends Error {
+export class NoImageInReply extends RelayError {
   override name = "NoImageInReply";
+  readonly movesOn = false;
+  readonly outcome = "neutral";
+
   constructor(readonly cozeText: string) {
     super("the reply has no image");
+  }
+
+  toApiError(): ApiError {
+    return upstreamError(`The Coze bot's reply has no image${this.cozeText ? `; it said: ${this.cozeText.slice(0, 500)}` : ""}.`, "no_image");
   }
 }
 
@@ -82,8 +107,12 @@ export function followReply(subscribe: Subscribe, options: FollowOptions): Promi
     if (reply.finished || (options.wantImage && reply.images().length > 0)) return complete("stop");
     if (text !== "" || (message.imageUrls?.length ?? 0) > 0) {
       if (quiet) quiet.refresh();
-      else quiet = setTimeout(() => complete("stop"), options.quietMs);
+      else quiet = setTimeout(onQuiet, options.quietMs);
     }
+  };
+  const onQuiet = () => {
+    if (options.quietHeld?.()) quiet = setTimeout(onQuiet, options.quietMs);
+    else complete("stop");
   };
   const onAbort = () => finish(options.signal!.reason instanceof Error ? options.signal!.reason : new DOMException("aborted", "AbortError"));
 

@@ -2,7 +2,7 @@ import type { Server } from "bun";
 import type { Settings } from "../config/settings.ts";
 import type { DiscordPool } from "../discord/pool.ts";
 import type { Metrics } from "../metrics.ts";
-import type { InFlight } from "./in-flight.ts";
+import type { InFlight } from "../http/in-flight.ts";
 
 /** What every route handler may use; built once at start. */
 export interface AppContext {
@@ -19,8 +19,14 @@ export interface AppContext {
 export interface RequestInfo {
   requestId: string;
   server: Server<unknown>;
-  /** Aborts when the client goes away. */
+  /** Aborts when the client goes away (and, for relayed routes, when shutdown ends the request). */
   signal: AbortSignal;
+  /** Date.now() when the request arrived. */
+  receivedAt: number;
+  /** The parsed JSON body, for routes that take one (read before the handler runs, within BODY_TIMEOUT). */
+  body?: unknown;
+  /** For relayed routes: ends the request's in-flight slot; a stream calls it after its last event. Idempotent. */
+  end: () => void;
 }
 
 export type RouteHandler = (req: Request, ctx: AppContext, info: RequestInfo) => Response | Promise<Response>;

@@ -1,5 +1,4 @@
 import { modelNotFound, toApiError } from "../openai/api-error.ts";
-import { readJsonBody } from "../http/json-body.ts";
 import { log } from "../log.ts";
 import { parseImageRequest, type ImageRequest } from "../openai/image-request.ts";
 import { downloadImage } from "../relay/cdn-download.ts";
@@ -13,11 +12,10 @@ import type { RouteHandler } from "./context.ts";
  * the images that did arrive are returned; only when none does is the
  * request an error.
  */
-export const imageGenerations: RouteHandler = async (req, ctx, info) => {
-  const request = parseImageRequest(await readJsonBody(req, ctx.settings.maxBodyBytes), ctx.settings.maxImages);
+export const imageGenerations: RouteHandler = async (_req, ctx, info) => {
+  const request = parseImageRequest(info.body, ctx.settings.maxImages);
   if (!ctx.pool.hasModel(request.model)) throw modelNotFound(request.model);
   const prompt = imagePrompt(request);
-  const work = ctx.inFlight.begin(info.signal);
   const outcomes = await Promise.allSettled(
     Array.from({ length: request.n }, async () => {
       const result = await relay(ctx, {
@@ -25,19 +23,20 @@ export const imageGenerations: RouteHandler = async (req, ctx, info) => {
         contents: (mention) => planPrompt([{ role: "user", text: prompt, images: [] }], mention).contents,
         files: [],
         wantImage: true,
-        signal: work.signal,
+        signal: info.signal,
         requestId: info.requestId,
+        receivedAt: info.receivedAt,
       });
       const url = result.images[0];
       const revised = revisedPrompt(result.text, url);
       const item: Record<string, string> =
         request.responseFormat === "b64_json"
-          ? { b64_json: Buffer.from(await downloadImage(url, ctx.settings.proxyUrl, work.signal)).toString("base64") }
+          ? { b64_json: Buffer.from(await downloadImage(url, ctx.settings.proxyUrl, info.signal)).toString("base64") }
           : { url };
       if (revised) item.revised_prompt = revised;
       return item;
     }),
-  ).finally(work.end);
+  ).finally(info.end);
   const data = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
   const failures = outcomes.flatMap((o) => (o.status === "rejected" ? [o.reason] : []));
   if (data.length === 0) throw toApiError(failures[0]);

@@ -1,4 +1,4 @@
-import { modelNotFound } from "../openai/api-error.ts";
+import { invalidRequest, modelNotFound } from "../openai/api-error.ts";
 import type { AppContext, RouteHandler } from "./context.ts";
 
 const model = (ctx: AppContext, id: string) => ({ id, object: "model", created: ctx.startedAt, owned_by: "coze" });
@@ -9,7 +9,12 @@ export const listModels: RouteHandler = (_req, ctx) =>
 
 /** `GET /v1/models/{id}`; ids may contain slashes, so the rest of the path is the id. */
 export const getModel: RouteHandler = (req, ctx) => {
-  const id = decodeURIComponent(new URL(req.url).pathname.slice("/v1/models/".length));
+  let id: string;
+  try {
+    id = decodeURIComponent(new URL(req.url).pathname.slice("/v1/models/".length));
+  } catch {
+    throw invalidRequest("The model id in the path is not valid percent-encoding.", "model");
+  }
   if (!ctx.pool.hasModel(id)) throw modelNotFound(id);
   return Response.json(model(ctx, id));
 };

@@ -25,7 +25,7 @@ export class InFlight {
     return {
       signal: AbortSignal.any([clientSignal, controller.signal]),
       end: () => {
-        this.active.delete(controller);
+        if (!this.active.delete(controller)) return;
         if (this.active.size === 0) this.idle?.();
       },
     };

@@ -1,13 +1,14 @@
 import type { Server } from "bun";
 import { log } from "../log.ts";
-import { chatCompletions } from "../routes/chat.ts";
-import type { AppContext, RouteHandler } from "../routes/context.ts";
-import { imageGenerations } from "../routes/images.ts";
-import { getModel, listModels } from "../routes/models.ts";
-import { healthz, readyz, root } from "../routes/status.ts";
+import { chatCompletions } from "./chat.ts";
+import type { AppContext, RouteHandler } from "./context.ts";
+import { imageGenerations } from "./images.ts";
+import { getModel, listModels } from "./models.ts";
+import { healthz, readyz, root } from "./status.ts";
 import { invalidApiKey, methodNotAllowed, routeNotFound, toApiError } from "../openai/api-error.ts";
-import { createKeyCheck } from "./auth.ts";
-import { corsHeaders, preflight } from "./cors.ts";
+import { readJsonBody } from "../http/json-body.ts";
+import { createKeyCheck } from "../http/auth.ts";
+import { corsHeaders, preflight } from "../http/cors.ts";
 
 /** Handlers by HTTP method; `*` answers any method. */
 type Methods = Partial<Record<"GET" | "POST" | "*", RouteHandler>>;
@@ -31,6 +32,8 @@ function pathOf(url: string): string {
   return start === -1 ? "/" : url.slice(start, end === -1 ? undefined : end);
 }
 
+const noop = () => {};
+
 /** Starts the HTTP API on `Bun.serve` and its `routes`. */
 export function startServer(ctx: AppContext): Server<unknown> {
   const keyCheck = createKeyCheck(ctx.settings.authTokens);
@@ -40,17 +43,26 @@ export function startServer(ctx: AppContext): Server<unknown> {
       const started = performance.now();
       const incoming = req.headers.get("x-request-id");
       const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+      const receivedAt = Date.now();
       let response: Response;
+      let end = noop;
       try {
         const handler = methods[req.method as keyof Methods] ?? methods["*"];
         if (req.method === "OPTIONS") response = preflight(req);
         else if (options.auth && !keyCheck(req.headers.get("authorization"))) throw invalidApiKey();
         else if (!handler) throw methodNotAllowed(req.method, pathOf(req.url));
-        else {
-          if (options.longWait) server.timeout(req, 0);
-          response = await handler(req, ctx, { requestId, server, signal: req.signal });
-        }
+        else if (options.longWait) {
+          // A relayed request holds its in-flight slot from the first byte: a client that never finishes
+          // its body counts toward MAX_IN_FLIGHT, and gets a 408 after BODY_TIMEOUT.
+          const work = ctx.inFlight.begin(req.signal);
+          end = work.end;
+          const body = await readJsonBody(req, ctx.settings.maxBodyBytes, ctx.settings.bodyTimeoutMs);
+          // Only now may the wait for Coze begin, with Bun's idle timer off.
+          server.timeout(req, 0);
+          response = await handler(req, ctx, { requestId, server, signal: work.signal, receivedAt, body, end });
+        } else response = await handler(req, ctx, { requestId, server, signal: req.signal, receivedAt, end });
       } catch (error) {
+        end();
         if (req.signal.aborted) {
           // The client went away: nobody reads this answer, and it is no fault of the service.
           response = new Response(null, { status: CLIENT_CLOSED });
