@@ -14,6 +14,8 @@ import { VERSION } from "./version.ts";
 export interface App {
   server: Server<unknown>;
   pool: DiscordPool;
+  /** Relay requests under way (a request holds one slot from its first byte to its last event). */
+  inFlight: InFlight;
   metrics: Metrics;
   /** Settles when every Discord client has connected or failed. */
   ready: Promise<void>;
@@ -48,6 +50,7 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
   return {
     server,
     pool,
+    inFlight,
     metrics,
     ready,
     reload: (next) => pool.reload(next),

@@ -95,12 +95,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return fetch(base + path, { ...init, headers });
     },
     async stop() {
+      // Every request a test made has ended by now: a slot still held is a leak, and must fail here by name,
+      // not as a hook timeout or a later test's 429.
+      const leaked = await settle(() => app.inFlight.size + app.pool.status().reduce((n, m) => n + m.entries.reduce((k, e) => k + e.in_flight, 0), 0));
       app.server.stop(true);
       await app.stop();
       await sim.stop();
       setLogSink(previousSink);
+      if (leaked > 0) throw new Error(`leaked in-flight slots: ${leaked} still held after the test's requests ended`);
     },
   };
+}
+
+/** Polls `count` until it is 0 or a second has passed (a request's slot is freed just after its response). */
+async function settle(count: () => number): Promise<number> {
+  for (let i = 0; i < 100 && count() > 0; i++) await Bun.sleep(10);
+  return count();
 }
 
 /** Reads an SSE response into its `data:` payloads (without `[DONE]`) and whether `[DONE]` came. */

@@ -17,6 +17,7 @@ const notFound = () => error(404, 0, "404: Not Found");
  */
 export async function handleRest(sim: DiscordSimulator, req: Request, url: URL): Promise<Response> {
   const path = url.pathname;
+  if (sim.unreachable) return brokenConnection();
   if (path.startsWith("/cdn/")) return cdn(sim, url);
   const match = /^\/api\/v(\d+)(\/.*)$/.exec(path);
   if (!match) return notFound();
@@ -67,6 +68,12 @@ export async function handleRest(sim: DiscordSimulator, req: Request, url: URL):
   return notFound();
 }
 
+/** A network failure: the answer breaks off before its declared length. */
+function brokenConnection(): Response {
+  const partial = new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode('{"id":"')), c.close()) });
+  return new Response(partial, { headers: { "content-type": "application/json", "content-length": "4096" } });
+}
+
 function authenticate(sim: DiscordSimulator, req: Request): SimUser | undefined {
   const header = req.headers.get("authorization") ?? "";
   const match = /^Bot (.+)$/.exec(header);
@@ -106,11 +113,7 @@ async function postMessage(sim: DiscordSimulator, req: Request, user: SimUser, c
       "x-ratelimit-reset-after": "0.250",
     });
   }
-  if (fault === 0) {
-    // A network failure: the answer breaks off before its declared length.
-    const partial = new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode('{"id":"')), c.close()) });
-    return new Response(partial, { headers: { "content-type": "application/json", "content-length": "4096" } });
-  }
+  if (fault === 0) return brokenConnection();
   if (fault !== undefined) return error(fault, 0, `${fault}: Internal Server Error`);
 
   const limit = sim.rateLimitFor(user, channel)?.take();

@@ -88,6 +88,8 @@ export class DiscordSimulator {
    * before the post call returns.
    */
   postResponseDelayMs = 0;
+  /** While true, every REST call fails as a broken connection would: Discord unreachable. */
+  unreachable = false;
   private readonly buckets = new Map<string, RateLimitBucket>();
   private readonly postFaults: Fault[] = [];
   private readonly options: Required<SimulatorOptions>;
