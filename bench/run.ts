@@ -86,7 +86,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startService(command: string[], entries: BotEntry[]): Promise<Service> {
+async function startService(command: string[], entries: BotEntry[], discord = sim, env: Record<string, string> = {}): Promise<Service> {
   const file = join(tmp, `bot-${crypto.randomUUID()}.json`);
   writeFileSync(file, JSON.stringify(entries));
   const port = await freePort();
@@ -94,7 +94,7 @@ async function startService(command: string[], entries: BotEntry[]): Promise<Ser
   const started = performance.now();
   const proc = Bun.spawn(command, {
     cwd: tmp,
-    env: { PATH: process.env.PATH!, SERVER_HOST: "127.0.0.1", SERVER_PORT: String(port), BOT_CONFIG: file, AUTH_TOKEN: KEY, DISCORD_API_URL: sim.apiUrl, DISCORD_GLOBAL_RATE_LIMIT: String(GLOBAL_LIMIT) },
+    env: { PATH: process.env.PATH!, SERVER_HOST: "127.0.0.1", SERVER_PORT: String(port), BOT_CONFIG: file, AUTH_TOKEN: KEY, DISCORD_API_URL: discord.apiUrl, DISCORD_GLOBAL_RATE_LIMIT: String(GLOBAL_LIMIT), ...env },
     stdout: process.env.BENCH_DEBUG ? "inherit" : "ignore",
     stderr: "inherit",
   });
@@ -302,6 +302,49 @@ async function measureLoad(command: string[]) {
   await service.stop();
 }
 
+/**
+ * A burst of 20 new requests at once on one entry, with Discord's limits in
+ * force (5 posts per window per channel, 50 requests per second per bot): how
+ * many fail (none may), and how long after the earliest moment Discord's
+ * limits allow the last one is posted (SPEC §7: within 1 s).
+ */
+async function measureBurst(command: string[]) {
+  const windowMs = QUICK ? 1000 : 5000;
+  const limited = new DiscordSimulator({ rateLimit: { limit: 5, windowMs, globalPerSecond: 50 }, recordLimit: 100 }).start();
+  const bot = limited.addBot();
+  const coze = limited.addCoze();
+  coze.behaviour = () => ({ text: "ok", steps: 1, firstDelayMs: 0 });
+  const guild = limited.addGuild([bot, coze.user]);
+  const entry: BotEntry = { index: 0, model: MODEL, bot_token: bot.token!, coze_bot_id: coze.user.id, guild_id: guild.id, channel_id: limited.addChannel(guild).id };
+  const service = await startService(command, [entry], limited, { DISCORD_GLOBAL_RATE_LIMIT: "50", REPLY_START_TIMEOUT: "60" });
+  const burst = 20;
+  const statuses = await Promise.all(
+    Array.from({ length: burst }, (_, i) =>
+      fetch(`${service.base}/v1/chat/completions`, { method: "POST", headers, body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: `burst ${i}` }] }) }).then(
+        async (r) => (await r.text(), r.status),
+        () => 0,
+      ),
+    ),
+  );
+  await service.stop();
+  const times = limited.posts.map((p) => p.at).sort((a, b) => a - b);
+  await limited.stop();
+  const failures = statuses.filter((s) => s !== 200).length;
+  // Discord's window opens with the first post; each further 5 posts wait one window more.
+  const earliestLast = times[0] + Math.floor((burst - 1) / 5) * windowMs;
+  const lateMs = times.length === burst ? times.at(-1)! - earliestLast : Infinity;
+  results.burst = { requests: burst, failures, window_ms: windowMs, last_post_after_earliest_ms: lateMs };
+  rows.push({ figure: `burst of ${burst} on one entry: failures`, value: failures, unit: "", budget: "0", holds: failures === 0 });
+  rows.push({
+    figure: `burst of ${burst}: last post after the earliest allowed`,
+    value: lateMs,
+    unit: "ms",
+    budget: "<= 1000 ms",
+    holds: lateMs <= 1000,
+    detail: `${burst} posts at 5 per ${windowMs / 1000} s; discord.js adds ~50 ms to each wait`,
+  });
+}
+
 async function measureBinary(): Promise<string[] | undefined> {
   const hello = join(tmp, "hello.ts");
   writeFileSync(hello, 'console.log("hello");\n');
@@ -326,6 +369,7 @@ async function measureBinary(): Promise<string[] | undefined> {
 const source = ["bun", join(ROOT, "index.ts")];
 await measureStartAndIdle("source", source);
 await measureLoad(source);
+await measureBurst(source);
 const binary = await measureBinary();
 if (binary) await measureStartAndIdle("binary", binary);
 await sim.stop();

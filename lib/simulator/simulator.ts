@@ -45,6 +45,8 @@ export interface PostRecord {
   mentionEveryone: boolean;
   mentionRoles: string[];
   reply: { messageIds: string[]; text: string; done: boolean } | undefined;
+  /** performance.now() when Discord accepted the message. */
+  at: number;
 }
 
 export interface NewMessage {
@@ -367,6 +369,7 @@ export class DiscordSimulator {
         mentionEveryone: mentions.everyone,
         mentionRoles: mentions.roles,
         reply: undefined,
+        at: performance.now(),
       });
       if (this.posts.length > this.options.recordLimit) this.posts.splice(0, this.posts.length - this.options.recordLimit);
     }
