@@ -38,7 +38,12 @@ async function main(args: string[]): Promise<number> {
   const demo = args.includes("--demo") ? await import("./lib/demo.ts") : undefined;
   const simulated = demo?.startDemoDiscord();
   const config = simulated
-    ? { settings: { ...readSettings(env), discordApiUrl: simulated.simulator.apiUrl, proxyUrl: undefined }, entries: simulated.entries, warnings: [] }
+    ? {
+        // The demo keeps its conversations in a temporary DATA_DIR unless one is set: trying it leaves nothing behind.
+        settings: { ...readSettings({ DATA_DIR: demo!.demoDataDir(), ...env }), discordApiUrl: simulated.simulator.apiUrl, proxyUrl: undefined },
+        entries: simulated.entries,
+        warnings: [],
+      }
     : loadConfig(env);
   const { settings, entries, warnings } = config;
   setLogLevel(settings.logLevel);

@@ -66,6 +66,7 @@ function world(tokens: number, entries: number) {
     coze_bot_id: coze.user.id,
     guild_id: guild.id,
     channel_id: sim.addChannel(guild).id,
+    threads: true,
   }));
   return { bots, cozes, entries: list };
 }
@@ -315,7 +316,7 @@ async function measureBurst(command: string[]) {
   const coze = limited.addCoze();
   coze.behaviour = () => ({ text: "ok", steps: 1, firstDelayMs: 0 });
   const guild = limited.addGuild([bot, coze.user]);
-  const entry: BotEntry = { index: 0, model: MODEL, bot_token: bot.token!, coze_bot_id: coze.user.id, guild_id: guild.id, channel_id: limited.addChannel(guild).id };
+  const entry: BotEntry = { index: 0, model: MODEL, bot_token: bot.token!, coze_bot_id: coze.user.id, guild_id: guild.id, channel_id: limited.addChannel(guild).id, threads: true };
   const service = await startService(command, [entry], limited, { DISCORD_GLOBAL_RATE_LIMIT: "50", REPLY_START_TIMEOUT: "60" });
   const burst = 20;
   const statuses = await Promise.all(

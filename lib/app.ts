@@ -8,6 +8,7 @@ import { log } from "./log.ts";
 import { Gauge, Metrics } from "./metrics.ts";
 import type { AppContext } from "./routes/context.ts";
 import { InFlight } from "./http/in-flight.ts";
+import { Store } from "./store/store.ts";
 import { VERSION } from "./version.ts";
 
 
@@ -32,6 +33,7 @@ export interface App {
 /** Starts the HTTP API at once and the Discord clients beside it; `/readyz` tells when they are up. */
 export function startApp(settings: Settings, entries: BotEntry[]): App {
   const metrics = new Metrics();
+  const store = new Store(settings.dataDir, settings.conversationTtlMs);
   const pool = new DiscordPool(entries, {
     discordApiUrl: settings.discordApiUrl,
     globalRateLimit: settings.discordGlobalRateLimit,
@@ -40,10 +42,13 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
     maxInFlightPerEntry: settings.maxInFlightPerBot,
     quotaCooldownMs: settings.quotaCooldownMs,
     failureCooldownMs: settings.failureCooldownMs,
+    restoredQuota: store.rests(),
+    onQuotaRest: (key, until) => store.rest(key, until),
   });
   const inFlight = new InFlight(settings.maxInFlight);
   metrics.gauges.push(...poolGauges(pool, inFlight));
-  const ctx: AppContext = { settings, pool, metrics, inFlight, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
+  const ctx: AppContext = { settings, pool, store, metrics, inFlight, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
+  const housekeeping = setInterval(() => void tidy(pool, store, settings.threadIdleMs), Math.min(60_000, Math.max(100, settings.threadIdleMs / 2)));
   const server = startServer(ctx);
   log.info("listening", { url: `http://${settings.host}:${server.port}`, models: pool.models.join(",") });
   const ready = pool.start();
@@ -62,7 +67,9 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
       if (cut > 0) await Bun.sleep(50);
       await Promise.race([closing, Bun.sleep(1000)]);
       await server.stop(true);
+      clearInterval(housekeeping);
       await pool.stop();
+      store.close();
     },
   };
 }
@@ -76,4 +83,22 @@ function poolGauges(pool: DiscordPool, inFlight: InFlight): Gauge[] {
     new Gauge("coze_proxy_bot_connected", "1 when the entry's Discord bot is connected.", perEntry((e) => (e.state === "ready" || e.state === "reconnecting" ? 1 : 0))),
     new Gauge("coze_proxy_bot_cooldown_seconds", "Seconds until a resting entry takes requests again.", perEntry((e) => e.cooling_down_seconds)),
   ];
+}
+
+/**
+ * Off the request path: archives threads idle for THREAD_IDLE (a guild allows
+ * 1000 active threads; posting in an archived thread unarchives it when its
+ * conversation goes on), and forgets what the store keeps past its age.
+ */
+async function tidy(pool: DiscordPool, store: Store, idleMs: number): Promise<void> {
+  try {
+    store.sweep();
+    for (const place of store.idleThreads(Date.now() - idleMs)) {
+      const entry = pool.entry(place.entryKey);
+      if (entry?.connection.usable) await entry.connection.setArchived(place.channelId, true);
+      store.markArchived(place.channelId);
+    }
+  } catch (error) {
+    log.warn("housekeeping failed; trying again later", { error: (error as Error).message });
+  }
 }

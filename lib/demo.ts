@@ -1,3 +1,6 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { BotEntry } from "./config/bots.ts";
 import { DiscordSimulator } from "./simulator/simulator.ts";
 
@@ -13,6 +16,8 @@ export function startDemoDiscord(): { simulator: DiscordSimulator; entries: BotE
   const simulator = new DiscordSimulator({ recordLimit: 200 }).start();
   const relay = simulator.addBot({ username: "coze-chat-proxy" });
   const chat = simulator.addCoze({ username: "coze-demo" });
+  // A long demo answer should not sit out REPLY_QUIET between its pieces.
+  chat.continueButtons = true;
   const images = simulator.addCoze({ username: "coze-demo-image" });
   images.behaviour = (prompt) => ({ text: `Here is a picture of ${JSON.stringify(prompt.slice(0, 200))}.`, image: "embed", steps: 2 });
   const guild = simulator.addGuild([relay, chat.user, images.user], "demo");
@@ -23,6 +28,7 @@ export function startDemoDiscord(): { simulator: DiscordSimulator; entries: BotE
     coze_bot_id: coze.user.id,
     guild_id: guild.id,
     channel_id: simulator.addChannel(guild, model).id,
+    threads: true,
   });
   return { simulator, entries: [entry(0, DEMO_CHAT_MODEL, chat), entry(1, DEMO_IMAGE_MODEL, images)] };
 }
@@ -39,12 +45,26 @@ export function demoInstructions(base: string, key: string): string {
     `  curl -s ${base}/v1/models ${auth}`,
     `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_CHAT_MODEL}","messages":[{"role":"user","content":"Hello, Coze!"}]}'`,
     `  curl -N ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_CHAT_MODEL}","stream":true,"messages":[{"role":"user","content":"Stream me a long reply"}]}'`,
+    "",
     `  curl -s ${base}/v1/images/generations ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_IMAGE_MODEL}","prompt":"a red fox in the snow"}'`,
+    "",
+    "A conversation: each one is a Discord thread of its own, and Coze remembers what was said in it:",
+    `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -H "X-Conversation-Id: demo-1" -d '{"model":"${DEMO_CHAT_MODEL}","messages":[{"role":"user","content":"My name is Ann."}]}'`,
+    `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -H "X-Conversation-Id: demo-1" -d '{"model":"${DEMO_CHAT_MODEL}","messages":[{"role":"user","content":"What did I tell you first?"}]}'`,
     "",
     "With the openai SDK (Node):",
     `  new OpenAI({ baseURL: "${base}/v1", apiKey: "${key}" })`,
     "",
-    "Say 'long reply' for a reply over several Discord messages, 'coze error' for a Coze error, 'draw …' for an image.",
+    "Say 'long reply' for an answer Coze writes in several 2000-character pieces, 'coze error' for a Coze error, 'draw …' for an image.",
     "",
   ].join("\n");
+}
+
+/** A fresh temporary DATA_DIR for a demo run; ./data where the system has no temporary directory (a bare container). */
+export function demoDataDir(): string {
+  try {
+    return mkdtempSync(join(tmpdir(), "coze-chat-proxy-demo-"));
+  } catch {
+    return "./data";
+  }
 }

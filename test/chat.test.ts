@@ -90,12 +90,11 @@ describe("one bot", () => {
     expect(completion.choices[0].finish_reason).toBe("stop");
   });
 
-  test("a reply over several Discord messages is joined in order", async () => {
-    const lines = Array.from({ length: 100 }, (_, i) => `${i}: ${"долгий ответ ".repeat(4)}`);
-    stack.sim.script(coze(), { text: lines.join("\n"), steps: 2, editIntervalMs: 5 });
-    const completion = await ask(stack, "long");
-    expect(stack.sim.posts.at(-1)!.reply!.messageIds.length).toBe(3);
-    expect(completion.choices[0].message.content).toBe(lines.join("\n"));
+  test("a text and its image in two messages are one reply", async () => {
+    stack.sim.script(coze(), { text: "Here it is:", image: "separate" });
+    const completion = await ask(stack, "a picture and words");
+    expect(stack.sim.posts.at(-1)!.reply!.messageIds.length).toBe(2);
+    expect(completion.choices[0].message.content).toMatch(/^Here it is:\n\n!\[image\]\(http:\/\/127\.0\.0\.1:\d+\/cdn\/attachments\//);
   });
 
   test("a reply that arrives before the post call returns is not lost", async () => {
@@ -180,20 +179,24 @@ describe("one bot", () => {
     expect(error.message).toContain("There are too many users now");
   });
 
-  test("an error after the stream started is an error event, then the stream ends", async () => {
-    stack.sim.script(coze(), { edits: ["Working on it", COZE_ERRORS.somethingWrong] });
-    const res = await stack.fetch("/v1/chat/completions", { method: "POST", body: chatBody(MODEL, "fail midway", { stream: true }) });
-    expect(res.status).toBe(200);
+  test("an answer that grows into quoting a Coze error text is an answer, in JSON and in streams", async () => {
+    const quoting = `Coze sometimes says "${COZE_ERRORS.creditsToday}" when its credits run out.`;
+    stack.sim.script(coze(), { text: quoting, steps: 4 });
+    expect((await ask(stack, "what does Coze say?")).choices[0].message.content).toBe(quoting);
+    stack.sim.script(coze(), { text: quoting, steps: 4 });
+    const res = await stack.fetch("/v1/chat/completions", { method: "POST", body: chatBody(MODEL, "and streamed?", { stream: true }) });
     const { events, done } = await readSse(res);
-    expect(done).toBe(false);
-    expect(events.at(-1).error).toMatchObject({ type: "api_error", code: "coze_error" });
-    expect(events.slice(1, -1).map((e) => e.choices[0].delta.content).join("")).toBe("Working on it");
-    const sdk = stack.openai.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "x" }], stream: true });
-    stack.sim.script(coze(), { edits: ["Working on it", COZE_ERRORS.somethingWrong] });
-    const thrown = await (async () => {
-      for await (const _ of await sdk);
-    })().catch((e: any) => e);
-    expect(thrown).toBeInstanceOf(OpenAI.APIError);
+    expect(done).toBe(true);
+    expect(events.map((e) => e.choices[0]?.delta.content ?? "").join("")).toBe(quoting);
+    // Nothing rested: the next request is answered by the same single bot.
+    expect((await ask(stack, "still there?")).choices[0].message.content).toStartWith("You said: still there?");
+  });
+
+  test("a Coze error text that comes whole in one message is held back, then answered as an error", async () => {
+    stack.sim.script(coze(), { error: COZE_ERRORS.somethingWrong });
+    const res = await stack.fetch("/v1/chat/completions", { method: "POST", body: chatBody(MODEL, "fails at once", { stream: true }) });
+    expect(res.status).toBe(502);
+    expect((await json(res)).error).toMatchObject({ type: "api_error", code: "coze_error" });
   });
 
   test("a client that goes away releases its request; the next one is served normally", async () => {
@@ -278,7 +281,7 @@ describe("several bots", () => {
   afterAll(() => stack.stop());
   const byChannel = (since: number) => {
     const counts = new Map<string, number>();
-    for (const p of stack.sim.posts.slice(since)) counts.set(p.channelId, (counts.get(p.channelId) ?? 0) + 1);
+    for (const p of stack.sim.posts.slice(since)) counts.set(stack.sim.parentOf(p.channelId), (counts.get(stack.sim.parentOf(p.channelId)) ?? 0) + 1);
     return stack.channels.map((c) => counts.get(c.id) ?? 0);
   };
 
@@ -311,14 +314,14 @@ describe("several bots", () => {
   test("a quota error moves the request to another bot and rests the first; all exhausted is a 429", async () => {
     for (const coze of stack.cozes) coze.queue.length = 0;
     // Round-robin continues from the entry after the one that took the last post.
-    const next = (stack.channels.findIndex((c) => c.id === stack.sim.posts.at(-1)!.channelId) + 1) % 3;
+    const next = (stack.channels.findIndex((c) => c.id === stack.sim.parentOf(stack.sim.posts.at(-1)!.channelId)) + 1) % 3;
     const [first, second, third] = [0, 1, 2].map((k) => stack.cozes[(next + k) % 3]);
     const since = stack.sim.posts.length;
     stack.sim.script(first, { error: COZE_ERRORS.dailyLimit });
     stack.sim.script(second, { text: "second answers" });
     const answered = await ask(stack, "quota one");
     expect(answered.choices[0].message.content).toBe("second answers");
-    expect(stack.sim.posts.slice(since).map((p) => p.channelId)).toEqual([(next + 0) % 3, (next + 1) % 3].map((k) => stack.channels[k].id));
+    expect(stack.sim.posts.slice(since).map((p) => stack.sim.parentOf(p.channelId))).toEqual([(next + 0) % 3, (next + 1) % 3].map((k) => stack.channels[k].id));
 
     // The bot that hit its quota rests: the next requests go to the others only.
     const entries = (await json(await fetch(`${stack.base}/readyz`))).models[0].entries;

@@ -40,7 +40,7 @@ describe("bot.json", () => {
       },
     ]`;
     const { entries, warnings } = parseBots(text, "bot.json");
-    expect(entries).toEqual([{ index: 0, model: "gpt-3.5-turbo", bot_token: "MTI.abc//not-a-comment", coze_bot_id: ID, guild_id: ID, channel_id: ID }]);
+    expect(entries).toEqual([{ index: 0, model: "gpt-3.5-turbo", bot_token: "MTI.abc//not-a-comment", coze_bot_id: ID, guild_id: ID, channel_id: ID, threads: true }]);
     expect(warnings).toEqual(['bot.json entry 0: "guid_id" is read as "guild_id"; rename it to silence this warning']);
   });
 
@@ -194,7 +194,7 @@ describe("startup", () => {
       }
       reader.releaseLock();
       const curls = out.split("\n").filter((l) => l.trim().startsWith("curl "));
-      expect(curls).toHaveLength(4);
+      expect(curls).toHaveLength(6);
       const results = curls.map((line) => Bun.spawnSync(["bash", "-c", line.trim()]).stdout.toString());
       expect(JSON.parse(results[0]).data.map((m: any) => m.id)).toEqual(["coze-demo", "coze-demo-image"]);
       expect(JSON.parse(results[1]).choices[0].message.content).toStartWith("You said: Hello, Coze!");
@@ -202,6 +202,9 @@ describe("startup", () => {
       expect(results[2]).toContain("Line 60 of a long simulated reply");
       expect(results[2].trim()).toEndWith("data: [DONE]");
       const image = JSON.parse(results[3]).data[0].url;
+      // The two-turn conversation: the second answer recalls the first, because both are in one thread.
+      expect(JSON.parse(results[4]).choices[0].message.content).toStartWith("You said: My name is Ann.");
+      expect(JSON.parse(results[5]).choices[0].message.content).toContain('Earlier in this conversation you said: "My name is Ann."');
       const png = await fetch(image);
       expect(png.headers.get("content-type")).toBe("image/png");
       proc.kill("SIGTERM");

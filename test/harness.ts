@@ -3,6 +3,9 @@
  * real discord.js clients, and the official `openai` SDK as the client, all on
  * 127.0.0.1 with ports the OS picks. `stop()` closes every socket it opened.
  */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import OpenAI from "openai";
 import { startApp, type App } from "../lib/app.ts";
 import type { BotEntry } from "../lib/config/bots.ts";
@@ -16,13 +19,15 @@ export const SECOND_KEY = "test-key-2";
 
 export interface StackOptions {
   /** Entries to configure: the model, and which of `cozes` (by index) answers it. Defaults to one "gpt-test" entry. */
-  entries?: { model: string; coze?: number; bot?: number; token?: string; channelId?: string }[];
+  entries?: { model: string; coze?: number; bot?: number; token?: string; channelId?: string; threads?: boolean }[];
   /** How many of our bots (bot-02 tokens) to create; entries choose one with `bot`. */
   bots?: number;
   settings?: Partial<Settings>;
   simulator?: SimulatorOptions;
   /** Set to false to leave the stack's Discord clients connecting (tests of failures). */
   waitReady?: boolean;
+  /** The service's DATA_DIR; a fresh temporary one by default (a restart test passes the same one twice). */
+  dataDir?: string;
   /** Override our bots' simulator options (e.g. a bot whose intents are refused). */
   botOptions?: { messageContentAllowed?: boolean }[];
 }
@@ -61,10 +66,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       coze_bot_id: cozes[w.coze ?? 0].user.id,
       guild_id: guild.id,
       channel_id: w.channelId ?? channel.id,
+      threads: w.threads ?? true,
     };
   });
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "coze-test-data-"));
   const settings: Settings = {
     ...readSettings({ AUTH_TOKEN: `${KEY},${SECOND_KEY}` }),
+    dataDir,
     host: "127.0.0.1",
     port: 0,
     discordApiUrl: sim.apiUrl,

@@ -74,7 +74,7 @@ describe("images/generations", () => {
     const result = await stack.openai.images.generate({ model: IMAGE, prompt: "three moons", n: 3 });
     expect(result.data).toHaveLength(3);
     const posts = stack.sim.posts.slice(since);
-    expect(new Set(posts.map((p) => p.channelId)).size).toBe(3);
+    expect(new Set(posts.map((p) => stack.sim.parentOf(p.channelId))).size).toBe(3);
     expect(new Set(result.data!.map((d) => d.url)).size).toBe(3);
   });
 

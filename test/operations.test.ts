@@ -18,7 +18,8 @@ describe("PROXY_URL", () => {
       expect(result.data![0].b64_json!.length).toBeGreaterThan(100);
       expect(proxy.tunnels).toEqual([`127.0.0.1:${stack.sim.port}`]); // the gateway WebSocket
       expect(proxy.requests).toContain("/api/v10/gateway/bot");
-      expect(proxy.requests.filter((p) => p.startsWith(`/api/v10/channels/${stack.channels[0].id}/messages`))).toHaveLength(1);
+      expect(proxy.requests.filter((p) => p === `/api/v10/channels/${stack.channels[0].id}/threads`)).toHaveLength(1);
+      expect(proxy.requests.filter((p) => /^\/api\/v10\/channels\/\d+\/messages$/.test(p))).toHaveLength(1);
       expect(proxy.requests.filter((p) => p.startsWith("/cdn/attachments/"))).toHaveLength(1);
     } finally {
       await stack.stop();

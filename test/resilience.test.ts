@@ -96,14 +96,14 @@ describe("failover and cooldown", () => {
     const answers = [await ask(stack, "one"), await ask(stack, "two")].map((c) => c.choices[0].message.content);
     expect(answers.every((a) => a!.startsWith("You said:"))).toBe(true);
     // Both went to the second entry: the first failed once, then rested.
-    expect(stack.sim.posts.map((p) => p.channelId)).toEqual([stack.channels[1].id, stack.channels[1].id]);
+    expect(stack.sim.posts.map((p) => stack.sim.parentOf(p.channelId))).toEqual([stack.channels[1].id, stack.channels[1].id]);
     const entries = (await json(await stack.fetch("/readyz"))).models[0].entries;
     expect(entries[0].cooling_down_seconds).toBeGreaterThan(0);
     stack.channels[0].denied.delete(stack.bots[0].id);
     await Bun.sleep(450);
     await ask(stack, "three");
     await ask(stack, "four");
-    expect(stack.sim.posts.slice(2).map((p) => p.channelId).sort()).toEqual([stack.channels[0].id, stack.channels[1].id].sort());
+    expect(stack.sim.posts.slice(2).map((p) => stack.sim.parentOf(p.channelId)).sort()).toEqual([stack.channels[0].id, stack.channels[1].id].sort());
   });
 
   test("5xx on the post (after discord.js's one retry) and an unknown channel move on too", async () => {
@@ -184,7 +184,7 @@ describe("overload", () => {
     expect(third).toBeInstanceOf(OpenAI.RateLimitError);
     expect(third.code).toBe("overloaded");
     await Promise.all(slow);
-    expect(new Set(stack.sim.posts.map((p) => p.channelId)).size).toBe(2);
+    expect(new Set(stack.sim.posts.map((p) => stack.sim.parentOf(p.channelId))).size).toBe(2);
   });
 });
 

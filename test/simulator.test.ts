@@ -153,19 +153,25 @@ describe("messages", () => {
     expect(record.allowedMentions).toEqual({ users: [w.coze.user.id] });
   });
 
-  test("a long reply continues in further messages referencing the same prompt", async () => {
+  test("a long answer stops at 2000 characters with an ellipsis and goes on only when asked to continue", async () => {
     const w = world();
     const client = await login(w);
     const lines = Array.from({ length: 120 }, (_, i) => `line ${i} ${"·".repeat(40)}`);
     w.sim.script(w.coze, { text: lines.join("\n"), steps: 2, editIntervalMs: 5 });
-    const prompt = await channelOf(client, w).send({ content: `<@${w.coze.user.id}> long`, allowedMentions: { users: [w.coze.user.id] } });
-    const reply = collectReply(client, prompt.id);
-    await w.sim.waitFor(() => reply.some((r) => r.components > 0));
-    const ids = [...new Set(reply.map((r) => r.id))];
-    expect(ids.length).toBe(3);
-    const finals = ids.map((id) => reply.filter((r) => r.id === id).at(-1)!.content);
-    for (const content of finals) expect([...content].length).toBeLessThanOrEqual(2000);
-    expect(finals.join("\n").replace(`<@${w.bot.id}> `, "")).toBe(lines.join("\n"));
+    const pieces: string[] = [];
+    for (const ask of ["long", "continue", "continue"]) {
+      const prompt = await channelOf(client, w).send({ content: `<@${w.coze.user.id}> ${ask}`, allowedMentions: { users: [w.coze.user.id] } });
+      await w.sim.waitFor(() => w.sim.postRecord(prompt.id)?.reply?.done);
+      const reply = w.sim.postRecord(prompt.id)!.reply!;
+      expect(reply.messageIds).toHaveLength(1);
+      const content = w.sim.messages.get(reply.messageIds[0])!.message.content;
+      expect([...content].length).toBeLessThanOrEqual(2000);
+      pieces.push(content.replace(`<@${w.bot.id}> `, ""));
+    }
+    expect(pieces[0].endsWith("…")).toBe(true);
+    expect(pieces[1].endsWith("…")).toBe(true);
+    expect(pieces[2].endsWith("…")).toBe(false);
+    expect(pieces.map((p) => p.replace(/…$/, "")).join("")).toBe(lines.join("\n"));
   });
 
   test("content over 2000 characters is refused with 50035; 2000 emoji are fine", async () => {

@@ -188,7 +188,7 @@ describe("followReply", () => {
       listener(part("5", "<@1> all there", { hasComponents: true }));
       return () => unsubscribed++;
     }, options(signal));
-    expect(result).toEqual({ text: "all there", images: [], finishReason: "stop" });
+    expect(result).toEqual({ text: "all there", images: [], buttons: [], finishReason: "stop" });
     expect(unsubscribed).toBe(1);
     expect(counts.added).toBe(0);
   });
@@ -199,7 +199,7 @@ describe("followReply", () => {
     deliver({ id: "77", authorId: "", referenceId: "1", content: "<@1> a stranger's edit", hasComponents: true, imageUrls: [] });
     deliver(part("5", "<@1> from Coze"));
     deliver({ id: "5", authorId: "", referenceId: undefined, content: undefined, hasComponents: true, imageUrls: undefined });
-    expect(await pending).toEqual({ text: "from Coze", images: [], finishReason: "stop" });
+    expect(await pending).toEqual({ text: "from Coze", images: [], buttons: [], finishReason: "stop" });
   });
 
   test("a reply that completes later removes its abort listener and subscription", async () => {

@@ -12,6 +12,12 @@ export interface BotEntry {
   coze_bot_id: string;
   guild_id: string;
   channel_id: string;
+  /**
+   * Each conversation in a thread of its own (default). False for a channel
+   * where bot-02 may not start threads: requests post in the channel itself,
+   * one at a time, and share one Coze context.
+   */
+  threads: boolean;
 }
 
 export interface ParsedBots {
@@ -57,6 +63,9 @@ export function parseBots(text: string, source: string): ParsedBots {
         throw new ConfigError(`${where} field "${field}" is not a Discord id (17 to 20 digits)`);
       }
     }
+    if (record.threads !== undefined && typeof record.threads !== "boolean") {
+      throw new ConfigError(`${where} field "threads" must be true or false, got ${describe(record.threads)}`);
+    }
     const entry: BotEntry = {
       index,
       model: (record.model as string).trim(),
@@ -64,8 +73,10 @@ export function parseBots(text: string, source: string): ParsedBots {
       coze_bot_id: record.coze_bot_id as string,
       guild_id: record.guild_id as string,
       channel_id: record.channel_id as string,
+      threads: record.threads !== false,
     };
     const key = FIELDS.map((f) => entry[f]).join("\u0000");
+    if (!entry.threads) warnings.push(`${where} has "threads": false: its requests share one Coze context in channel ${entry.channel_id}, one at a time`);
     const first = seen.get(key);
     if (first !== undefined) {
       warnings.push(`${where} repeats entry ${first} exactly; it only makes that bot take more turns`);

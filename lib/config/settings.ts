@@ -31,6 +31,14 @@ export interface Settings {
   quotaCooldownMs: number;
   /** First rest of an entry whose post failed; doubles with each failure in a row, up to 5 minutes. */
   failureCooldownMs: number;
+  /** Where the SQLite store (conversations, rests) lives. */
+  dataDir: string;
+  /** How many times a long answer that Coze cut at 2000 characters is continued; 0 off. */
+  autoContinue: number;
+  /** A conversation's thread idle this long is archived. */
+  threadIdleMs: number;
+  /** How long a conversation is remembered. */
+  conversationTtlMs: number;
   /** How long SIGTERM lets replies in flight finish. */
   shutdownGraceMs: number;
   /** Seconds an idle keep-alive connection stays open (relay requests are exempt while they wait). */
@@ -68,6 +76,10 @@ export function readSettings(env: Env): Settings {
     quotaCooldownMs: seconds(env, "QUOTA_COOLDOWN", 600),
     failureCooldownMs: seconds(env, "FAILURE_COOLDOWN", 5),
     shutdownGraceMs: seconds(env, "SHUTDOWN_GRACE", 30),
+    dataDir: env.DATA_DIR?.trim() || "./data",
+    autoContinue: integer(env, "AUTO_CONTINUE", 3, 0, 20),
+    threadIdleMs: seconds(env, "THREAD_IDLE", 600),
+    conversationTtlMs: seconds(env, "CONVERSATION_TTL", 604_800, 90 * 86_400),
     idleTimeoutSeconds: 30,
     keepaliveMs: 15_000,
   };
@@ -82,11 +94,11 @@ function present(env: Env, name: string): string | undefined {
   return value === "" ? undefined : value;
 }
 
-function seconds(env: Env, name: string, fallback: number): number {
+function seconds(env: Env, name: string, fallback: number, max = 86_400): number {
   const raw = present(env, name);
   if (raw === undefined) return fallback * 1000;
   const value = Number(raw);
-  if (!/^\d*\.?\d+$/.test(raw) || !(value > 0) || value > 86_400) {
+  if (!/^\d*\.?\d+$/.test(raw) || !(value > 0) || value > max) {
     throw new ConfigError(`${name} must be a number of seconds above 0 (decimals allowed), got "${raw}"`);
   }
   return Math.round(value * 1000);

@@ -44,8 +44,13 @@ export class PoolEntry {
   private trippedAt = -Infinity;
   private probing = false;
 
+  /** Requests on a threadless entry take turns: Coze reads the shared channel as one context. */
+  private turn: Promise<void> = Promise.resolve();
+
   constructor(
     readonly config: BotEntry,
+    /** What the entry is remembered by across restarts (conversations, rests). */
+    readonly key: string,
     readonly connection: Connection,
     private readonly policy: RestPolicy,
     /** Told when the quota rest changes, so that it can outlive a restart. */
@@ -58,6 +63,34 @@ export class PoolEntry {
 
   get cozeBotId(): string {
     return this.config.coze_bot_id;
+  }
+
+  /** Whether conversations get a thread each. */
+  get threads(): boolean {
+    return this.config.threads;
+  }
+
+  /**
+   * Waits for this request's turn in the entry's channel; resolves with the
+   * function that ends the turn. A request whose client leaves while it waits
+   * gives up its place.
+   */
+  async takeTurn(signal: AbortSignal): Promise<() => void> {
+    const previous = this.turn;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.turn = previous.then(() => promise);
+    const aborted = new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(signal.reason);
+      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+    });
+    try {
+      await Promise.race([previous, aborted]);
+    } catch (error) {
+      // Give up the place without blocking those behind: they wait for the one before us instead.
+      void previous.then(resolve);
+      throw error;
+    }
+    return resolve;
   }
 
   get state(): ConnectionState {

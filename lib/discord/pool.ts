@@ -94,7 +94,7 @@ export class DiscordPool {
         entry = old;
         Object.assign(entry.config, { index: config.index });
       } else {
-        entry = new PoolEntry(config, connection, this.policy, (e) => this.options.onQuotaRest?.(key, e.quotaUntil));
+        entry = new PoolEntry(config, key, connection, this.policy, (e) => this.options.onQuotaRest?.(key, e.quotaUntil));
         entry.quotaUntil = this.options.restoredQuota?.get(key) ?? 0;
       }
       const group = byModel.get(config.model) ?? { entries: [], next: this.byModel.get(config.model)?.next ?? 0 };
@@ -187,6 +187,24 @@ export class DiscordPool {
     return { reason: "disconnected", problems: entries.filter((e) => !e.connection.usable).map((e) => `${e.label}: ${e.problem ?? e.state}`) };
   }
 
+  /**
+   * A lease on the entry `key` of the model, the one holding a conversation,
+   * when it takes requests now; undefined when it does not (down, resting,
+   * full, already tried, or gone from bot.json): the conversation then moves.
+   */
+  acquireEntry(model: string, key: string, tried: ReadonlySet<PoolEntry>): Lease | undefined {
+    const entry = this.byModel.get(model)?.entries.find((e) => e.key === key);
+    if (!entry || tried.has(entry)) return undefined;
+    const admission = entry.admission();
+    return admission === "open" || admission === "probe" ? entry.lease(admission === "probe") : undefined;
+  }
+
+  /** The entry remembered as `key`, if bot.json still has it. */
+  entry(key: string): PoolEntry | undefined {
+    for (const group of this.byModel.values()) for (const e of group.entries) if (e.key === key) return e;
+    return undefined;
+  }
+
   /** Replies being followed right now, and replies kept for prompts nobody follows yet. */
   get tracking(): { following: number; waiting: number } {
     let following = 0;
@@ -206,6 +224,7 @@ export class DiscordPool {
       ready: entries.some((e) => e.connection.usable),
       entries: entries.map((e) => ({
         index: e.config.index,
+        ...(e.threads ? {} : { shared_context: "threads are off: requests share one Coze context in the channel, one at a time" }),
         state: e.state,
         in_flight: e.inFlight,
         cooling_down_seconds: Math.ceil(e.restingFor(now) / 1000),

@@ -15,6 +15,8 @@ export interface ChatMessage {
   role: Role;
   text: string;
   images: ImageInput[];
+  /** The participant's `name`, when the client gave one. */
+  name?: string;
 }
 
 export interface ChatRequest {
@@ -70,7 +72,8 @@ function parseMessage(raw: unknown, param: string): ChatMessage {
   } else {
     throw invalidRequest(`'${param}.content' must be a string or an array of content parts.`, `${param}.content`);
   }
-  return { role: role as Role, text, images };
+  const name = typeof message.name === "string" && message.name.trim() !== "" ? message.name.trim() : undefined;
+  return { role: role as Role, text, images, ...(name ? { name } : {}) };
 }
 
 function parsePart(raw: unknown, param: string, texts: string[], images: ImageInput[]): void {

@@ -45,7 +45,7 @@ export function planPrompt(messages: ChatMessage[], mention: string, limit = DIS
   const budget = limit - prefix.length;
 
   // Lengths are kept as sums so that dropping turns from a long conversation stays linear.
-  const labelled = turns.map((m) => `${LABELS[m.role]}: ${m.text.trim()}`);
+  const labelled = turns.map((m) => `${LABELS[m.role]}${m.name ? ` (${m.name})` : ""}: ${m.text.trim()}`);
   const kept = turns.map(() => true);
   let count = turns.length;
   let total = labelled.reduce((sum, t) => sum + t.length, 0);

@@ -1,24 +1,34 @@
 import type { CallLimits, OutgoingFile } from "../discord/connection.ts";
-import type { Lease } from "../discord/entry.ts";
+import type { Lease, PoolEntry } from "../discord/entry.ts";
 import type { DiscordPool, PickFailure } from "../discord/pool.ts";
+import { PostError } from "../discord/post-error.ts";
 import { ApiError, internalError, overloaded, quotaExhausted, unavailable } from "../openai/api-error.ts";
 import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { RelayError } from "../relay-error.ts";
+import type { ConversationPlace, Store } from "../store/store.ts";
+import { continuation, shouldContinue, withoutTrailingDots } from "./continue.ts";
 import { CozeError } from "./coze-errors.ts";
 import { followReply, type FollowResult } from "./reply-follower.ts";
 
 /** What a relay needs from the running service. */
 export interface RelayContext {
   pool: DiscordPool;
-  settings: { replyStartTimeoutMs: number; replyQuietMs: number; replyTimeoutMs: number };
+  store: Store;
+  settings: { replyStartTimeoutMs: number; replyQuietMs: number; replyTimeoutMs: number; autoContinue: number };
   metrics: Metrics;
 }
 
 export interface RelayRequest {
   model: string;
-  /** The Discord messages to post for a given entry; the last mentions `mention`. */
+  /** The Discord messages that start a conversation (its fitted history); the last mentions `mention`. */
   contents: (mention: string) => string[];
+  /** The Discord messages that continue the remembered conversation in `place` (only its new turns). */
+  newTurns?: (mention: string) => string[];
+  /** Where the conversation this request continues lives, if the service remembers it. */
+  place?: ConversationPlace;
+  /** The name of a new thread. */
+  threadName: string;
   files: OutgoingFile[];
   wantImage: boolean;
   /** The whole reply text each time it changes; once called, the request can no longer move to another bot. */
@@ -31,53 +41,52 @@ export interface RelayRequest {
 
 export interface RelayResult extends FollowResult {
   lease: Lease;
+  /** Where the conversation now lives; undefined on a threadless entry, whose channel holds no conversation of its own. */
+  place: ConversationPlace | undefined;
 }
 
+/** Active threads archived to make room when Discord says the guild has too many (160006). */
+const THREADS_FREED_ON_LIMIT = 20;
+
 /**
- * One request through Discord: lease an entry, post, follow the reply. A
- * failure that another entry may fix (a failed post, a rate limit past the
- * start deadline, a Coze error text) moves the request to the model's next
- * entry, as long as nothing of the reply has reached the client; when no
+ * One request through Discord: lease an entry, find or start the
+ * conversation's thread, post, follow the reply, and continue it while Coze
+ * cut it at its 2000-character limit. A failure that another entry may fix
+ * (a failed call, a rate limit past the start deadline, a Coze error text)
+ * moves the request to the model's next entry, in a new thread with the whole
+ * history, as long as nothing of the reply has reached the client; when no
  * entry is left, the last failure decides the answer.
  */
-export async function relay({ pool, settings, metrics }: RelayContext, request: RelayRequest): Promise<RelayResult> {
+export async function relay(ctx: RelayContext, request: RelayRequest): Promise<RelayResult> {
+  const { pool, metrics } = ctx;
   const started = performance.now();
-  const limits: CallLimits = { deadline: request.receivedAt + settings.replyStartTimeoutMs, signal: request.signal };
   let firstText = true;
   let delivered = false;
-  const tried = new Set<Lease["entry"]>();
+  const emit = (text: string) => {
+    if (firstText) {
+      firstText = false;
+      metrics.firstToken.observe((performance.now() - started) / 1000);
+    }
+    if (!request.onText) return;
+    delivered = true;
+    request.onText(text);
+  };
+  const tried = new Set<PoolEntry>();
   let lastFailure: RelayError | undefined;
   let soonestBack = Infinity; // ms until an entry that failed this request may take requests again
   for (;;) {
-    const lease = pool.acquire(request.model, tried);
+    const home = request.place && pool.acquireEntry(request.model, request.place.entryKey, tried);
+    const lease = home || pool.acquire(request.model, tried);
     if (!("entry" in lease)) throw noEntryLeft(request.model, lease, lastFailure, soonestBack);
     const { entry } = lease;
     tried.add(entry);
+    let endTurn: (() => void) | undefined;
     try {
-      const channelId = entry.config.channel_id;
-      const promptId = await entry.post(channelId, request.contents(`<@${entry.cozeBotId}>`), request.files, limits);
-      request.signal.throwIfAborted();
-      const result = await followReply((listener) => entry.follow(promptId, channelId, listener), {
-        cozeBotId: entry.cozeBotId,
-        startTimeoutMs: settings.replyStartTimeoutMs,
-        quietMs: settings.replyQuietMs,
-        totalTimeoutMs: settings.replyTimeoutMs,
-        wantImage: request.wantImage,
-        quietHeld: () => lease.quietHeld,
-        onText: (text) => {
-          if (firstText) {
-            firstText = false;
-            metrics.firstToken.observe((performance.now() - started) / 1000);
-          }
-          if (!request.onText) return;
-          delivered = true;
-          request.onText(text);
-        },
-        signal: request.signal,
-      });
+      if (!entry.threads) endTurn = await entry.takeTurn(request.signal);
+      const result = await attempt(ctx, request, lease, home ? request.place : undefined, emit);
       lease.release("ok");
       metrics.reply.observe((performance.now() - started) / 1000);
-      return { ...result, lease };
+      return result;
     } catch (error) {
       if (request.signal.aborted || !(error instanceof RelayError)) {
         lease.release("neutral");
@@ -90,7 +99,82 @@ export async function relay({ pool, settings, metrics }: RelayContext, request: 
       if (error.outcome === "quota" || error.retryAfterMs !== undefined) soonestBack = Math.min(soonestBack, entry.restingFor() || (error.retryAfterMs ?? Infinity));
       lastFailure = error;
       if (!error.movesOn || delivered) throw error.toApiError(finite(soonestBack));
+    } finally {
+      endTurn?.();
     }
+  }
+}
+
+/** One try on one entry: the thread, the post, the reply and its continuations. */
+async function attempt(
+  { store, settings }: RelayContext,
+  request: RelayRequest,
+  lease: Lease,
+  home: ConversationPlace | undefined,
+  emit: (text: string) => void,
+): Promise<RelayResult> {
+  const { entry } = lease;
+  const mention = `<@${entry.cozeBotId}>`;
+  const limits = (): CallLimits => ({ deadline: Date.now() + settings.replyStartTimeoutMs, signal: request.signal });
+  const first: CallLimits = { deadline: request.receivedAt + settings.replyStartTimeoutMs, signal: request.signal };
+  let place: ConversationPlace | undefined;
+  let contents: string[];
+  if (home) {
+    place = home;
+    contents = request.newTurns!(mention);
+  } else {
+    place = entry.threads ? { entryKey: entry.key, channelId: await startThread(store, entry, request.threadName, first) } : undefined;
+    contents = request.contents(mention);
+  }
+  const channelId = place?.channelId ?? entry.config.channel_id;
+  if (place) store.touchThread(place);
+
+  const follow = async (promptContents: string[], files: OutgoingFile[], callLimits: CallLimits, prefix: string, last: boolean) => {
+    const promptId = await entry.post(channelId, promptContents, files, callLimits);
+    request.signal.throwIfAborted();
+    return followReply((listener) => entry.follow(promptId, channelId, listener), {
+      cozeBotId: entry.cozeBotId,
+      startTimeoutMs: settings.replyStartTimeoutMs,
+      quietMs: settings.replyQuietMs,
+      totalTimeoutMs: settings.replyTimeoutMs,
+      wantImage: request.wantImage,
+      quietHeld: () => lease.quietHeld,
+      // While Coze may still be asked to go on, a trailing ellipsis is held back: it is not part of the answer.
+      onText: (text) => emit(prefix + (last ? text : withoutTrailingDots(text))),
+      signal: request.signal,
+    });
+  };
+
+  let result = await follow(contents, request.files, first, "", settings.autoContinue === 0);
+  let text = result.text;
+  const images = [...result.images];
+  for (let round = 1; round <= settings.autoContinue && shouldContinue(result); round++) {
+    const prefix = continuation(text);
+    log.debug("coze cut its answer at 2000 characters; asking it to continue", { request: request.requestId, round });
+    result = await follow([`${mention} continue`], [], limits(), prefix, round === settings.autoContinue);
+    text = prefix + result.text;
+    for (const url of result.images) if (!images.includes(url)) images.push(url);
+  }
+  return { ...result, text, images, lease, place };
+}
+
+/**
+ * Starts the conversation's thread. When the guild has too many active
+ * threads (160006), the entry's least recently used threads are archived to
+ * make room, once.
+ */
+async function startThread(store: Store, entry: PoolEntry, name: string, limits: CallLimits): Promise<string> {
+  try {
+    return await entry.createThread(name, limits);
+  } catch (error) {
+    if (!(error instanceof PostError) || error.code !== 160006) throw error;
+    const oldest = store.oldestThreads(entry.key, THREADS_FREED_ON_LIMIT);
+    log.warn("discord has too many active threads in the guild; archiving the oldest", { entry: entry.config.index, threads: oldest.length });
+    for (const threadId of oldest) {
+      await entry.connection.setArchived(threadId, true).catch(() => {});
+      store.markArchived(threadId);
+    }
+    return entry.createThread(name, limits);
   }
 }
 

@@ -22,6 +22,8 @@ export interface FollowOptions {
 export interface FollowResult {
   text: string;
   images: string[];
+  /** Labels of Coze's suggestion buttons ("Continue" among them when it offers to go on). */
+  buttons: string[];
   /** "length" when REPLY_TIMEOUT cut the reply short. */
   finishReason: "stop" | "length";
 }
@@ -71,6 +73,8 @@ export function followReply(subscribe: Subscribe, options: FollowOptions): Promi
   const { promise, resolve, reject } = Promise.withResolvers<FollowResult>();
   const reply = new ReplyText();
   let lastText = "";
+  /** The text changed after it first appeared: an answer being written, never an error. */
+  let grew = false;
   let settled = false;
   let quiet: Timer | undefined;
   let unsubscribe: (() => void) | undefined;
@@ -87,9 +91,13 @@ export function followReply(subscribe: Subscribe, options: FollowOptions): Promi
     else resolve(outcome);
   };
   const complete = (finishReason: FollowResult["finishReason"]) => {
+    // An error is judged on the complete reply, and only when its text came whole in Coze's first message:
+    // Coze writes an error at once, while an answer grows by edits (and may quote an error text).
+    const cozeError = grew ? null : classifyCozeText(lastText);
+    if (cozeError) return finish(new CozeError(cozeError, lastText));
     const images = reply.images();
     if (options.wantImage && images.length === 0) return finish(new NoImageInReply(lastText));
-    finish({ text: lastText, images, finishReason });
+    finish({ text: lastText, images, buttons: reply.buttonLabels(), finishReason });
   };
 
   const onMessage = (message: ReplyMessage) => {
@@ -98,11 +106,11 @@ export function followReply(subscribe: Subscribe, options: FollowOptions): Promi
     if (settled || !ours) return;
     reply.apply(message);
     const text = reply.text();
-    const cozeError = classifyCozeText(text);
-    if (cozeError) return finish(new CozeError(cozeError, text));
     if (text !== lastText) {
+      if (lastText !== "") grew = true;
       lastText = text;
-      options.onText?.(text);
+      // A first text that could still be one of Coze's errors is held back until it grows or the reply ends.
+      if (grew || classifyCozeText(text) === null) options.onText?.(text);
     }
     if (reply.finished || (options.wantImage && reply.images().length > 0)) return complete("stop");
     if (text !== "" || (message.imageUrls?.length ?? 0) > 0) {

@@ -12,6 +12,11 @@ export class ReplyText {
   /** Takes a create or an edit of one of the reply's messages; what an edit leaves out stays as it was. */
   apply(message: ReplyMessage): void {
     const at = this.parts.findIndex((p) => p.id === message.id);
+    if (message.deleted) {
+      // Coze (or a moderator) deleted a message of the reply: it is no longer part of it.
+      if (at !== -1) this.parts.splice(at, 1);
+      return;
+    }
     if (at !== -1) {
       const old = this.parts[at];
       this.parts[at] = {
@@ -20,6 +25,7 @@ export class ReplyText {
         referenceId: message.referenceId ?? old.referenceId,
         content: message.content ?? old.content,
         hasComponents: message.hasComponents ?? old.hasComponents,
+        buttonLabels: message.buttonLabels ?? old.buttonLabels,
         imageUrls: message.imageUrls ?? old.imageUrls,
       };
       return;
@@ -37,15 +43,23 @@ export class ReplyText {
     return this.parts.some((p) => p.hasComponents === true);
   }
 
+  /** Labels of Coze's suggestion buttons on the reply. */
+  buttonLabels(): string[] {
+    return this.parts.flatMap((p) => p.buttonLabels ?? []);
+  }
+
   has(id: string): boolean {
     return this.parts.some((p) => p.id === id);
   }
 
   text(): string {
+    // A message with no text (an image that came on its own) adds no line.
     let text = "";
-    for (let i = 0; i < this.parts.length; i++) {
-      if (i > 0) text += "\n";
-      text += stripLeadingMention(this.parts[i].content ?? "");
+    for (const part of this.parts) {
+      const content = stripLeadingMention(part.content ?? "");
+      if (content === "") continue;
+      if (text !== "") text += "\n";
+      text += content;
     }
     return text;
   }

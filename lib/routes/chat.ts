@@ -1,25 +1,31 @@
 import { DeferredSse } from "../http/deferred-sse.ts";
 import { log } from "../log.ts";
-import { modelNotFound, toApiError } from "../openai/api-error.ts";
+import { invalidRequest, modelNotFound, toApiError } from "../openai/api-error.ts";
 import { chatChunk, chatCompletion, completionIdentity, usageChunk } from "../openai/chat-response.ts";
 import { parseChatRequest, type ChatRequest } from "../openai/chat-request.ts";
 import { SSE_DONE, sseData } from "../openai/sse.ts";
 import { usage } from "../openai/usage.ts";
 import { DeltaTracker } from "../relay/delta.ts";
 import { loadImageInputs } from "../relay/image-input.ts";
+import { keyScope, planConversation, type ConversationPlan } from "../relay/conversation.ts";
 import { planPrompt } from "../relay/prompt.ts";
 import { relay, type RelayRequest } from "../relay/relay.ts";
 import { withImages } from "../relay/reply-text.ts";
+import type { ConversationPlace } from "../store/store.ts";
 import type { AppContext, RequestInfo, RouteHandler } from "./context.ts";
 
 /** Bytes a streaming client may leave unread before it is dropped. */
 const MAX_SSE_BACKLOG = 1024 * 1024;
 
 /** `POST /v1/chat/completions`, whole or streamed. */
-export const chatCompletions: RouteHandler = async (_req, ctx, info) => {
+export const chatCompletions: RouteHandler = async (req, ctx, info) => {
   const chat = parseChatRequest(info.body);
   if (!ctx.pool.hasModel(chat.model)) throw modelNotFound(chat.model);
+  const conversation = planConversation(keyScope(req.headers.get("authorization")), chat.messages, conversationId(req));
   const files = await loadImageInputs(chat.messages, info.signal);
+  // A remembered state is continued once (a regenerate or a retry of the same history branches into a new thread);
+  // a conversation the client named stays its own.
+  const place = conversation.key === undefined ? undefined : conversation.named ? ctx.store.find(conversation.key) : ctx.store.take(conversation.key);
   let promptText = "";
   const request: RelayRequest = {
     model: chat.model,
@@ -29,22 +35,37 @@ export const chatCompletions: RouteHandler = async (_req, ctx, info) => {
       promptText = plan.text;
       return plan.contents;
     },
+    newTurns: (mention) => {
+      const plan = planPrompt(conversation.newTurns, mention);
+      promptText = plan.text;
+      return plan.contents;
+    },
+    place,
+    threadName: conversation.threadName,
     files,
     wantImage: false,
     signal: info.signal,
     requestId: info.requestId,
     receivedAt: info.receivedAt,
   };
-  if (chat.stream) return streamChat(chat, request, ctx, info, () => promptText);
+  if (chat.stream) return streamChat(chat, request, ctx, info, () => promptText, conversation);
 
   const result = await relay(ctx, request);
   info.end();
   const content = withImages(result.text, result.images);
+  remember(ctx, conversation, result.place, content);
   return Response.json(chatCompletion(completionIdentity(chat.model), content, result.finishReason, usage(promptText, content)));
 };
 
 /** The SSE answer: one chunk per change of the reply, carrying only the new text. */
-function streamChat(chat: ChatRequest, request: RelayRequest, ctx: AppContext, info: RequestInfo, promptText: () => string): Promise<Response> {
+function streamChat(
+  chat: ChatRequest,
+  request: RelayRequest,
+  ctx: AppContext,
+  info: RequestInfo,
+  promptText: () => string,
+  conversation: ConversationPlan,
+): Promise<Response> {
   const who = completionIdentity(chat.model);
   const delta = new DeltaTracker();
   const sse = new DeferredSse({
@@ -65,10 +86,25 @@ function streamChat(chat: ChatRequest, request: RelayRequest, ctx: AppContext, i
       if (delta.rewrites > 0) log.debug("coze rewrote its reply; only text that extended what was sent went out", { request: info.requestId, rewrites: delta.rewrites });
       sse.data(chatChunk(who, piece === "" ? {} : { content: piece }, result.finishReason));
       if (chat.includeUsage) sse.data(usageChunk(who, usage(promptText(), delta.sent)));
+      remember(ctx, conversation, result.place, delta.sent);
       sse.send(SSE_DONE);
       sse.close();
     },
     (error) => sse.fail(toApiError(error)),
   );
   return sse.response;
+}
+
+/** `X-Conversation-Id`: a client's own name for its conversation (any string up to 200 characters). */
+function conversationId(req: Request): string | undefined {
+  const id = req.headers.get("x-conversation-id")?.trim();
+  if (!id) return undefined;
+  if (id.length > 200) throw invalidRequest("'X-Conversation-Id' must be at most 200 characters.", "X-Conversation-Id");
+  return id;
+}
+
+/** Remembers where the conversation now lives, under the state Coze has seen: the client's history and this answer. */
+function remember(ctx: AppContext, conversation: ConversationPlan, place: ConversationPlace | undefined, answer: string): void {
+  if (!place) return;
+  for (const key of conversation.rememberKeys(answer)) ctx.store.remember(key, place);
 }

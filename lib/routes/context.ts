@@ -2,12 +2,15 @@ import type { Server } from "bun";
 import type { Settings } from "../config/settings.ts";
 import type { DiscordPool } from "../discord/pool.ts";
 import type { Metrics } from "../metrics.ts";
+import type { Store } from "../store/store.ts";
 import type { InFlight } from "../http/in-flight.ts";
 
 /** What every route handler may use; built once at start. */
 export interface AppContext {
   settings: Settings;
   pool: DiscordPool;
+  /** Conversations and rests that outlive a restart. */
+  store: Store;
   metrics: Metrics;
   inFlight: InFlight;
   version: string;

@@ -21,6 +21,7 @@ export const imageGenerations: RouteHandler = async (_req, ctx, info) => {
       const result = await relay(ctx, {
         model: request.model,
         contents: (mention) => planPrompt([{ role: "user", text: prompt, images: [] }], mention).contents,
+        threadName: [...request.prompt.replace(/\s+/g, " ").trim()].slice(0, 100).join("") || "image",
         files: [],
         wantImage: true,
         signal: info.signal,

@@ -1,9 +1,11 @@
+import type { ContextLine } from "./world.ts";
+
 /**
  * How the simulated Coze bot answers one prompt. Every field is optional;
  * the defaults make a short reply edited in a few steps, then buttons.
  */
 export interface CozeScript {
-  /** The whole reply text; longer than one message, it continues in further messages. */
+  /** The whole answer; longer than one message (2000 characters), it is cut with an ellipsis and goes on when asked to continue. */
   text?: string;
   /** Literal texts of successive edits (overrides the growth of `text`), e.g. to rewrite a reply. */
   edits?: string[];
@@ -15,8 +17,8 @@ export interface CozeScript {
   editIntervalMs?: number;
   /** Coze's suggestion buttons at the end (default true). */
   buttons?: boolean;
-  /** An image in the reply: as an embed, an attachment, or a markdown link in the text. */
-  image?: "embed" | "attachment" | "markdown";
+  /** An image in the reply: as an embed, an attachment, a markdown link in the text, or an attachment in a second message. */
+  image?: "embed" | "attachment" | "markdown" | "separate";
   /** Answer with this Coze error text instead (SPEC §4.7). */
   error?: string;
   /** Do not answer at all. */
@@ -47,15 +49,18 @@ const DEMO_PARAGRAPH =
  * "draw …" or "image …" returns a picture, "error" a Coze error, "long" a
  * reply over several messages; anything else is echoed back.
  */
-export function defaultScript(prompt: string): CozeScript {
+export function defaultScript(prompt: string, context: ContextLine[] = []): CozeScript {
   const text = prompt.trim();
   if (/^\s*(draw|image|picture|paint|画)/i.test(text)) {
     return { text: `Here is a picture of ${JSON.stringify(text.slice(0, 200))}.`, image: "embed", steps: 2 };
   }
   if (/\bcoze error\b/i.test(text)) return { error: COZE_ERRORS.somethingWrong };
   if (/\blong reply\b/i.test(text)) {
-    const lines = Array.from({ length: 60 }, (_, i) => `Line ${i + 1} of a long simulated reply, which Coze splits over several Discord messages.`);
+    const lines = Array.from({ length: 60 }, (_, i) => `Line ${i + 1} of a long simulated reply, which Coze cuts at 2000 characters and continues when asked.`);
     return { text: lines.join("\n"), steps: 6 };
   }
-  return { text: `You said: ${text}\n\n${DEMO_PARAGRAPH}`, steps: 5 };
+  // Coze's memory is the thread: the demo shows it by recalling the first thing said there.
+  const first = context.find((line) => line.content !== "" && !line.content.startsWith("You said:"));
+  const memory = first ? `\n\nEarlier in this conversation you said: ${JSON.stringify(first.content.slice(0, 200))}` : "";
+  return { text: `You said: ${text}${memory}\n\n${DEMO_PARAGRAPH}`, steps: 5 };
 }

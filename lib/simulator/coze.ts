@@ -2,7 +2,8 @@ import type { APIEmbed, APIMessage } from "discord-api-types/v10";
 import type { CozeScript } from "./coze-script.ts";
 import { promptPng } from "./png.ts";
 import { CONTENT_LIMIT, type DiscordSimulator, type PostRecord, type StoredFile } from "./simulator.ts";
-import type { SimChannel, SimCoze } from "./world.ts";
+import type { ContextLine, SimChannel, SimCoze } from "./world.ts";
+import { compareSnowflakes } from "./snowflake.ts";
 
 /** Coze's suggestion buttons: an action row of secondary buttons. */
 const SUGGESTIONS = [
@@ -16,19 +17,34 @@ const SUGGESTIONS = [
   },
 ];
 
+/** The button some Coze bots put under an answer they cut short. */
+const CONTINUE = [{ type: 1, components: [{ type: 2, style: 2, label: "Continue", custom_id: "suggestion:continue" }] }];
+
+/** How Coze asks to be asked for more: its long answers end with this. */
+export const ELLIPSIS = "…";
+
 /**
- * How Coze answers a mention (SPEC §4.4): a message that references the
- * prompt and starts with `<@sender>`, edited as the text grows; a text longer
- * than one message continues in further messages referencing the same
- * prompt; buttons on the last message when it is done.
+ * How Coze answers a mention (README, "What the real Coze does"): it reads
+ * the recent history of the channel or thread it is mentioned in as the
+ * conversation's context, whoever wrote it; it answers with a message that
+ * references the prompt and starts with `<@sender>`, edited as the text
+ * grows; one message holds at most 2000 characters, so a longer answer ends
+ * with an ellipsis and goes on only when asked to "continue"; buttons come
+ * last when it has suggestions on (a cut-off answer has none).
  */
 export async function runCoze(sim: DiscordSimulator, coze: SimCoze, channel: SimChannel, prompt: APIMessage): Promise<void> {
-  if (coze.ignoreBots && prompt.author.bot) return;
+  if (coze.offline || (coze.ignoreBots && prompt.author.bot)) return;
   const promptText = prompt.content.replace(/<@!?\d+>/g, "").trim();
-  const script: CozeScript = coze.queue.shift() ?? coze.behaviour(promptText);
+  const context = readContext(sim, coze, channel, prompt);
+  const unfinished = coze.unfinished.get(channel.id);
+  let script: CozeScript;
+  if (unfinished !== undefined && /^continue\b/i.test(promptText)) {
+    coze.unfinished.delete(channel.id);
+    script = { text: unfinished };
+  } else script = coze.queue.shift() ?? coze.behaviour(promptText, context);
   if (script.silent) return;
   const record = sim.postRecord(prompt.id);
-  if (record) record.reply = { messageIds: [], text: "", done: false };
+  if (record) record.reply = { messageIds: [], text: "", done: false, context };
   const mention = `<@${prompt.author.id}>`;
   const interval = script.editIntervalMs ?? 20;
   await Bun.sleep(script.firstDelayMs ?? 20);
@@ -56,6 +72,7 @@ export async function runCoze(sim: DiscordSimulator, coze: SimCoze, channel: Sim
   let edit = 0;
   const step = () => script.onEdit?.(edit++);
   let last: APIMessage | undefined;
+  let cut = false;
   if (script.edits) {
     for (const content of script.edits) {
       if (!last) last = create(`${mention} ${content}`);
@@ -65,51 +82,62 @@ export async function runCoze(sim: DiscordSimulator, coze: SimCoze, channel: Sim
     }
     text = script.edits.at(-1) ?? "";
   } else {
-    const pieces = splitReply(`${mention} ${text}`);
-    for (const [i, piece] of pieces.entries()) {
-      const growth = grow(piece, script.steps ?? 3, i === 0 ? mention.length + 1 : 0);
-      last = create(growth[0]);
-      step();
-      for (const content of growth.slice(1)) {
-        await Bun.sleep(interval);
-        sim.editMessage(last.id, { content });
-        step();
-      }
-      await Bun.sleep(interval);
+    const [piece, rest] = cutAnswer(`${mention} ${text}`);
+    if (rest !== undefined) {
+      coze.unfinished.set(channel.id, rest);
+      cut = true;
+      text = piece.slice(mention.length + 1);
     }
+    const growth = grow(piece, script.steps ?? 3, mention.length + 1);
+    last = create(growth[0]);
+    step();
+    for (const content of growth.slice(1)) {
+      await Bun.sleep(interval);
+      sim.editMessage(last.id, { content });
+      step();
+    }
+    await Bun.sleep(interval);
   }
 
   const final: { components?: unknown[]; embeds?: APIEmbed[]; files?: StoredFile[] } = {};
   if (image && script.image === "embed") final.embeds = [{ type: "image" as APIEmbed["type"], image: { url: image.url, width: 64, height: 64 } } as APIEmbed];
   if (image && script.image === "attachment") final.files = [image.file];
-  if (script.buttons !== false) final.components = SUGGESTIONS;
+  if (image && script.image === "separate") create("", { files: [image.file] });
+  if (cut && coze.continueButtons) final.components = CONTINUE;
+  else if (script.buttons !== false && !cut) final.components = SUGGESTIONS;
   if (last && Object.keys(final).length > 0) sim.editMessage(last.id, final);
   finishRecord(record, text);
+}
+
+/**
+ * The messages of the channel before `prompt` that Coze reads as context:
+ * the last `dialogRounds` rounds (a round is a question and its answer),
+ * every author's messages, mentions removed.
+ */
+function readContext(sim: DiscordSimulator, coze: SimCoze, channel: SimChannel, prompt: APIMessage): ContextLine[] {
+  if (coze.dialogRounds <= 0) return [];
+  const earlier = [...sim.messages.values()]
+    .map((m) => m.message)
+    .filter((m) => m.channel_id === channel.id && compareSnowflakes(m.id, prompt.id) < 0 && m.content !== "")
+    .sort((a, b) => compareSnowflakes(a.id, b.id));
+  return earlier.slice(-2 * coze.dialogRounds).map((m) => ({ authorId: m.author.id, content: m.content.replace(/<@!?\d+>/g, "").trim() }));
+}
+
+/** Splits an answer at Coze's 2000-character limit: the first message (ending in an ellipsis) and what is left, if anything. */
+export function cutAnswer(content: string): [string, string | undefined] {
+  const points = [...content];
+  if (points.length <= CONTENT_LIMIT) return [content, undefined];
+  // Cut after a space or line break near the limit: the pieces, ellipsis removed, join back into the answer.
+  let head = points.slice(0, CONTENT_LIMIT - 1).join("");
+  const space = Math.max(head.lastIndexOf(" "), head.lastIndexOf("\n"));
+  if (space > head.length - 100) head = head.slice(0, space + 1);
+  return [head + ELLIPSIS, content.slice(head.length)];
 }
 
 function finishRecord(record: PostRecord | undefined, text: string): void {
   if (!record?.reply) return;
   record.reply.text = text;
   record.reply.done = true;
-}
-
-/** Splits a reply into Discord messages at line breaks where it can (the relay joins them with "\n"). */
-export function splitReply(text: string): string[] {
-  const pieces: string[] = [];
-  let rest = text;
-  while ([...rest].length > CONTENT_LIMIT) {
-    const head = [...rest].slice(0, CONTENT_LIMIT).join("");
-    const cut = head.lastIndexOf("\n");
-    if (cut > 0) {
-      pieces.push(rest.slice(0, cut));
-      rest = rest.slice(cut + 1);
-    } else {
-      pieces.push(head);
-      rest = rest.slice(head.length);
-    }
-  }
-  pieces.push(rest);
-  return pieces;
 }
 
 /**

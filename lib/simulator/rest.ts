@@ -2,6 +2,7 @@ import type { AllowedMentions, DiscordSimulator, StoredFile } from "./simulator.
 import { CONTENT_LIMIT } from "./simulator.ts";
 import type { SimUser } from "./world.ts";
 import { compareSnowflakes } from "./snowflake.ts";
+import { handleThreadRoute } from "./threads-rest.ts";
 
 /** Discord's JSON error shape: `{"message","code"}`, with `errors` for form errors. */
 const error = (status: number, code: number, message: string, extra: object = {}, headers: Record<string, string> = {}) =>
@@ -65,7 +66,7 @@ export async function handleRest(sim: DiscordSimulator, req: Request, url: URL):
     }
     return error(405, 0, "405: Method Not Allowed");
   }
-  return notFound();
+  return (await handleThreadRoute(sim, req, user, route)) ?? notFound();
 }
 
 /** A network failure: the answer breaks off before its declared length. */

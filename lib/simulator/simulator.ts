@@ -6,7 +6,7 @@ import { HEARTBEAT_INTERVAL_MS, Intent, Op, send, Session, type GatewaySocket, t
 import { RateLimitBucket } from "./rate-limit.ts";
 import { handleRest } from "./rest.ts";
 import { snowflake } from "./snowflake.ts";
-import { apiUser, type SimChannel, type SimCoze, type SimGuild, type SimUser } from "./world.ts";
+import { apiUser, type ContextLine, type SimChannel, type SimCoze, type SimGuild, type SimUser } from "./world.ts";
 
 /** Discord's limit on message content, counted in code points as Discord counts it. */
 export const CONTENT_LIMIT = 2000;
@@ -44,7 +44,8 @@ export interface PostRecord {
   mentions: string[];
   mentionEveryone: boolean;
   mentionRoles: string[];
-  reply: { messageIds: string[]; text: string; done: boolean } | undefined;
+  /** Coze's answer, and the history it read as context for it. */
+  reply: { messageIds: string[]; text: string; done: boolean; context: ContextLine[] } | undefined;
   /** performance.now() when Discord accepted the message. */
   at: number;
 }
@@ -164,11 +165,11 @@ export class DiscordSimulator {
   }
 
   /** A Coze-hosted bot (bot-01) that answers mentions. */
-  addCoze(options: { username?: string; behaviour?: (prompt: string) => CozeScript } = {}): SimCoze {
+  addCoze(options: { username?: string; behaviour?: SimCoze["behaviour"] } = {}): SimCoze {
     const id = snowflake();
     const user: SimUser = { id, username: options.username ?? `coze-${this.cozes.size + 1}`, messageContentAllowed: true };
     this.users.set(id, user);
-    const coze: SimCoze = { user, queue: [], behaviour: options.behaviour ?? defaultScript, ignoreBots: false };
+    const coze: SimCoze = { user, queue: [], behaviour: options.behaviour ?? defaultScript, ignoreBots: false, offline: false, dialogRounds: 10, continueButtons: false, unfinished: new Map() };
     this.cozes.set(id, coze);
     return coze;
   }
@@ -181,10 +182,79 @@ export class DiscordSimulator {
   }
 
   addChannel(guild: SimGuild, name = `chat-${guild.channels.length + 1}`): SimChannel {
-    const channel: SimChannel = { id: snowflake(), guildId: guild.id, name, denied: new Set() };
+    const channel: SimChannel = { id: snowflake(), guildId: guild.id, name, denied: new Set(), deniedThreads: new Set() };
     guild.channels.push(channel);
     this.channels.set(channel.id, channel);
     return channel;
+  }
+
+  /** Discord's limit of active (unarchived) threads per guild; beyond it starting one answers 160006. */
+  activeThreadLimit = 1000;
+
+  /** The text channel a message was posted in: a thread's parent, or the channel itself. */
+  parentOf(channelId: string): string {
+    return this.channels.get(channelId)?.thread?.parentId ?? channelId;
+  }
+
+  /** Active threads of a guild. */
+  activeThreads(guildId: string): SimChannel[] {
+    return [...this.channels.values()].filter((c) => c.guildId === guildId && c.thread && !c.thread.archived);
+  }
+
+  /** Starts a public thread (type 11) in `parent`; with `id` (a message's), the thread is that message's. */
+  createThread(parent: SimChannel, owner: SimUser, name: string, id = snowflake()): SimChannel {
+    const thread: SimChannel = {
+      id,
+      guildId: parent.guildId,
+      name,
+      denied: parent.denied,
+      deniedThreads: parent.deniedThreads,
+      thread: { parentId: parent.id, ownerId: owner.id, archived: false, archiveTimestamp: new Date().toISOString() },
+    };
+    this.channels.set(thread.id, thread);
+    this.dispatchThread("THREAD_CREATE", thread, { newly_created: true });
+    this.changed();
+    return thread;
+  }
+
+  /** Archives or unarchives a thread, as `PATCH /channels/{thread}` does. */
+  setArchived(thread: SimChannel, archived: boolean): void {
+    if (!thread.thread || thread.thread.archived === archived) return;
+    thread.thread.archived = archived;
+    thread.thread.archiveTimestamp = new Date().toISOString();
+    this.dispatchThread("THREAD_UPDATE", thread);
+    this.changed();
+  }
+
+  /** A thread channel as Discord sends it (discord-api-types' APIThreadChannel). */
+  threadPayload(thread: SimChannel) {
+    return {
+      id: thread.id,
+      type: 11,
+      guild_id: thread.guildId,
+      parent_id: thread.thread!.parentId,
+      owner_id: thread.thread!.ownerId,
+      name: thread.name,
+      last_message_id: null,
+      rate_limit_per_user: 0,
+      flags: 0,
+      message_count: 0,
+      member_count: 1,
+      total_message_sent: 0,
+      thread_metadata: {
+        archived: thread.thread!.archived,
+        auto_archive_duration: 1440,
+        archive_timestamp: thread.thread!.archiveTimestamp,
+        locked: false,
+        create_timestamp: thread.thread!.archiveTimestamp,
+      },
+    };
+  }
+
+  private dispatchThread(event: "THREAD_CREATE" | "THREAD_UPDATE", thread: SimChannel, extra: object = {}): void {
+    const guild = this.guilds.get(thread.guildId);
+    const data = JSON.stringify({ ...this.threadPayload(thread), ...extra });
+    for (const session of this.sessions) if (guild?.members.has(session.user.id) && session.has(Intent.Guilds)) session.dispatch(event, data);
   }
 
   /** Queues how `coze` answers its next prompts, one script per prompt. */
@@ -301,6 +371,21 @@ export class DiscordSimulator {
     return bucket;
   }
 
+  /** Thread creation per parent channel: Discord publishes no figure, so the messages' limit. */
+  threadRateLimitFor(user: SimUser, parent: SimChannel): RateLimitBucket | undefined {
+    const config = this.options.rateLimit;
+    if (!config) return undefined;
+    const key = `${user.id}:${parent.id}:threads`;
+    let bucket = this.buckets.get(key);
+    if (!bucket) this.buckets.set(key, (bucket = new RateLimitBucket(config.limit, config.windowMs, Bun.hash(key).toString(16))));
+    return bucket;
+  }
+
+  /** A guild text channel as Discord sends it. */
+  channelPayload(c: SimChannel) {
+    return { id: c.id, type: 0, guild_id: c.guildId, name: c.name, position: 0, permission_overwrites: [], nsfw: false, topic: null, last_message_id: null, rate_limit_per_user: 0, parent_id: null };
+  }
+
   storeFile(file: Omit<StoredFile, "id">): StoredFile {
     const stored = { ...file, id: snowflake() };
     this.files.set(stored.id, stored);
@@ -357,6 +442,8 @@ export class DiscordSimulator {
         : {}),
     };
     this.remember(message, files);
+    // Posting in an archived thread unarchives it, as on Discord (for a thread that is not locked).
+    if (channel.thread?.archived) this.setArchived(channel, false);
     if (author.token) {
       this.posts.push({
         id: message.id,
@@ -578,7 +665,7 @@ export class DiscordSimulator {
       member_count: guild.members.size,
       voice_states: [],
       members: [],
-      channels: guild.channels.map((c, position) => ({
+      channels: guild.channels.filter((c) => !c.thread).map((c, position) => ({
         id: c.id,
         type: 0,
         guild_id: guild.id,
@@ -591,7 +678,7 @@ export class DiscordSimulator {
         rate_limit_per_user: 0,
         parent_id: null,
       })),
-      threads: [],
+      threads: this.activeThreads(guild.id).map((t) => this.threadPayload(t)),
       presences: [],
       stage_instances: [],
       guild_scheduled_events: [],

@@ -17,6 +17,10 @@ export interface SimChannel {
   name: string;
   /** Users denied Send Messages here (posting answers 403, code 50013). */
   denied: Set<string>;
+  /** Users denied Create Public Threads here (starting a thread answers 403, code 50013). */
+  deniedThreads: Set<string>;
+  /** Set for a thread: its parent text channel, and whether it is archived. */
+  thread?: { parentId: string; ownerId: string; archived: boolean; archiveTimestamp: string };
 }
 
 export interface SimGuild {
@@ -26,14 +30,32 @@ export interface SimGuild {
   channels: SimChannel[];
 }
 
+/** One message of the history Coze read as a reply's context: who wrote it, and what. */
+export interface ContextLine {
+  authorId: string;
+  content: string;
+}
+
 /** A simulated Coze-hosted bot (bot-01) and how it will answer. */
 export interface SimCoze {
   user: SimUser;
   /** Scripts for the next prompts, in order; when empty, `behaviour` decides. */
   queue: CozeScript[];
-  behaviour: (prompt: string) => CozeScript;
-  /** Answer only humans, as Coze was reported to do in February 2024. */
+  /** The answer to `prompt`, given the earlier messages of the channel or thread Coze read as context. */
+  behaviour: (prompt: string, context: ContextLine[]) => CozeScript;
+  /** Answer only humans, as Coze has done since February 2024. */
   ignoreBots: boolean;
+  /** Offline: mentions get no answer at all. */
+  offline: boolean;
+  /**
+   * Coze's "Dialog round" setting: how many rounds (a question and its
+   * answer) of the channel's recent history it reads as context; 0 reads none.
+   */
+  dialogRounds: number;
+  /** A cut answer offers a "Continue" button (some Coze bots do; without one the relay waits for REPLY_QUIET). */
+  continueButtons: boolean;
+  /** What is left of a long answer, by channel, for when Coze is asked to continue. */
+  unfinished: Map<string, string>;
 }
 
 export function apiUser(user: SimUser): APIUser {

@@ -1,0 +1,66 @@
+import type { ChatMessage } from "../openai/chat-request.ts";
+
+/**
+ * How a request relates to the conversations Coze has seen (README,
+ * "Conversations and threads"). Coze reads the recent messages of the thread
+ * it is mentioned in as context, so a request that continues a remembered
+ * conversation posts only its new turns there; anything else starts a thread
+ * with the whole (fitted) history.
+ *
+ * A conversation is remembered by a fingerprint of its messages as Coze has
+ * seen them, up to and including Coze's answer: a later request whose
+ * messages up to its last assistant message have the same fingerprint
+ * continues it. Fingerprints are SHA-256 over role, name, trimmed text and
+ * image URLs, scoped to the API key, so two keys never share a thread.
+ */
+export interface ConversationPlan {
+  /** The remembered state this request would continue: the fingerprint of its messages up to the last assistant message, or the client's id. */
+  key: string | undefined;
+  /** The client named the conversation (X-Conversation-Id): its key is kept, not used up. */
+  named: boolean;
+  /** What to post when the conversation continues: the messages after the last assistant message. */
+  newTurns: ChatMessage[];
+  /** The name of a new thread: the start of the first user message, 1 to 100 characters. */
+  threadName: string;
+  /** The keys to remember the conversation under once Coze has answered `answer`. */
+  rememberKeys(answer: string): string[];
+}
+
+const THREAD_NAME_LIMIT = 100;
+
+export function planConversation(scope: string, messages: ChatMessage[], conversationId?: string): ConversationPlan {
+  const lastAssistant = messages.findLastIndex((m) => m.role === "assistant");
+  const history = messages.slice(0, lastAssistant + 1);
+  let newTurns = messages.slice(lastAssistant + 1);
+  if (newTurns.length === 0) newTurns = messages.slice(-1);
+  const firstUser = messages.find((m) => m.role === "user" && m.text.trim() !== "");
+  const threadName = [...(firstUser?.text.trim().replace(/\s+/g, " ") ?? "conversation")].slice(0, THREAD_NAME_LIMIT).join("") || "conversation";
+  if (conversationId !== undefined) {
+    const key = `id:${scope}:${conversationId}`;
+    return { key, named: true, newTurns, threadName, rememberKeys: () => [key] };
+  }
+  return {
+    key: lastAssistant === -1 ? undefined : fingerprint(scope, history),
+    named: false,
+    newTurns,
+    threadName,
+    rememberKeys: (answer) => [fingerprint(scope, [...messages, { role: "assistant", text: answer, images: [] }])],
+  };
+}
+
+/** The fingerprint of a conversation: what Coze has seen of it, in order. */
+export function fingerprint(scope: string, messages: ChatMessage[]): string {
+  const hasher = new Bun.CryptoHasher("sha256");
+  hasher.update(scope);
+  for (const m of messages) {
+    const role = m.role === "developer" ? "system" : m.role === "function" ? "tool" : m.role;
+    hasher.update(`\u0000${role}\u0001${m.name ?? ""}\u0001${m.text.trim()}`);
+    for (const image of m.images) hasher.update(`\u0002${image.url}`);
+  }
+  return `fp:${hasher.digest("hex")}`;
+}
+
+/** A stable, non-reversible name for an API key, so that conversations are scoped per key without storing it. */
+export function keyScope(authorization: string | null): string {
+  return new Bun.CryptoHasher("sha256").update(authorization ?? "").digest("hex").slice(0, 16);
+}

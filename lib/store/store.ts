@@ -1,0 +1,140 @@
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError } from "../config/config-error.ts";
+
+/** Where a conversation lives: the entry that serves it and the Discord thread (or channel) Coze reads it in. */
+export interface ConversationPlace {
+  entryKey: string;
+  channelId: string;
+}
+
+/**
+ * The state the service keeps across restarts, in one SQLite database under
+ * DATA_DIR (WAL, so reads never wait for a write):
+ *
+ * - conversations: a key (the fingerprint of a conversation as Coze has seen
+ *   it, or a client's X-Conversation-Id) → the entry and thread holding it,
+ *   bounded by CONVERSATION_TTL and a row count;
+ * - threads: the threads the service started, for archiving idle ones;
+ * - rests: entries resting after a Coze quota error, so a restart does not
+ *   hit a quota that is still out.
+ *
+ * Every statement is prepared once; each call is one indexed read or write.
+ */
+export class Store {
+  private readonly db: Database;
+  private readonly q;
+
+  constructor(
+    dataDir: string,
+    private readonly conversationTtlMs: number,
+    private readonly maxConversations = 100_000,
+  ) {
+    try {
+      mkdirSync(dataDir, { recursive: true });
+      this.db = new Database(join(dataDir, "coze-chat-proxy.sqlite"), { create: true, strict: true });
+      this.db.run("PRAGMA journal_mode = WAL");
+      this.db.run("PRAGMA synchronous = NORMAL");
+      this.db.run("PRAGMA busy_timeout = 2000");
+      this.db.run(`CREATE TABLE IF NOT EXISTS conversations (
+        key TEXT PRIMARY KEY, entry_key TEXT NOT NULL, channel_id TEXT NOT NULL, used_at INTEGER NOT NULL)`);
+      this.db.run("CREATE INDEX IF NOT EXISTS conversations_used ON conversations (used_at)");
+      this.db.run(`CREATE TABLE IF NOT EXISTS threads (
+        channel_id TEXT PRIMARY KEY, entry_key TEXT NOT NULL, used_at INTEGER NOT NULL, archived INTEGER NOT NULL DEFAULT 0)`);
+      this.db.run("CREATE INDEX IF NOT EXISTS threads_active ON threads (archived, used_at)");
+      this.db.run("CREATE TABLE IF NOT EXISTS rests (entry_key TEXT PRIMARY KEY, until INTEGER NOT NULL)");
+    } catch (error) {
+      throw new ConfigError(`DATA_DIR "${dataDir}" cannot hold the service's database: ${(error as Error).message}`);
+    }
+    this.q = {
+      find: this.db.query<{ entry_key: string; channel_id: string }, [string, number]>(
+        "SELECT entry_key, channel_id FROM conversations WHERE key = ? AND used_at > ?",
+      ),
+      take: this.db.query<{ entry_key: string; channel_id: string }, [string, number]>(
+        "DELETE FROM conversations WHERE key = ? AND used_at > ? RETURNING entry_key, channel_id",
+      ),
+      put: this.db.query<never, [string, string, string, number]>(
+        "INSERT INTO conversations (key, entry_key, channel_id, used_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET entry_key = excluded.entry_key, channel_id = excluded.channel_id, used_at = excluded.used_at",
+      ),
+      count: this.db.query<{ n: number }, []>("SELECT count(*) AS n FROM conversations"),
+      expire: this.db.query<never, [number]>("DELETE FROM conversations WHERE used_at <= ?"),
+      trim: this.db.query<never, [number]>("DELETE FROM conversations WHERE key IN (SELECT key FROM conversations ORDER BY used_at LIMIT ?)"),
+      touchThread: this.db.query<never, [string, string, number]>(
+        "INSERT INTO threads (channel_id, entry_key, used_at, archived) VALUES (?, ?, ?, 0) ON CONFLICT (channel_id) DO UPDATE SET used_at = excluded.used_at, archived = 0",
+      ),
+      idleThreads: this.db.query<{ channel_id: string; entry_key: string }, [number, number]>(
+        "SELECT channel_id, entry_key FROM threads WHERE archived = 0 AND used_at <= ? ORDER BY used_at LIMIT ?",
+      ),
+      oldestThreads: this.db.query<{ channel_id: string }, [string, number]>(
+        "SELECT channel_id FROM threads WHERE archived = 0 AND entry_key = ? ORDER BY used_at LIMIT ?",
+      ),
+      archived: this.db.query<never, [string]>("UPDATE threads SET archived = 1 WHERE channel_id = ?"),
+      forgetThreads: this.db.query<never, [number]>("DELETE FROM threads WHERE used_at <= ?"),
+      rests: this.db.query<{ entry_key: string; until: number }, [number]>("SELECT entry_key, until FROM rests WHERE until > ?"),
+      rest: this.db.query<never, [string, number]>("INSERT INTO rests (entry_key, until) VALUES (?, ?) ON CONFLICT (entry_key) DO UPDATE SET until = excluded.until"),
+      forgetRests: this.db.query<never, [number]>("DELETE FROM rests WHERE until <= ?"),
+    };
+  }
+
+  /** The conversation remembered under `key`, still remembered afterwards (X-Conversation-Id). */
+  find(key: string, now = Date.now()): ConversationPlace | undefined {
+    const row = this.q.find.get(key, now - this.conversationTtlMs);
+    return row ? { entryKey: row.entry_key, channelId: row.channel_id } : undefined;
+  }
+
+  /** The conversation remembered under `key`, forgotten as it is taken: a remembered state is continued once. */
+  take(key: string, now = Date.now()): ConversationPlace | undefined {
+    const row = this.q.take.get(key, now - this.conversationTtlMs);
+    return row ? { entryKey: row.entry_key, channelId: row.channel_id } : undefined;
+  }
+
+  remember(key: string, place: ConversationPlace, now = Date.now()): void {
+    this.q.put.run(key, place.entryKey, place.channelId, now);
+  }
+
+  /** Notes that a thread the service posts in was used now (and is active: posting unarchives). */
+  touchThread(place: ConversationPlace, now = Date.now()): void {
+    this.q.touchThread.run(place.channelId, place.entryKey, now);
+  }
+
+  /** Active threads not used since `before`, oldest first. */
+  idleThreads(before: number, limit = 100): ConversationPlace[] {
+    return this.q.idleThreads.all(before, limit).map((r) => ({ entryKey: r.entry_key, channelId: r.channel_id }));
+  }
+
+  /** The entry's least recently used active threads. */
+  oldestThreads(entryKey: string, limit: number): string[] {
+    return this.q.oldestThreads.all(entryKey, limit).map((r) => r.channel_id);
+  }
+
+  markArchived(channelId: string): void {
+    this.q.archived.run(channelId);
+  }
+
+  /** Quota rests still running, by entry key. */
+  rests(now = Date.now()): Map<string, number> {
+    return new Map(this.q.rests.all(now).map((r) => [r.entry_key, r.until]));
+  }
+
+  rest(entryKey: string, until: number): void {
+    this.q.rest.run(entryKey, until);
+  }
+
+  get conversations(): number {
+    return this.q.count.get()!.n;
+  }
+
+  /** Forgets what is past its age, and the oldest conversations beyond the row bound. */
+  sweep(now = Date.now()): void {
+    this.q.expire.run(now - this.conversationTtlMs);
+    this.q.forgetThreads.run(now - this.conversationTtlMs);
+    this.q.forgetRests.run(now);
+    const excess = this.conversations - this.maxConversations;
+    if (excess > 0) this.q.trim.run(excess);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
