@@ -26,6 +26,8 @@ export interface StackOptions {
   simulator?: SimulatorOptions;
   /** Set to false to leave the stack's Discord clients connecting (tests of failures). */
   waitReady?: boolean;
+  /** A running simulator and entries to start a second service on (a restart test). */
+  reuse?: { sim: DiscordSimulator; entries: BotEntry[] };
   /** The service's DATA_DIR; a fresh temporary one by default (a restart test passes the same one twice). */
   dataDir?: string;
   /** Override our bots' simulator options (e.g. a bot whose intents are refused). */
@@ -49,26 +51,7 @@ export interface Stack {
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const sim = new DiscordSimulator({ rateLimit: null, ...options.simulator }).start();
-  const wanted = options.entries ?? [{ model: "gpt-test" }];
-  const bots = Array.from({ length: options.bots ?? 1 }, (_, i) => sim.addBot({ username: `relay-${i + 1}`, ...options.botOptions?.[i] }));
-  const cozeCount = Math.max(1, ...wanted.map((e) => (e.coze ?? 0) + 1));
-  const cozes = Array.from({ length: cozeCount }, (_, i) => sim.addCoze({ username: `coze-${i + 1}` }));
-  const guild = sim.addGuild([...bots, ...cozes.map((c) => c.user)]);
-  const channels: SimChannel[] = [];
-  const entries: BotEntry[] = wanted.map((w, index) => {
-    const channel = sim.addChannel(guild);
-    channels.push(channel);
-    return {
-      index,
-      model: w.model,
-      bot_token: w.token ?? bots[w.bot ?? 0].token!,
-      coze_bot_id: cozes[w.coze ?? 0].user.id,
-      guild_id: guild.id,
-      channel_id: w.channelId ?? channel.id,
-      threads: w.threads ?? true,
-    };
-  });
+  const { sim, bots, cozes, channels, entries } = options.reuse ? reuseWorld(options.reuse) : newWorld(options);
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "coze-test-data-"));
   const settings: Settings = {
     ...readSettings({ AUTH_TOKEN: `${KEY},${SECOND_KEY}` }),
@@ -113,6 +96,38 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       if (leaked > 0) throw new Error(`leaked in-flight slots: ${leaked} still held after the test's requests ended`);
     },
   };
+}
+
+function newWorld(options: StackOptions) {
+  const sim = new DiscordSimulator({ rateLimit: null, ...options.simulator }).start();
+  const wanted = options.entries ?? [{ model: "gpt-test" }];
+  const bots = Array.from({ length: options.bots ?? 1 }, (_, i) => sim.addBot({ username: `relay-${i + 1}`, ...options.botOptions?.[i] }));
+  const cozeCount = Math.max(1, ...wanted.map((e) => (e.coze ?? 0) + 1));
+  const cozes = Array.from({ length: cozeCount }, (_, i) => sim.addCoze({ username: `coze-${i + 1}` }));
+  const guild = sim.addGuild([...bots, ...cozes.map((c) => c.user)]);
+  const channels: SimChannel[] = [];
+  const entries: BotEntry[] = wanted.map((w, index) => {
+    const channel = sim.addChannel(guild);
+    channels.push(channel);
+    return {
+      index,
+      model: w.model,
+      bot_token: w.token ?? bots[w.bot ?? 0].token!,
+      coze_bot_id: cozes[w.coze ?? 0].user.id,
+      guild_id: guild.id,
+      channel_id: w.channelId ?? channel.id,
+      threads: w.threads ?? true,
+    };
+  });
+  return { sim, bots, cozes, channels, entries };
+}
+
+/** The world of a running simulator, for a second service on it (a restart). */
+function reuseWorld({ sim, entries }: { sim: DiscordSimulator; entries: BotEntry[] }) {
+  const bots = [...new Set(entries.map((e) => [...sim.users.values()].find((u) => u.token === e.bot_token)!))];
+  const cozes = entries.map((e) => sim.cozes.get(e.coze_bot_id)!);
+  const channels = entries.map((e) => sim.channels.get(e.channel_id)!);
+  return { sim, bots, cozes, channels, entries };
 }
 
 /** Polls `count` until it is 0 or a second has passed (a request's slot is freed just after its response). */

@@ -213,17 +213,25 @@ export class Connection {
    * and fails as a PostError (a 429 one when the deadline came first).
    */
   private async call<T>(what: string, limits: CallLimits, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const overdue = AbortSignal.timeout(Math.max(0, limits.deadline - Date.now()));
+    // A timer cleared when the call ends, not AbortSignal.timeout: that one would keep every call's
+    // signal (and what discord.js hangs on it) alive until the deadline, a minute by default.
+    const overdue = new AbortController();
+    const timer = setTimeout(() => overdue.abort(), Math.max(0, limits.deadline - Date.now()));
+    const stop = () => overdue.abort();
+    limits.signal.addEventListener("abort", stop, { once: true });
     try {
-      return await runWithDeadline(limits.deadline, () => send(AbortSignal.any([limits.signal, overdue])));
+      return await runWithDeadline(limits.deadline, () => send(overdue.signal));
     } catch (error) {
       if (limits.signal.aborted) throw limits.signal.reason ?? error;
-      const failure = overdue.aborted
+      const failure = overdue.signal.aborted
         ? new PostError(`Discord's rate limit kept ${what} waiting past the request's start deadline`, 429, undefined, QUEUED_RETRY_AFTER_MS)
         : toPostError(error, what);
       if (failure.rateLimited) this.options.metrics.rateLimitedCalls.inc();
       else this.options.metrics.postFailures.inc({ status: String(failure.status) });
       throw failure;
+    } finally {
+      clearTimeout(timer);
+      limits.signal.removeEventListener("abort", stop);
     }
   }
 }
