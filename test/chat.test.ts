@@ -90,6 +90,22 @@ describe("one bot", () => {
     expect(completion.choices[0].finish_reason).toBe("stop");
   });
 
+  test("a message Coze deletes mid-reply is no longer part of it", async () => {
+    let stray: string | undefined;
+    stack.sim.script(coze(), {
+      text: "The answer that stays.",
+      steps: 4,
+      editIntervalMs: 40,
+      onEdit: (k) => {
+        const prompt = stack.sim.posts.at(-1)!;
+        const channel = stack.sim.channels.get(prompt.channelId)!;
+        if (k === 0) stray = stack.sim.createMessage(channel, coze().user, { content: `<@${stack.bots[0].id}> a stray second message`, referenceId: prompt.id }).id;
+        if (k === 2) stack.sim.deleteMessage(stray!);
+      },
+    });
+    expect((await ask(stack, "delete something")).choices[0].message.content).toBe("The answer that stays.");
+  });
+
   test("a text and its image in two messages are one reply", async () => {
     stack.sim.script(coze(), { text: "Here it is:", image: "separate" });
     const completion = await ask(stack, "a picture and words");

@@ -56,6 +56,13 @@ export async function handleRest(sim: DiscordSimulator, req: Request, url: URL):
       const stored = sim.messages.get(messageId);
       return stored && stored.message.channel_id === channelId ? Response.json(stored.message) : error(404, 10008, "Unknown Message");
     }
+    if (messageId && req.method === "DELETE") {
+      const stored = sim.messages.get(messageId);
+      if (!stored || stored.message.channel_id !== channelId) return error(404, 10008, "Unknown Message");
+      if (stored.message.author.id !== user.id) return error(403, 50013, "Missing Permissions");
+      sim.deleteMessage(messageId);
+      return new Response(null, { status: 204 });
+    }
     if (messageId && req.method === "PATCH") {
       const stored = sim.messages.get(messageId);
       if (!stored || stored.message.channel_id !== channelId) return error(404, 10008, "Unknown Message");

@@ -490,6 +490,20 @@ export class DiscordSimulator {
     return message;
   }
 
+  /** Deletes a message and dispatches MESSAGE_DELETE, as Discord does. */
+  deleteMessage(id: string): boolean {
+    const stored = this.messages.get(id);
+    if (!stored) return false;
+    this.messages.delete(id);
+    const { channel_id } = stored.message;
+    const channel = this.channels.get(channel_id);
+    const guild = channel && this.guilds.get(channel.guildId);
+    const data = JSON.stringify({ id, channel_id, guild_id: channel?.guildId });
+    for (const session of this.sessions) if (guild?.members.has(session.user.id) && session.has(Intent.GuildMessages)) session.dispatch("MESSAGE_DELETE", data);
+    this.changed();
+    return true;
+  }
+
   /** The record of the prompt a reply answers, for `reply` bookkeeping. */
   postRecord(id: string): PostRecord | undefined {
     for (let i = this.posts.length - 1; i >= 0; i--) if (this.posts[i].id === id) return this.posts[i];
