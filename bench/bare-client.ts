@@ -1,7 +1,7 @@
 /**
- * The throughput baseline: a bare discord.js client doing what the proxy does
- * per request (post a mention, wait for the reply with its buttons) in a
- * closed loop, with no HTTP in front. Run as its own process, like the
+ * The throughput baseline: a bare discord.js client doing the Discord work
+ * the proxy does per new conversation (start a thread, post a mention in it,
+ * wait for the reply with its buttons) in a closed loop, with no HTTP in front. Run as its own process, like the
  * service, so both get the same machine. Prints one JSON line of results.
  *
  * bun bench/bare-client.ts API_URL TOKEN CHANNEL:COZE[,CHANNEL:COZE…] CONCURRENCY SECONDS GLOBAL_LIMIT
@@ -43,7 +43,8 @@ async function loop(): Promise<void> {
   while (performance.now() < deadline) {
     const [channel, cozeId] = targets[n++ % targets.length];
     const replied = Promise.withResolvers<void>();
-    const message = (await client.rest.post(Routes.channelMessages(channel), {
+    const thread = (await client.rest.post(Routes.threads(channel), { body: { name: `bare ${n}`, type: 11, auto_archive_duration: 1440 } })) as { id: string };
+    const message = (await client.rest.post(Routes.channelMessages(thread.id), {
       body: { content: `<@${cozeId}> bare ${n}`, allowed_mentions: { parse: [], users: [cozeId], replied_user: false } },
     })) as { id: string };
     if (!early.delete(message.id)) {

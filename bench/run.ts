@@ -15,7 +15,10 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BotEntry } from "../lib/config/bots.ts";
+import type { ChatMessage } from "../lib/openai/chat-request.ts";
+import { planConversation } from "../lib/relay/conversation.ts";
 import { DiscordSimulator } from "../lib/simulator/simulator.ts";
+import { Store } from "../lib/store/store.ts";
 import type { SimCoze } from "../lib/simulator/world.ts";
 
 const QUICK = process.argv.includes("--quick");
@@ -31,12 +34,15 @@ const GLOBAL_LIMIT = 100_000;
 const MODEL = "bench";
 const config = QUICK
   ? { startRuns: 1, idleWaitMs: 500, throughputRuns: 1, throughputSeconds: 1, latency: [1, 10, 30], edits: 4, editMs: 100, growthRequests: 800, growthWarmup: 200 }
-  : { startRuns: 5, idleWaitMs: 1500, throughputRuns: 3, throughputSeconds: 5, latency: [1, 100, 500], edits: 10, editMs: 500, growthRequests: 20_000, growthWarmup: 5_000 };
+  : { startRuns: 5, idleWaitMs: 1500, throughputRuns: 3, throughputSeconds: 5, latency: [1, 100, 1000], edits: 10, editMs: 500, growthRequests: 20_000, growthWarmup: 5_000 };
 const tmp = mkdtempSync(join(tmpdir(), "coze-bench-"));
 
 // ---- the simulated Discord -------------------------------------------------
 
 const sim = new DiscordSimulator({ rateLimit: null, recordLimit: 100, messageLimit: 4000 }).start();
+// Every request starts a thread, on both sides; the guild limit (1000 active) is the service's to manage
+// by archiving idle threads, not this benchmark's to measure.
+sim.activeThreadLimit = Number.POSITIVE_INFINITY;
 /** Dispatch time of each scripted edit, by "stream:edit". */
 const dispatched = new Map<string, number>();
 
@@ -249,8 +255,8 @@ async function measureLoad(command: string[]) {
     figure: "throughput vs bare discord.js, c=32",
     value: median(ratios) * 100,
     unit: "%",
-    budget: ">= 80 %",
-    holds: median(ratios) >= 0.8,
+    budget: ">= 90 %",
+    holds: median(ratios) >= 0.9,
     detail: `${median(proxyRps).toFixed(0)} vs ${median(bareRps).toFixed(0)} req/s; cores busy: service ${cpuShares.at(-1)!.service.toFixed(2)}, simulator+load ${cpuShares.at(-1)!.bench.toFixed(2)}`,
   });
 
@@ -267,8 +273,8 @@ async function measureLoad(command: string[]) {
       figure: `edit → SSE chunk, ${streams} streams (p50/p90/p99)`,
       value: p99,
       unit: "ms p99",
-      budget: last ? "p99 < 2 ms" : "",
-      holds: !last || p99 < 2,
+      budget: last ? "p99 < 1 ms" : "",
+      holds: !last || p99 < 1,
       detail: `${p50.toFixed(2)} / ${p90.toFixed(2)} / ${p99.toFixed(2)} ms, ${samples.length} edits`,
     });
     if (last) rows.push({ figure: `RSS peak, ${streams} streams`, value: peak, unit: "MB", budget: "< 150 MB", holds: peak < 150 });
@@ -346,6 +352,54 @@ async function measureBurst(command: string[]) {
   });
 }
 
+/**
+ * What remembering conversations costs a request, in this process with a real
+ * store on disk: a new conversation fingerprints its messages and writes one
+ * row; a continued one (a 10-turn history) also looks up and takes the row it
+ * continues. The figure is the difference of their p99s (SPEC §7: < 0.2 ms).
+ */
+function measureStore() {
+  const store = new Store(join(tmp, `store-${crypto.randomUUID()}`), 7 * 86_400_000);
+  const runs = QUICK ? 2_000 : 20_000;
+  const turn = (role: ChatMessage["role"], i: number, k: number): ChatMessage => ({ role, text: `${role} turn ${k} of conversation ${i}: ${"words ".repeat(30)}`, images: [] });
+  const history = (i: number) => Array.from({ length: 10 }, (_, k) => turn(k % 2 ? "assistant" : "user", i, k));
+  const place = { entryKey: "bench/entry", channelId: "1234567890123456789" };
+  const answer = "An answer of a few sentences. ".repeat(10);
+  const time = (work: () => void) => {
+    const started = performance.now();
+    work();
+    return performance.now() - started;
+  };
+  const fresh: number[] = [];
+  const continued: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const messages = history(i);
+    const previous = messages.slice(0, -1);
+    store.remember(planConversation("scope", previous.slice(0, -1)).rememberKeys(previous.at(-1)!.text)[0], place);
+    fresh.push(time(() => {
+      const plan = planConversation("scope", [turn("user", i, 0)]);
+      for (const key of plan.rememberKeys(answer)) store.remember(key, place);
+    }));
+    continued.push(time(() => {
+      const plan = planConversation("scope", [...messages, turn("user", i, 10)]);
+      const found = store.take(plan.key!);
+      for (const key of plan.rememberKeys(answer)) store.remember(key, found ?? place);
+    }));
+  }
+  store.close();
+  const p99 = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 99);
+  const extra = p99(continued) - p99(fresh);
+  results.store = { runs, new_p99_ms: p99(fresh), continued_p99_ms: p99(continued) };
+  rows.push({
+    figure: "continued conversation over a new one (store)",
+    value: extra,
+    unit: "ms p99",
+    budget: "< 0.2 ms",
+    holds: extra < 0.2,
+    detail: `p99 ${p99(continued).toFixed(3)} vs ${p99(fresh).toFixed(3)} ms over ${runs} of each (10-turn history, SQLite WAL on disk)`,
+  });
+}
+
 async function measureBinary(): Promise<string[] | undefined> {
   const hello = join(tmp, "hello.ts");
   writeFileSync(hello, 'console.log("hello");\n');
@@ -371,6 +425,7 @@ const source = ["bun", join(ROOT, "index.ts")];
 await measureStartAndIdle("source", source);
 await measureLoad(source);
 await measureBurst(source);
+measureStore();
 const binary = await measureBinary();
 if (binary) await measureStartAndIdle("binary", binary);
 await sim.stop();

@@ -23,7 +23,7 @@ test("an error before the first event is a plain HTTP error with its status", as
   });
   const response = await fetch(`http://127.0.0.1:${server.port}/`);
   expect(response.status).toBe(502);
-  expect((await response.json()).error.code).toBe("coze_error");
+  expect(((await response.json()) as { error: { code: string } }).error.code).toBe("coze_error");
   server.stop(true);
 });
 

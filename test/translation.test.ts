@@ -235,3 +235,34 @@ test("token estimate: about 4 Latin characters or 1 CJK character per token", ()
   expect(estimateTokens("abcd".repeat(25))).toBe(25);
   expect(estimateTokens("你好世界")).toBe(4);
 });
+
+describe("conversation identity", () => {
+  const { planConversation, fingerprint } = require("../lib/relay/conversation.ts") as typeof import("../lib/relay/conversation.ts");
+  const m = (role: "system" | "user" | "assistant", text: string) => ({ role, text, images: [] as { url: string; param: string }[] });
+
+  test("the state remembered after an answer is the key of the request that continues it", () => {
+    const first = [m("system", "be brief"), m("user", "hello")];
+    const remembered = planConversation("k", first).rememberKeys("hi there");
+    const next = planConversation("k", [...first, m("assistant", "  hi there \n"), m("user", "and then?")]);
+    expect(next.key).toBe(remembered[0]);
+    expect(next.key).toBe(fingerprint("k", [...first, m("assistant", "hi there")]));
+    expect(next.newTurns.map((t) => t.text)).toEqual(["and then?"]);
+  });
+
+  test("another key, another text, an edited question or another image never matches", () => {
+    const base = [m("user", "q"), m("assistant", "a"), m("user", "next")];
+    const key = planConversation("k", base).key;
+    expect(planConversation("other", base).key).not.toBe(key);
+    expect(planConversation("k", [m("user", "q!"), m("assistant", "a"), m("user", "next")]).key).not.toBe(key);
+    const withImage = [{ ...m("user", "q"), images: [{ url: "data:image/png;base64,AAAA", param: "p" }] }, m("assistant", "a"), m("user", "next")];
+    expect(planConversation("k", withImage).key).not.toBe(key);
+  });
+
+  test("a request without an assistant turn starts a conversation; a named one keeps its id", () => {
+    expect(planConversation("k", [m("user", "only")]).key).toBeUndefined();
+    const named = planConversation("k", [m("user", "only")], "chat-7");
+    expect(named).toMatchObject({ key: "id:k:chat-7", named: true });
+    expect(named.rememberKeys("x")).toEqual(["id:k:chat-7"]);
+    expect(planConversation("k", [m("user", "x".repeat(300))]).threadName).toHaveLength(100);
+  });
+});

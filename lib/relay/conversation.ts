@@ -39,25 +39,32 @@ export function planConversation(scope: string, messages: ChatMessage[], convers
     const key = `id:${scope}:${conversationId}`;
     return { key, named: true, newTurns, threadName, rememberKeys: () => [key] };
   }
+  // One pass over the messages: the history's fingerprint is a prefix of the one remembered after the answer.
+  const hasher = new Bun.CryptoHasher("sha256").update(scope);
+  addMessages(hasher, history);
+  const key = lastAssistant === -1 ? undefined : `fp:${hasher.copy().digest("hex")}`;
+  addMessages(hasher, messages.slice(lastAssistant + 1));
   return {
-    key: lastAssistant === -1 ? undefined : fingerprint(scope, history),
+    key,
     named: false,
     newTurns,
     threadName,
-    rememberKeys: (answer) => [fingerprint(scope, [...messages, { role: "assistant", text: answer, images: [] }])],
+    rememberKeys: (answer) => [`fp:${addMessages(hasher.copy(), [{ role: "assistant", text: answer, images: [] }]).digest("hex")}`],
   };
 }
 
 /** The fingerprint of a conversation: what Coze has seen of it, in order. */
 export function fingerprint(scope: string, messages: ChatMessage[]): string {
-  const hasher = new Bun.CryptoHasher("sha256");
-  hasher.update(scope);
+  return `fp:${addMessages(new Bun.CryptoHasher("sha256").update(scope), messages).digest("hex")}`;
+}
+
+function addMessages(hasher: Bun.CryptoHasher, messages: ChatMessage[]): Bun.CryptoHasher {
   for (const m of messages) {
     const role = m.role === "developer" ? "system" : m.role === "function" ? "tool" : m.role;
     hasher.update(`\u0000${role}\u0001${m.name ?? ""}\u0001${m.text.trim()}`);
     for (const image of m.images) hasher.update(`\u0002${image.url}`);
   }
-  return `fp:${hasher.digest("hex")}`;
+  return hasher;
 }
 
 /** A stable, non-reversible name for an API key, so that conversations are scoped per key without storing it. */

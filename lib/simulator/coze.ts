@@ -116,10 +116,9 @@ export async function runCoze(sim: DiscordSimulator, coze: SimCoze, channel: Sim
  */
 function readContext(sim: DiscordSimulator, coze: SimCoze, channel: SimChannel, prompt: APIMessage): ContextLine[] {
   if (coze.dialogRounds <= 0) return [];
-  const earlier = [...sim.messages.values()]
-    .map((m) => m.message)
-    .filter((m) => m.channel_id === channel.id && compareSnowflakes(m.id, prompt.id) < 0 && m.content !== "")
-    .sort((a, b) => compareSnowflakes(a.id, b.id));
+  const earlier = (sim.channelMessages.get(channel.id) ?? [])
+    .map((id) => sim.messages.get(id)?.message)
+    .filter((m): m is APIMessage => m !== undefined && compareSnowflakes(m.id, prompt.id) < 0 && m.content !== "");
   return earlier.slice(-2 * coze.dialogRounds).map((m) => ({ authorId: m.author.id, content: m.content.replace(/<@!?\d+>/g, "").trim() }));
 }
 

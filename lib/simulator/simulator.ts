@@ -82,6 +82,8 @@ export class DiscordSimulator {
   readonly posts: PostRecord[] = [];
   readonly sessions = new Set<Session>();
   readonly messages = new Map<string, { message: APIMessage; files: StoredFile[] }>();
+  /** Message ids by channel, oldest first: what Coze reads as a channel's history without scanning every message. */
+  readonly channelMessages = new Map<string, string[]>();
   readonly files = new Map<string, StoredFile>();
   /** Every IDENTIFY and RESUME, for tests that check how a client reconnected. */
   readonly gatewayLog: { op: "identify" | "resume"; userId: string; at: number }[] = [];
@@ -496,6 +498,8 @@ export class DiscordSimulator {
     if (!stored) return false;
     this.messages.delete(id);
     const { channel_id } = stored.message;
+    const ids = this.channelMessages.get(channel_id);
+    if (ids) ids.splice(ids.indexOf(id) >>> 0, 1);
     const channel = this.channels.get(channel_id);
     const guild = channel && this.guilds.get(channel.guildId);
     const data = JSON.stringify({ id, channel_id, guild_id: channel?.guildId });
@@ -512,7 +516,16 @@ export class DiscordSimulator {
 
   private remember(message: APIMessage, files: StoredFile[]): void {
     this.messages.set(message.id, { message, files });
-    if (this.messages.size > this.options.messageLimit) this.messages.delete(this.messages.keys().next().value!);
+    const list = this.channelMessages.get(message.channel_id);
+    if (list) list.push(message.id);
+    else this.channelMessages.set(message.channel_id, [message.id]);
+    if (this.messages.size > this.options.messageLimit) {
+      const oldest = this.messages.get(this.messages.keys().next().value!)!.message;
+      this.messages.delete(oldest.id);
+      const ids = this.channelMessages.get(oldest.channel_id);
+      if (ids?.[0] === oldest.id) ids.shift();
+      if (ids?.length === 0) this.channelMessages.delete(oldest.channel_id);
+    }
   }
 
   private resolveMentions(content: string, allowed: AllowedMentions | undefined, reference: APIMessage | undefined) {

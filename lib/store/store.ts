@@ -20,11 +20,18 @@ export interface ConversationPlace {
  * - rests: entries resting after a Coze quota error, so a restart does not
  *   hit a quota that is still out.
  *
- * Every statement is prepared once; each call is one indexed read or write.
+ * Every statement is prepared once. Writes never hold a request up: they are
+ * queued and written together, in one transaction, once per turn of the event
+ * loop (reads see what is queued); close() writes what is left.
  */
 export class Store {
   private readonly db: Database;
   private readonly q;
+  /** Conversations and thread uses not written yet, by key / thread id. */
+  private readonly pendingConversations = new Map<string, ConversationPlace & { at: number }>();
+  private readonly pendingThreads = new Map<string, ConversationPlace & { at: number }>();
+  private flushScheduled = false;
+  private readonly flushAll: () => void;
 
   constructor(
     dataDir: string,
@@ -75,36 +82,66 @@ export class Store {
       rest: this.db.query<never, [string, number]>("INSERT INTO rests (entry_key, until) VALUES (?, ?) ON CONFLICT (entry_key) DO UPDATE SET until = excluded.until"),
       forgetRests: this.db.query<never, [number]>("DELETE FROM rests WHERE until <= ?"),
     };
+    this.flushAll = this.db.transaction(() => {
+      for (const [key, p] of this.pendingConversations) this.q.put.run(key, p.entryKey, p.channelId, p.at);
+      for (const [, p] of this.pendingThreads) this.q.touchThread.run(p.channelId, p.entryKey, p.at);
+      this.pendingConversations.clear();
+      this.pendingThreads.clear();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Writes what is queued. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.pendingConversations.size > 0 || this.pendingThreads.size > 0) this.flushAll();
   }
 
   /** The conversation remembered under `key`, still remembered afterwards (X-Conversation-Id). */
   find(key: string, now = Date.now()): ConversationPlace | undefined {
+    const pending = this.pendingConversations.get(key);
+    if (pending) return { entryKey: pending.entryKey, channelId: pending.channelId };
     const row = this.q.find.get(key, now - this.conversationTtlMs);
     return row ? { entryKey: row.entry_key, channelId: row.channel_id } : undefined;
   }
 
   /** The conversation remembered under `key`, forgotten as it is taken: a remembered state is continued once. */
   take(key: string, now = Date.now()): ConversationPlace | undefined {
+    const pending = this.pendingConversations.get(key);
+    if (pending) {
+      this.pendingConversations.delete(key);
+      this.q.take.get(key, 0);
+      return { entryKey: pending.entryKey, channelId: pending.channelId };
+    }
     const row = this.q.take.get(key, now - this.conversationTtlMs);
     return row ? { entryKey: row.entry_key, channelId: row.channel_id } : undefined;
   }
 
   remember(key: string, place: ConversationPlace, now = Date.now()): void {
-    this.q.put.run(key, place.entryKey, place.channelId, now);
+    this.pendingConversations.set(key, { ...place, at: now });
+    this.scheduleFlush();
   }
 
   /** Notes that a thread the service posts in was used now (and is active: posting unarchives). */
   touchThread(place: ConversationPlace, now = Date.now()): void {
-    this.q.touchThread.run(place.channelId, place.entryKey, now);
+    this.pendingThreads.set(place.channelId, { ...place, at: now });
+    this.scheduleFlush();
   }
 
   /** Active threads not used since `before`, oldest first. */
   idleThreads(before: number, limit = 100): ConversationPlace[] {
+    this.flush();
     return this.q.idleThreads.all(before, limit).map((r) => ({ entryKey: r.entry_key, channelId: r.channel_id }));
   }
 
   /** The entry's least recently used active threads. */
   oldestThreads(entryKey: string, limit: number): string[] {
+    this.flush();
     return this.q.oldestThreads.all(entryKey, limit).map((r) => r.channel_id);
   }
 
@@ -122,6 +159,7 @@ export class Store {
   }
 
   get conversations(): number {
+    this.flush();
     return this.q.count.get()!.n;
   }
 
@@ -135,6 +173,7 @@ export class Store {
   }
 
   close(): void {
+    this.flush();
     this.db.close();
   }
 }
