@@ -38,7 +38,11 @@ describe("Discord's rate limits are a queue", () => {
     const stack = await stackWith({ settings: { replyStartTimeoutMs: 10_000 } });
     const answers = await Promise.all(await burst(stack, 20));
     answers.forEach((a, i) => expect(a.choices[0].message.content).toStartWith(`You said: burst ${i}`));
-    expect(promptsOf(stack)).toEqual(Array.from({ length: 20 }, (_, i) => `burst ${i}`));
+    // First come, first served where Discord queues them: each new conversation starts its thread (5 per
+    // window on the channel), then posts in it; the threads were started in order of arrival.
+    const threads = [...stack.sim.channels.values()].filter((c) => c.thread).map((c) => c.name);
+    expect(threads).toEqual(Array.from({ length: 20 }, (_, i) => `burst ${i}`));
+    expect(promptsOf(stack).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `burst ${i}`).sort());
     const metrics = stack.app.metrics.render();
     expect(metrics).toMatch(/coze_proxy_discord_rate_limits_total [1-9]/); // the limits were really in force
     expect(metrics).not.toContain("coze_proxy_discord_post_failures_total{");
