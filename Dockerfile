@@ -25,7 +25,8 @@ FROM gcr.io/distroless/base-nossl-debian12:nonroot
 WORKDIR /app
 COPY --from=build /out/coze-chat-proxy /app/coze-chat-proxy
 COPY --from=build --chown=nonroot:nonroot /out/data /app/data
-ENV BOT_CONFIG=/app/data/bot.json SERVER_PORT=8080
+# The store (conversations, threads, rests) lives on the volume beside bot.json.
+ENV BOT_CONFIG=/app/data/bot.json DATA_DIR=/app/data SERVER_PORT=8080
 VOLUME ["/app/data"]
 EXPOSE 8080
 USER nonroot
