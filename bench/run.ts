@@ -124,6 +124,19 @@ async function startService(command: string[], entries: BotEntry[], discord = si
   };
 }
 
+/** The first line a child process prints. */
+async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = stream.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  return text.trim();
+}
+
 /** CPU seconds a process has used (user + system). */
 function cpuSeconds(pid: number | "self"): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
@@ -212,7 +225,9 @@ async function measureStartAndIdle(label: string, command: string[]) {
   }
   results[`${label}_start_to_ready_ms`] = readies;
   results[`${label}_idle_rss_mb`] = idles;
-  rows.push({ figure: `${label}: start to ready, 10 bots`, value: median(readies), unit: "ms", budget: "< 300 ms", holds: median(readies) < 300 });
+  // The start budget is the binary's (SPEC §7); from source Bun also transpiles every module first.
+  const budgeted = label === "binary";
+  rows.push({ figure: `${label}: start to ready, 10 bots`, value: median(readies), unit: "ms", budget: budgeted ? "< 300 ms" : "", holds: !budgeted || median(readies) < 300 });
   rows.push({ figure: `${label}: RSS idle, 10 bots`, value: median(idles), unit: "MB", budget: "< 75 MB", holds: median(idles) < 75 });
 }
 
@@ -260,25 +275,39 @@ async function measureLoad(command: string[]) {
     detail: `${median(proxyRps).toFixed(0)} vs ${median(bareRps).toFixed(0)} req/s; cores busy: service ${cpuShares.at(-1)!.service.toFixed(2)}, simulator+load ${cpuShares.at(-1)!.bench.toFixed(2)}`,
   });
 
-  // Added latency per Coze edit, at each concurrency; peak RSS while streaming.
+  // Added latency per Coze edit, at each concurrency: the service's edit → chunk time against a no-logic
+  // relay (discord.js + Bun.serve) on the same simulator, measured alike; peak RSS while streaming.
+  const relayWorld = world(1, 1);
+  for (const coze of relayWorld.cozes) cozeFor(coze, config.edits, config.editMs);
+  const { channel_id, coze_bot_id } = relayWorld.entries[0];
+  const bareRelay = Bun.spawn(["bun", join(import.meta.dir, "bare-relay.ts"), sim.apiUrl, relayWorld.bots[0].token!, channel_id, coze_bot_id, String(GLOBAL_LIMIT)], {
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const relayBase = `http://127.0.0.1:${await firstLine(bareRelay.stdout)}`;
   for (const [run, streams] of config.latency.entries()) {
     let peak = rssMb(service.pid);
     const sampler = setInterval(() => (peak = Math.max(peak, rssMb(service.pid))), 20);
-    const samples = (await streamLatency(service.base, streams, run + 1)).sort((a, b) => a - b);
+    const samples = (await streamLatency(service.base, streams, 2 * run + 1)).sort((a, b) => a - b);
     clearInterval(sampler);
+    const bare = (await streamLatency(relayBase, streams, 2 * run + 2)).sort((a, b) => a - b);
     const [p50, p90, p99] = [50, 90, 99].map((p) => percentile(samples, p));
-    results[`latency_${streams}_ms`] = { p50, p90, p99, samples: samples.length, peak_rss_mb: peak };
+    const bareP99 = percentile(bare, 99);
+    const added = p99 - bareP99;
+    results[`latency_${streams}_ms`] = { p50, p90, p99, samples: samples.length, peak_rss_mb: peak, bare_relay: { p50: percentile(bare, 50), p99: bareP99, samples: bare.length } };
     const last = run === config.latency.length - 1;
     rows.push({
-      figure: `edit → SSE chunk, ${streams} streams (p50/p90/p99)`,
-      value: p99,
+      figure: `edit → SSE chunk over a bare relay, ${streams} streams`,
+      value: added,
       unit: "ms p99",
-      budget: last ? "p99 < 1 ms" : "",
-      holds: !last || p99 < 1,
-      detail: `${p50.toFixed(2)} / ${p90.toFixed(2)} / ${p99.toFixed(2)} ms, ${samples.length} edits`,
+      budget: last ? "< 1 ms" : "",
+      holds: !last || added < 1,
+      detail: `proxy ${p50.toFixed(2)} / ${p90.toFixed(2)} / ${p99.toFixed(2)} ms (p50/p90/p99), bare relay p99 ${bareP99.toFixed(2)} ms, ${samples.length} edits`,
     });
     if (last) rows.push({ figure: `RSS peak, ${streams} streams`, value: peak, unit: "MB", budget: "< 150 MB", holds: peak < 150 });
   }
+  bareRelay.kill();
+  await bareRelay.exited;
 
   // Memory over many requests. RSS swings by ±10 MB with the garbage
   // collector's cycle, so last-minus-first measures where GC happened to be.

@@ -198,9 +198,21 @@ export class DiscordSimulator {
     return this.channels.get(channelId)?.thread?.parentId ?? channelId;
   }
 
-  /** Active threads of a guild. */
+  /** Active (unarchived) threads per guild, counted as they change: a guild can have many thousands of threads. */
+  private readonly activeCount = new Map<string, number>();
+
+  /** How many threads of a guild are active. */
+  activeThreadCount(guildId: string): number {
+    return this.activeCount.get(guildId) ?? 0;
+  }
+
+  /** Active threads of a guild (for GUILD_CREATE and tests). */
   activeThreads(guildId: string): SimChannel[] {
     return [...this.channels.values()].filter((c) => c.guildId === guildId && c.thread && !c.thread.archived);
+  }
+
+  private countActive(guildId: string, by: number): void {
+    this.activeCount.set(guildId, this.activeThreadCount(guildId) + by);
   }
 
   /** Starts a public thread (type 11) in `parent`; with `id` (a message's), the thread is that message's. */
@@ -214,6 +226,7 @@ export class DiscordSimulator {
       thread: { parentId: parent.id, ownerId: owner.id, archived: false, archiveTimestamp: new Date().toISOString() },
     };
     this.channels.set(thread.id, thread);
+    this.countActive(thread.guildId, 1);
     this.dispatchThread("THREAD_CREATE", thread, { newly_created: true });
     this.changed();
     return thread;
@@ -224,6 +237,7 @@ export class DiscordSimulator {
     if (!thread.thread || thread.thread.archived === archived) return;
     thread.thread.archived = archived;
     thread.thread.archiveTimestamp = new Date().toISOString();
+    this.countActive(thread.guildId, archived ? -1 : 1);
     this.dispatchThread("THREAD_UPDATE", thread);
     this.changed();
   }

@@ -54,7 +54,7 @@ async function startThread(sim: DiscordSimulator, req: Request, user: SimUser, p
     if (!message || message.channel_id !== parent.id) return error(404, 10008, "Unknown Message");
     if (sim.channels.has(messageId)) return error(400, 160004, "A thread has already been created for this message");
   }
-  if (sim.activeThreads(parent.guildId).length >= sim.activeThreadLimit) return error(400, 160006, "Maximum number of active threads reached");
+  if (sim.activeThreadCount(parent.guildId) >= sim.activeThreadLimit) return error(400, 160006, "Maximum number of active threads reached");
   const thread: SimChannel = sim.createThread(parent, user, name, messageId);
   return Response.json(sim.threadPayload(thread), { status: 201, headers: limit?.headers });
 }
