@@ -1,8 +1,9 @@
 import type { APIEmbed, APIMessage } from "discord-api-types/v10";
 import type { CozeScript } from "./coze-script.ts";
 import { promptPng } from "./png.ts";
-import { CONTENT_LIMIT, type DiscordSimulator, type PostRecord, type StoredFile } from "./simulator.ts";
-import type { ContextLine, SimChannel, SimCoze } from "./world.ts";
+import { CONTENT_LIMIT } from "./limits.ts";
+import type { DiscordSimulator } from "./simulator.ts";
+import type { ContextLine, PostRecord, SimChannel, SimCoze, StoredFile } from "./world.ts";
 import { compareSnowflakes } from "./snowflake.ts";
 
 /** Coze's suggestion buttons: an action row of secondary buttons. */

@@ -1,6 +1,6 @@
-import type { AllowedMentions, DiscordSimulator, StoredFile } from "./simulator.ts";
-import { CONTENT_LIMIT } from "./simulator.ts";
-import type { SimUser } from "./world.ts";
+import { CONTENT_LIMIT } from "./limits.ts";
+import type { DiscordSimulator } from "./simulator.ts";
+import type { AllowedMentions, SimUser, StoredFile } from "./world.ts";
 import { compareSnowflakes } from "./snowflake.ts";
 import { handleThreadRoute } from "./threads-rest.ts";
 

@@ -2,14 +2,17 @@ import type { Server } from "bun";
 import type { APIAttachment, APIEmbed, APIMessage, APIUser } from "discord-api-types/v10";
 import { defaultScript, type CozeScript } from "./coze-script.ts";
 import { runCoze } from "./coze.ts";
-import { HEARTBEAT_INTERVAL_MS, Intent, Op, send, Session, type GatewaySocket, type SocketData } from "./gateway.ts";
-import { RateLimitBucket } from "./rate-limit.ts";
+import { HEARTBEAT_INTERVAL_MS, Intent, Op, send, type GatewaySocket, type Session, type SocketData } from "./gateway.ts";
+import { GatewayServer } from "./gateway-server.ts";
+import { RateLimitBucket } from "./limits.ts";
+import { guildPayload, threadPayload } from "./payloads.ts";
 import { handleRest } from "./rest.ts";
 import { snowflake } from "./snowflake.ts";
-import { apiUser, type ContextLine, type SimChannel, type SimCoze, type SimGuild, type SimUser } from "./world.ts";
+import { apiUser, type AllowedMentions, type NewMessage, type PostRecord, type SimChannel, type SimCoze, type SimGuild, type SimUser, type StoredFile } from "./world.ts";
 
-/** Discord's limit on message content, counted in code points as Discord counts it. */
-export const CONTENT_LIMIT = 2000;
+export type { AllowedMentions, NewMessage, PostRecord, StoredFile } from "./world.ts";
+export { CONTENT_LIMIT } from "./limits.ts";
+
 
 export interface SimulatorOptions {
   /**
@@ -22,48 +25,6 @@ export interface SimulatorOptions {
   recordLimit?: number;
   /** How many messages the simulated Discord keeps for GET/PATCH. */
   messageLimit?: number;
-}
-
-/** An attachment as the simulator stores it, bytes included. */
-export interface StoredFile {
-  id: string;
-  filename: string;
-  contentType: string;
-  data: Uint8Array;
-}
-
-/** A message as a test sees it: what was posted, by whom, and the reply it got. */
-export interface PostRecord {
-  id: string;
-  channelId: string;
-  authorId: string;
-  content: string;
-  files: StoredFile[];
-  allowedMentions: unknown;
-  /** Users the message actually mentions (after `allowed_mentions`). */
-  mentions: string[];
-  mentionEveryone: boolean;
-  mentionRoles: string[];
-  /** Coze's answer, and the history it read as context for it. */
-  reply: { messageIds: string[]; text: string; done: boolean; context: ContextLine[] } | undefined;
-  /** performance.now() when Discord accepted the message. */
-  at: number;
-}
-
-export interface NewMessage {
-  content?: string;
-  embeds?: APIEmbed[];
-  files?: StoredFile[];
-  components?: unknown[];
-  referenceId?: string;
-  allowedMentions?: AllowedMentions;
-}
-
-export interface AllowedMentions {
-  parse?: string[];
-  users?: string[];
-  roles?: string[];
-  replied_user?: boolean;
 }
 
 type Fault = { status: number; remaining: number };
@@ -100,6 +61,7 @@ export class DiscordSimulator {
   private readonly options: Required<SimulatorOptions>;
   private server: Server<SocketData> | undefined;
   private readonly waiters = new Set<() => void>();
+  private readonly gateway = new GatewayServer(this);
 
   constructor(options: SimulatorOptions = {}) {
     this.options = {
@@ -125,7 +87,7 @@ export class DiscordSimulator {
       },
       websocket: {
         open: (ws) => send(ws, Op.Hello, { heartbeat_interval: HEARTBEAT_INTERVAL_MS }),
-        message: (ws, raw) => this.onGatewayMessage(ws, String(raw)),
+        message: (ws, raw) => this.gateway.onMessage(ws, String(raw)),
         close: (ws) => ws.data.session?.detach(),
       },
     });
@@ -179,7 +141,7 @@ export class DiscordSimulator {
   addGuild(members: SimUser[], name = `guild-${this.guilds.size + 1}`): SimGuild {
     const guild: SimGuild = { id: snowflake(), name, members: new Set(members.map((m) => m.id)), channels: [] };
     this.guilds.set(guild.id, guild);
-    for (const session of this.sessions) if (guild.members.has(session.user.id)) session.dispatch("GUILD_CREATE", JSON.stringify(this.guildPayload(guild)));
+    for (const session of this.sessions) if (guild.members.has(session.user.id)) session.dispatch("GUILD_CREATE", JSON.stringify(guildPayload(guild, this.activeThreads(guild.id))));
     return guild;
   }
 
@@ -242,34 +204,9 @@ export class DiscordSimulator {
     this.changed();
   }
 
-  /** A thread channel as Discord sends it (discord-api-types' APIThreadChannel). */
-  threadPayload(thread: SimChannel) {
-    return {
-      id: thread.id,
-      type: 11,
-      guild_id: thread.guildId,
-      parent_id: thread.thread!.parentId,
-      owner_id: thread.thread!.ownerId,
-      name: thread.name,
-      last_message_id: null,
-      rate_limit_per_user: 0,
-      flags: 0,
-      message_count: 0,
-      member_count: 1,
-      total_message_sent: 0,
-      thread_metadata: {
-        archived: thread.thread!.archived,
-        auto_archive_duration: 1440,
-        archive_timestamp: thread.thread!.archiveTimestamp,
-        locked: false,
-        create_timestamp: thread.thread!.archiveTimestamp,
-      },
-    };
-  }
-
   private dispatchThread(event: "THREAD_CREATE" | "THREAD_UPDATE", thread: SimChannel, extra: object = {}): void {
     const guild = this.guilds.get(thread.guildId);
-    const data = JSON.stringify({ ...this.threadPayload(thread), ...extra });
+    const data = JSON.stringify({ ...threadPayload(thread), ...extra });
     for (const session of this.sessions) if (guild?.members.has(session.user.id) && session.has(Intent.Guilds)) session.dispatch(event, data);
   }
 
@@ -353,7 +290,8 @@ export class DiscordSimulator {
     });
   }
 
-  private changed(): void {
+  /** Wakes `waitFor` callers: something in the simulated world changed. */
+  changed(): void {
     for (const waiter of [...this.waiters]) waiter();
   }
 
@@ -395,11 +333,6 @@ export class DiscordSimulator {
     let bucket = this.buckets.get(key);
     if (!bucket) this.buckets.set(key, (bucket = new RateLimitBucket(config.limit, config.windowMs, Bun.hash(key).toString(16))));
     return bucket;
-  }
-
-  /** A guild text channel as Discord sends it. */
-  channelPayload(c: SimChannel) {
-    return { id: c.id, type: 0, guild_id: c.guildId, name: c.name, position: 0, permission_overwrites: [], nsfw: false, topic: null, last_message_id: null, rate_limit_per_user: 0, parent_id: null };
   }
 
   storeFile(file: Omit<StoredFile, "id">): StoredFile {
@@ -578,152 +511,5 @@ export class DiscordSimulator {
       if (sees) session.dispatch(event, (full ??= JSON.stringify(message)));
       else session.dispatch(event, JSON.stringify({ ...message, content: "", embeds: [], attachments: [], components: [] }));
     }
-  }
-
-  // ---- gateway ----------------------------------------------------------
-
-  private onGatewayMessage(ws: GatewaySocket, raw: string): void {
-    let payload: { op: number; d: any };
-    try {
-      payload = JSON.parse(raw);
-    } catch {
-      ws.close(4002, "Error while decoding payload.");
-      return;
-    }
-    switch (payload.op) {
-      case Op.Heartbeat:
-        send(ws, Op.HeartbeatAck, null);
-        return;
-      case Op.Identify:
-        return this.identify(ws, payload.d);
-      case Op.Resume:
-        return this.resume(ws, payload.d);
-      default:
-        return; // presence updates and the like change nothing here
-    }
-  }
-
-  private userByToken(token: unknown): SimUser | undefined {
-    if (typeof token !== "string") return undefined;
-    const bare = token.replace(/^Bot\s+/i, "");
-    for (const user of this.users.values()) if (user.token === bare) return user;
-    return undefined;
-  }
-
-  private identify(ws: GatewaySocket, d: { token?: string; intents?: number }): void {
-    const user = this.userByToken(d?.token);
-    if (!user) return ws.close(4004, "Authentication failed.");
-    const intents = Number(d.intents ?? 0);
-    if ((intents & Intent.MessageContent) !== 0 && !user.messageContentAllowed) return ws.close(4014, "Disallowed intent(s).");
-    this.gatewayLog.push({ op: "identify", userId: user.id, at: Date.now() });
-    this.pruneSessions();
-    const session = new Session(crypto.randomUUID().replaceAll("-", ""), user, intents);
-    this.sessions.add(session);
-    session.attach(ws);
-    const guilds = [...this.guilds.values()].filter((g) => g.members.has(user.id));
-    session.dispatch(
-      "READY",
-      JSON.stringify({
-        v: 10,
-        user: { ...apiUser(user), verified: true, mfa_enabled: false, flags: 0 },
-        guilds: guilds.map((g) => ({ id: g.id, unavailable: true })),
-        session_id: session.id,
-        session_type: "normal",
-        resume_gateway_url: `ws://127.0.0.1:${this.port}/gateway`,
-        shard: [0, 1],
-        application: { id: user.id, flags: 0 },
-        private_channels: [],
-        presences: [],
-        relationships: [],
-        guild_join_requests: [],
-        geo_ordered_rtc_regions: [],
-        user_settings: {},
-      }),
-    );
-    for (const guild of guilds) session.dispatch("GUILD_CREATE", JSON.stringify(this.guildPayload(guild)));
-    this.changed();
-  }
-
-  private resume(ws: GatewaySocket, d: { token?: string; session_id?: string; seq?: number }): void {
-    const user = this.userByToken(d?.token);
-    if (!user) return ws.close(4004, "Authentication failed.");
-    const session = [...this.sessions].find((s) => s.id === d.session_id && s.user.id === user.id);
-    const missed = session?.since(Number(d.seq ?? 0));
-    if (!session || !missed) {
-      send(ws, Op.InvalidSession, false);
-      return;
-    }
-    this.gatewayLog.push({ op: "resume", userId: user.id, at: Date.now() });
-    if (session.socket && session.socket !== ws) session.socket.close(4000, "session resumed elsewhere");
-    session.attach(ws);
-    for (const payload of missed) ws.send(payload);
-    session.dispatch("RESUMED", "{}");
-    this.changed();
-  }
-
-  /** Forgets sessions that have been disconnected for two minutes: they can no longer be resumed. */
-  private pruneSessions(): void {
-    const cutoff = Date.now() - 120_000;
-    for (const s of this.sessions) if (!s.socket && s.disconnectedAt < cutoff) this.sessions.delete(s);
-  }
-
-  guildPayload(guild: SimGuild) {
-    return {
-      id: guild.id,
-      name: guild.name,
-      icon: null,
-      splash: null,
-      discovery_splash: null,
-      owner_id: [...guild.members][0] ?? "0",
-      afk_channel_id: null,
-      afk_timeout: 300,
-      verification_level: 0,
-      default_message_notifications: 0,
-      explicit_content_filter: 0,
-      roles: [
-        { id: guild.id, name: "@everyone", color: 0, hoist: false, icon: null, unicode_emoji: null, position: 0, permissions: "68608", managed: false, mentionable: false, flags: 0 },
-      ],
-      emojis: [],
-      stickers: [],
-      features: [],
-      mfa_level: 0,
-      application_id: null,
-      system_channel_id: null,
-      system_channel_flags: 0,
-      rules_channel_id: null,
-      vanity_url_code: null,
-      description: null,
-      banner: null,
-      premium_tier: 0,
-      preferred_locale: "en-US",
-      public_updates_channel_id: null,
-      nsfw_level: 0,
-      premium_progress_bar_enabled: false,
-      safety_alerts_channel_id: null,
-      joined_at: new Date().toISOString(),
-      large: false,
-      unavailable: false,
-      member_count: guild.members.size,
-      voice_states: [],
-      members: [],
-      channels: guild.channels.filter((c) => !c.thread).map((c, position) => ({
-        id: c.id,
-        type: 0,
-        guild_id: guild.id,
-        name: c.name,
-        position,
-        permission_overwrites: [],
-        nsfw: false,
-        topic: null,
-        last_message_id: null,
-        rate_limit_per_user: 0,
-        parent_id: null,
-      })),
-      threads: this.activeThreads(guild.id).map((t) => this.threadPayload(t)),
-      presences: [],
-      stage_instances: [],
-      guild_scheduled_events: [],
-      soundboard_sounds: [],
-    };
   }
 }

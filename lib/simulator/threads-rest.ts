@@ -1,3 +1,4 @@
+import { channelPayload, threadPayload } from "./payloads.ts";
 import type { DiscordSimulator } from "./simulator.ts";
 import type { SimChannel, SimUser } from "./world.ts";
 
@@ -21,12 +22,12 @@ export async function handleThreadRoute(sim: DiscordSimulator, req: Request, use
   if (!channel) return undefined;
   const found = sim.channels.get(channel[1]);
   if (!found || !sim.guilds.get(found.guildId)?.members.has(user.id)) return error(404, 10003, "Unknown Channel");
-  if (req.method === "GET") return Response.json(found.thread ? sim.threadPayload(found) : sim.channelPayload(found));
+  if (req.method === "GET") return Response.json(found.thread ? threadPayload(found) : channelPayload(found));
   if (req.method === "PATCH") {
     if (!found.thread) return error(400, 50024, "Cannot execute action on this channel type");
     const body = (await req.json().catch(() => null)) as { archived?: unknown } | null;
     if (typeof body?.archived === "boolean") sim.setArchived(found, body.archived);
-    return Response.json(sim.threadPayload(found));
+    return Response.json(threadPayload(found));
   }
   return error(405, 0, "405: Method Not Allowed");
 }
@@ -56,5 +57,5 @@ async function startThread(sim: DiscordSimulator, req: Request, user: SimUser, p
   }
   if (sim.activeThreadCount(parent.guildId) >= sim.activeThreadLimit) return error(400, 160006, "Maximum number of active threads reached");
   const thread: SimChannel = sim.createThread(parent, user, name, messageId);
-  return Response.json(sim.threadPayload(thread), { status: 201, headers: limit?.headers });
+  return Response.json(threadPayload(thread), { status: 201, headers: limit?.headers });
 }

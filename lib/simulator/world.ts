@@ -1,4 +1,4 @@
-import type { APIUser } from "discord-api-types/v10";
+import type { APIEmbed, APIUser } from "discord-api-types/v10";
 import type { CozeScript } from "./coze-script.ts";
 
 /** A bot account in the simulated Discord. */
@@ -61,3 +61,46 @@ export interface SimCoze {
 export function apiUser(user: SimUser): APIUser {
   return { id: user.id, username: user.username, discriminator: "0", global_name: null, avatar: null, bot: true };
 }
+
+/** An attachment as the simulator stores it, bytes included. */
+export interface StoredFile {
+  id: string;
+  filename: string;
+  contentType: string;
+  data: Uint8Array;
+}
+
+/** A message as a test sees it: what was posted, by whom, and the reply it got. */
+export interface PostRecord {
+  id: string;
+  channelId: string;
+  authorId: string;
+  content: string;
+  files: StoredFile[];
+  allowedMentions: unknown;
+  /** Users the message actually mentions (after `allowed_mentions`). */
+  mentions: string[];
+  mentionEveryone: boolean;
+  mentionRoles: string[];
+  /** Coze's answer, and the history it read as context for it. */
+  reply: { messageIds: string[]; text: string; done: boolean; context: ContextLine[] } | undefined;
+  /** performance.now() when Discord accepted the message. */
+  at: number;
+}
+
+export interface NewMessage {
+  content?: string;
+  embeds?: APIEmbed[];
+  files?: StoredFile[];
+  components?: unknown[];
+  referenceId?: string;
+  allowedMentions?: AllowedMentions;
+}
+
+export interface AllowedMentions {
+  parse?: string[];
+  users?: string[];
+  roles?: string[];
+  replied_user?: boolean;
+}
+

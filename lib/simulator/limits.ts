@@ -1,3 +1,6 @@
+/** Discord's limit on message content, counted in code points as Discord counts it. */
+export const CONTENT_LIMIT = 2000;
+
 /**
  * Discord's per-route rate limit as a fixed window: `limit` requests, then
  * 429 until the window resets. The headers are the ones discord.js reads to
