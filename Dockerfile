@@ -17,8 +17,9 @@ COPY package.json bun.lock bunfig.toml ./
 RUN bun install --frozen-lockfile --production
 COPY index.ts ./
 COPY lib ./lib
+COPY scripts/build.ts ./scripts/
 RUN target=$([ "$TARGETARCH" = "arm64" ] && echo bun-linux-arm64 || echo bun-linux-x64) && \
-    bun build --compile --minify --sourcemap --no-compile-autoload-dotenv --no-compile-autoload-bunfig --target="$target" index.ts --outfile /out/coze-chat-proxy && \
+    bun scripts/build.ts --target="$target" --outfile /out/coze-chat-proxy && \
     mkdir -p /out/data
 
 FROM gcr.io/distroless/base-nossl-debian12:nonroot

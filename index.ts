@@ -10,6 +10,7 @@ import { loadConfig, readBotFile } from "./lib/config/load.ts";
 import { readSettings } from "./lib/config/settings.ts";
 import { log, setLogLevel } from "./lib/log.ts";
 import { VERSION } from "./lib/version.ts";
+import { errorText } from "./lib/error-text.ts";
 
 const HELP = `coze-chat-proxy ${VERSION}: an OpenAI-compatible API for Coze bots, through Discord.
 
@@ -76,9 +77,12 @@ async function main(args: string[]): Promise<number> {
     try {
       const next = readBotFile(settings.botConfig);
       for (const warning of next.warnings) log.warn(warning);
-      void app.reload(next.entries).then(() => log.info("bot.json reloaded", { entries: next.entries.length, models: [...new Set(next.entries.map((e) => e.model))].join(",") }));
+      app.reload(next.entries).then(
+        () => log.info("bot.json reloaded", { entries: next.entries.length, models: [...new Set(next.entries.map((e) => e.model))].join(",") }),
+        (error) => log.error(`SIGHUP: applying bot.json failed; the running configuration stays: ${errorText(error)}`),
+      );
     } catch (error) {
-      log.error(`SIGHUP: bot.json not reloaded, the running configuration stays: ${(error as Error).message}`);
+      log.error(`SIGHUP: bot.json not reloaded, the running configuration stays: ${errorText(error)}`);
     }
   });
   return stopped;

@@ -1,5 +1,5 @@
 /**
- * `bun run bench`: every SPEC §7 figure, measured against the Discord
+ * `bun run bench`: every figure of the README's budgets (Performance), measured against the Discord
  * simulator, printed beside its budget and written to bench-results.json.
  *
  * The simulator and the load generator run in this process; the service runs
@@ -19,6 +19,8 @@ import type { ChatMessage } from "../lib/openai/chat-request.ts";
 import { planConversation } from "../lib/relay/conversation.ts";
 import { DiscordSimulator } from "../lib/simulator/simulator.ts";
 import { Store } from "../lib/store/store.ts";
+import { buildBinary } from "../scripts/build.ts";
+import { freePort } from "../test/support/ports.ts";
 import type { SimCoze } from "../lib/simulator/world.ts";
 
 const QUICK = process.argv.includes("--quick");
@@ -86,12 +88,6 @@ interface Service {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
-  const port = probe.port!;
-  probe.stop(true);
-  return port;
-}
 
 async function startService(command: string[], entries: BotEntry[], discord = sim, env: Record<string, string> = {}): Promise<Service> {
   const file = join(tmp, `bot-${crypto.randomUUID()}.json`);
@@ -225,7 +221,7 @@ async function measureStartAndIdle(label: string, command: string[]) {
   }
   results[`${label}_start_to_ready_ms`] = readies;
   results[`${label}_idle_rss_mb`] = idles;
-  // The start budget is the binary's (SPEC §7); from source Bun also transpiles every module first.
+  // The start budget is the binary's (README, Performance); from source Bun also transpiles every module first.
   const budgeted = label === "binary";
   rows.push({ figure: `${label}: start to ready, 10 bots`, value: median(readies), unit: "ms", budget: budgeted ? "< 300 ms" : "", holds: !budgeted || median(readies) < 300 });
   rows.push({ figure: `${label}: RSS idle, 10 bots`, value: median(idles), unit: "MB", budget: "< 75 MB", holds: median(idles) < 75 });
@@ -342,7 +338,7 @@ async function measureLoad(command: string[]) {
  * A burst of 20 new requests at once on one entry, with Discord's limits in
  * force (5 posts per window per channel, 50 requests per second per bot): how
  * many fail (none may), and how long after the earliest moment Discord's
- * limits allow the last one is posted (SPEC §7: within 1 s).
+ * limits allow the last one is posted (budget: within 1 s).
  */
 async function measureBurst(command: string[]) {
   const windowMs = QUICK ? 1000 : 5000;
@@ -385,7 +381,7 @@ async function measureBurst(command: string[]) {
  * What remembering conversations costs a request, in this process with a real
  * store on disk: a new conversation fingerprints its messages and writes one
  * row; a continued one (a 10-turn history) also looks up and takes the row it
- * continues. The figure is the difference of their p99s (SPEC §7: < 0.2 ms).
+ * continues. The figure is the difference of their p99s (budget: < 0.2 ms).
  */
 function measureStore() {
   const store = new Store(join(tmp, `store-${crypto.randomUUID()}`), 7 * 86_400_000);
@@ -436,7 +432,7 @@ async function measureBinary(): Promise<string[] | undefined> {
   const outProxy = join(tmp, "coze-chat-proxy");
   const build = (args: string[]) => Bun.spawnSync(["bun", "build", "--compile", ...args], { cwd: ROOT, stdout: "ignore", stderr: "inherit" }).exitCode === 0;
   if (!build([hello, "--outfile", outHello])) return undefined;
-  if (!build(["--minify", "--sourcemap", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "index.ts", "--outfile", outProxy])) return undefined;
+  if (!buildBinary(outProxy, undefined, "ignore")) return undefined;
   const diff = (statSync(outProxy).size - statSync(outHello).size) / 1048576;
   results.binary_mb = { proxy: statSync(outProxy).size / 1048576, hello: statSync(outHello).size / 1048576 };
   rows.push({

@@ -10,6 +10,7 @@ import type { AppContext } from "./routes/context.ts";
 import { InFlight } from "./http/in-flight.ts";
 import { Store } from "./store/store.ts";
 import { VERSION } from "./version.ts";
+import { errorText } from "./error-text.ts";
 
 
 export interface App {
@@ -99,6 +100,6 @@ async function tidy(pool: DiscordPool, store: Store, idleMs: number): Promise<vo
       store.markArchived(place.channelId);
     }
   } catch (error) {
-    log.warn("housekeeping failed; trying again later", { error: (error as Error).message });
+    log.warn("housekeeping failed; trying again later", { error: errorText(error) });
   }
 }

@@ -63,5 +63,4 @@ export const log = {
   info: (message: string, fields?: Fields) => write("info", message, fields),
   warn: (message: string, fields?: Fields) => write("warn", message, fields),
   error: (message: string, fields?: Fields) => write("error", message, fields),
-  enabled: (level: LogLevel) => rank[level] >= threshold,
 };

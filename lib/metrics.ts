@@ -26,9 +26,6 @@ export class Counter {
     this.values.set(key, (this.values.get(key) ?? 0) + by);
   }
 
-  get(labels: Labels = {}): number {
-    return this.values.get(this.key(labels)) ?? 0;
-  }
 
   private key(labels: Labels): string {
     let node = this.keys;

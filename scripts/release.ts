@@ -3,9 +3,10 @@
  * musl, cross-compiled by this Bun (it fetches each target's runtime from the
  * npm registry), with a SHA256SUMS file beside them in dist/release/.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { VERSION } from "../lib/version.ts";
+import { buildBinary } from "./build.ts";
 
 const TARGETS = ["bun-linux-x64", "bun-linux-arm64", "bun-linux-x64-musl", "bun-linux-arm64-musl"];
 const root = join(import.meta.dir, "..");
@@ -15,16 +16,10 @@ mkdirSync(out, { recursive: true });
 const sums: string[] = [];
 for (const target of TARGETS) {
   const file = join(out, `coze-chat-proxy-${VERSION}-${target.replace(/^bun-/, "")}`);
-  const build = Bun.spawnSync(["bun", "build", "--compile", "--minify", "--sourcemap", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", `--target=${target}`, "index.ts", "--outfile", file], {
-    cwd: root,
-    stdout: "inherit",
-    stderr: "inherit",
-  });
-  if (build.exitCode !== 0) {
+  if (!buildBinary(file, target)) {
     console.error(`release: building ${target} failed`);
     process.exit(1);
   }
-  rmSync(`${file}.map`, { force: true }); // the sourcemap is embedded in the binary (zstd); the file beside it is a leftover
   const hash = new Bun.CryptoHasher("sha256").update(readFileSync(file)).digest("hex");
   sums.push(`${hash}  ${basename(file)}`);
   console.log(`${basename(file)}  ${hash}`);

@@ -1,6 +1,6 @@
 /**
  * The benchmark is not a test (figures are never asserted: shared machines
- * are noisy), but it must start, run and produce every SPEC §7 figure.
+ * are noisy), but it must start, run and produce every figure of the README's budgets.
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";

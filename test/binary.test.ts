@@ -9,6 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import OpenAI from "openai";
+import { freePort } from "./support/ports.ts";
 import { DiscordSimulator } from "../lib/simulator/simulator.ts";
 import { promptPng } from "../lib/simulator/png.ts";
 import { VERSION } from "../lib/version.ts";
@@ -37,12 +38,6 @@ beforeAll(() => {
 });
 afterAll(() => sim.stop());
 
-async function freePort(): Promise<number> {
-  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
-  const port = probe.port!;
-  probe.stop(true);
-  return port;
-}
 
 async function waitReady(base: string, proc: { exitCode: number | null }): Promise<void> {
   const deadline = performance.now() + 15_000;

@@ -1,5 +1,6 @@
 import { ConfigError } from "./config-error.ts";
 import { parseJsonc } from "./jsonc.ts";
+import { errorText } from "../error-text.ts";
 
 /** One line of `bot.json`: a model served by one Coze bot in one Discord channel. */
 export interface BotEntry {
@@ -35,7 +36,7 @@ export function parseBots(text: string, source: string): ParsedBots {
   try {
     data = parseJsonc(text);
   } catch (error) {
-    throw new ConfigError(`${source} is not valid JSON: ${(error as Error).message}`);
+    throw new ConfigError(`${source} is not valid JSON: ${errorText(error)}`);
   }
   if (!Array.isArray(data)) throw new ConfigError(`${source} must be a JSON array of bot entries`);
   if (data.length === 0) throw new ConfigError(`${source} has no bot entries`);
@@ -53,12 +54,7 @@ export function parseBots(text: string, source: string): ParsedBots {
       warnings.push(`${where}: "guid_id" is read as "guild_id"; rename it to silence this warning`);
     }
     for (const field of FIELDS) {
-      const value = record[field];
-      if (value === undefined) throw new ConfigError(`${where} is missing "${field}"`);
-      if (typeof value !== "string") {
-        throw new ConfigError(`${where} field "${field}" must be a string, got ${describe(value)}`);
-      }
-      if (value.trim() === "") throw new ConfigError(`${where} field "${field}" is empty`);
+      const value = requireString(record, field, where);
       if (ID_FIELDS.has(field) && !SNOWFLAKE.test(value)) {
         throw new ConfigError(`${where} field "${field}" is not a Discord id (17 to 20 digits)`);
       }
@@ -84,6 +80,15 @@ export function parseBots(text: string, source: string): ParsedBots {
     return entry;
   });
   return { entries, warnings };
+}
+
+/** A field that must be a non-empty string; the error names the entry and the field. */
+function requireString(record: Record<string, unknown>, field: string, where: string): string {
+  const value = record[field];
+  if (value === undefined) throw new ConfigError(`${where} is missing "${field}"`);
+  if (typeof value !== "string") throw new ConfigError(`${where} field "${field}" must be a string, got ${describe(value)}`);
+  if (value.trim() === "") throw new ConfigError(`${where} field "${field}" is empty`);
+  return value;
 }
 
 function describe(value: unknown): string {

@@ -4,6 +4,7 @@ import { parseBots, type BotEntry } from "./bots.ts";
 import { ConfigError } from "./config-error.ts";
 import { loadEnvironment } from "./dotenv.ts";
 import { readSettings, type Settings } from "./settings.ts";
+import { errorText } from "../error-text.ts";
 
 export interface Config {
   settings: Settings;
@@ -26,7 +27,7 @@ export function readBotFile(path: string): { entries: BotEntry[]; warnings: stri
   try {
     text = readFileSync(file, "utf8");
   } catch (error) {
-    throw new ConfigError(`BOT_CONFIG file ${file} cannot be read: ${(error as Error).message}`);
+    throw new ConfigError(`BOT_CONFIG file ${file} cannot be read: ${errorText(error)}`);
   }
   return parseBots(text, path);
 }

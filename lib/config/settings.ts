@@ -43,7 +43,7 @@ export interface Settings {
   shutdownGraceMs: number;
   /** Seconds an idle keep-alive connection stays open (relay requests are exempt while they wait). */
   idleTimeoutSeconds: number;
-  /** How often a waiting stream sends `: keepalive` (SPEC §3: 15 s). */
+  /** How often a waiting stream sends `: keepalive` (15 s, as OpenAI-style streams expect). */
   keepaliveMs: number;
 }
 

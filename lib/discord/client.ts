@@ -27,7 +27,7 @@ export function createClient(options: ClientOptions): DiscordClient {
       // Every thread is a channel of its own, so discord.js keeps a rate-limit handler per thread; by
       // default it sweeps idle ones hourly, which under load holds tens of MB of handlers for threads
       // long done with. Idle handlers carry no limit state worth keeping (a new one learns from headers).
-      handlerSweepInterval: 15_000,
+      handlerSweepInterval: 5_000,
       // A rate limit is waited out while the request's start deadline allows; past it the call fails and the request moves on.
       rejectOnRateLimit: (limit) => waitMissesDeadline(limit.retryAfter),
       ...(options.proxyUrl ? { makeRequest: proxiedFetch(options.proxyUrl) } : {}),

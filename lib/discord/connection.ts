@@ -8,6 +8,7 @@ import { toPostError, toReplyMessage } from "./payload.ts";
 import { PostError } from "./post-error.ts";
 import { ReplyRouter } from "./reply-router.ts";
 import { skipPacketObjects } from "./skip-packets.ts";
+import { errorText } from "../error-text.ts";
 
 export type ConnectionState = "connecting" | "ready" | "reconnecting" | "down";
 
@@ -103,7 +104,7 @@ export class Connection {
       await this.client.login(this.token);
     } catch (error) {
       if (this.closed) return;
-      const message = (error as Error)?.message ?? String(error);
+      const message = errorText(error);
       const code = (error as { code?: string }).code;
       if (code === "TokenInvalid") return this.fail(FATAL_CLOSE[4004]);
       if (/disallowed intent/i.test(message)) return this.fail(FATAL_CLOSE[4014]);
@@ -168,7 +169,7 @@ export class Connection {
           })) as APIMessage[];
           for (const message of messages.reverse()) if (message.message_reference?.message_id === promptId) this.take(message);
         } catch (error) {
-          log.warn("could not fetch missed replies", { bot: this.label, error: (error as Error).message });
+          log.warn("could not fetch missed replies", { bot: this.label, error: errorText(error) });
         }
       }),
     );

@@ -3,6 +3,7 @@ import type { APIMessage, GatewayMessageUpdateDispatchData } from "discord.js";
 import { DiscordAPIError, HTTPError, RateLimitError } from "./discord-js.ts";
 import { PostError } from "./post-error.ts";
 import type { ReplyMessage } from "./reply-message.ts";
+import { errorText } from "../error-text.ts";
 
 const IMAGE_FILE = /\.(png|jpe?g|gif|webp)$/i;
 
@@ -39,5 +40,5 @@ export function toPostError(error: unknown, what: string): PostError {
   if (error instanceof RateLimitError) {
     return new PostError(`Discord rate-limits ${what} for ${Math.ceil(error.retryAfter / 1000)} s, longer than the request may wait`, 429, undefined, error.retryAfter);
   }
-  return new PostError(`Discord could not be reached for ${what}: ${(error as Error)?.message ?? error}`, 0);
+  return new PostError(`Discord could not be reached for ${what}: ${errorText(error)}`, 0);
 }

@@ -16,10 +16,10 @@ export interface PoolOptions extends ClientOptions {
   metrics: Metrics;
   /** Requests one entry may have in flight; beyond it the entry is skipped. */
   maxInFlightPerEntry: number;
-  /** How long an entry rests after Coze reported a quota error. */
-  quotaCooldownMs?: number;
-  /** First rest after a failed Discord call; doubles with each incident in a row, up to 5 minutes. */
-  failureCooldownMs?: number;
+  /** How long an entry rests after Coze reported a quota error (QUOTA_COOLDOWN). */
+  quotaCooldownMs: number;
+  /** First rest after a failed Discord call (FAILURE_COOLDOWN); doubles with each incident in a row, up to 5 minutes. */
+  failureCooldownMs: number;
   /** Quota rests that outlived the last run, by entry key, as Date.now() times. */
   restoredQuota?: ReadonlyMap<string, number>;
   /** Told when an entry's quota rest changes, so that it can be stored. */
@@ -43,8 +43,6 @@ interface Assignment {
   byModel: Map<string, ModelGroup>;
 }
 
-const QUOTA_COOLDOWN_MS = 10 * 60_000;
-const FAILURE_COOLDOWN_MS = 5_000;
 const MAX_FAILURE_COOLDOWN_MS = 5 * 60_000;
 /** How long a reload waits for new tokens to connect before it applies the new list anyway. */
 const RELOAD_CONNECT_WAIT_MS = 30_000;
@@ -67,8 +65,8 @@ export class DiscordPool {
   ) {
     setGatewayProxy(options.proxyUrl);
     this.policy = {
-      quotaCooldownMs: options.quotaCooldownMs ?? QUOTA_COOLDOWN_MS,
-      failureCooldownMs: options.failureCooldownMs ?? FAILURE_COOLDOWN_MS,
+      quotaCooldownMs: options.quotaCooldownMs,
+      failureCooldownMs: options.failureCooldownMs,
       maxFailureCooldownMs: MAX_FAILURE_COOLDOWN_MS,
       maxInFlight: options.maxInFlightPerEntry,
     };

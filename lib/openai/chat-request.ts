@@ -29,7 +29,7 @@ export interface ChatRequest {
 
 /**
  * Validates a `/v1/chat/completions` body. Fields the relay cannot honour
- * (`temperature`, `tools`, `user`…) are accepted and ignored, as SPEC §3 says.
+ * (`temperature`, `tools`, `user`…) are accepted and ignored: the README lists them.
  */
 export function parseChatRequest(raw: unknown): ChatRequest {
   const body = asObject(raw, null);

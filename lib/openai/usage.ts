@@ -1,6 +1,6 @@
 /**
  * Token counts are estimates: Coze does not report its own, and a real BPE
- * tokenizer would cost tens of MB of RSS (SPEC §7 allows 75 MB idle). The
+ * tokenizer would cost tens of MB of RSS (the idle budget is 75 MB). The
  * estimate follows the usual rule of thumb for OpenAI tokenizers: about four
  * characters of Latin text per token, about one token per CJK character.
  */

@@ -1,5 +1,6 @@
 import { upstreamError } from "../openai/api-error.ts";
 import { readLimited } from "../read-limited.ts";
+import { errorText } from "../error-text.ts";
 
 export const CDN_TIMEOUT_MS = 30_000;
 export const CDN_MAX_BYTES = 25 * 1024 * 1024;
@@ -15,7 +16,7 @@ export async function downloadImage(url: string, proxyUrl: string | undefined, s
     response = await fetch(url, { proxy: proxyUrl, signal: AbortSignal.any([signal, AbortSignal.timeout(CDN_TIMEOUT_MS)]) });
   } catch (error) {
     signal.throwIfAborted();
-    throw upstreamError(`The image Coze posted could not be downloaded: ${(error as Error).message}`, "image_download_failed");
+    throw upstreamError(`The image Coze posted could not be downloaded: ${errorText(error)}`, "image_download_failed");
   }
   if (!response.ok) {
     await response.body?.cancel();

@@ -10,6 +10,7 @@ import type { ConversationPlace, Store } from "../store/store.ts";
 import { continuation, shouldContinue, withoutTrailingDots } from "./continue.ts";
 import { CozeError } from "./coze-errors.ts";
 import { followReply, type FollowResult } from "./reply-follower.ts";
+import { errorStack } from "../error-text.ts";
 
 /** What a relay needs from the running service. */
 export interface RelayContext {
@@ -91,7 +92,7 @@ export async function relay(ctx: RelayContext, request: RelayRequest): Promise<R
       if (request.signal.aborted || !(error instanceof RelayError)) {
         lease.release("neutral");
         if (request.signal.aborted) throw request.signal.reason ?? error;
-        log.error("relay failed unexpectedly", { request: request.requestId, error: (error as Error)?.stack ?? String(error) });
+        log.error("relay failed unexpectedly", { request: request.requestId, error: errorStack(error) });
         throw internalError();
       }
       lease.release(error.outcome);

@@ -1,5 +1,6 @@
 import type { ReplyMessage } from "../discord/reply-message.ts";
 import { replyTimeout, upstreamError, type ApiError } from "../openai/api-error.ts";
+import type { FinishReason } from "../openai/chat-response.ts";
 import { RelayError } from "../relay-error.ts";
 import { classifyCozeText, CozeError } from "./coze-errors.ts";
 import { ReplyText } from "./reply-text.ts";
@@ -25,7 +26,7 @@ export interface FollowResult {
   /** Labels of Coze's suggestion buttons ("Continue" among them when it offers to go on). */
   buttons: string[];
   /** "length" when REPLY_TIMEOUT cut the reply short. */
-  finishReason: "stop" | "length";
+  finishReason: FinishReason;
 }
 
 /**
@@ -65,7 +66,7 @@ export class NoImageInReply extends RelayError {
 type Subscribe = (listener: (message: ReplyMessage) => void) => () => void;
 
 /**
- * Follows one Coze reply to its end (SPEC §4.5): Coze's buttons, REPLY_QUIET
+ * Follows one Coze reply to its end : Coze's buttons, REPLY_QUIET
  * seconds without an edit once content is there, or REPLY_TIMEOUT. Settles
  * once; every timer and subscription is released when it does.
  */

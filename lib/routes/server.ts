@@ -9,6 +9,7 @@ import { invalidApiKey, methodNotAllowed, routeNotFound, toApiError } from "../o
 import { readJsonBody } from "../http/json-body.ts";
 import { createKeyCheck } from "../http/auth.ts";
 import { corsHeaders, preflight } from "../http/cors.ts";
+import { errorStack } from "../error-text.ts";
 
 /** Handlers by HTTP method; `*` answers any method. */
 type Methods = Partial<Record<"GET" | "POST" | "*", RouteHandler>>;
@@ -68,7 +69,7 @@ export function startServer(ctx: AppContext): Server<unknown> {
           response = new Response(null, { status: CLIENT_CLOSED });
         } else {
           response = toApiError(error).response();
-          if (response.status === 500) log.error("request failed", { request: requestId, error: (error as Error)?.stack ?? String(error) });
+          if (response.status === 500) log.error("request failed", { request: requestId, error: errorStack(error) });
         }
       }
       for (const name in corsHeaders) response.headers.set(name, corsHeaders[name]);
@@ -108,7 +109,7 @@ export function startServer(ctx: AppContext): Server<unknown> {
     },
     fetch: notFound,
     error: (error) => {
-      log.error("unhandled server error", { error: error.stack ?? String(error) });
+      log.error("unhandled server error", { error: errorStack(error) });
       return toApiError(error).response();
     },
   });

@@ -33,7 +33,7 @@ type Fault = { status: number; remaining: number };
  * A Discord API v10 simulator that the real discord.js client connects to:
  * REST under `/api/v10`, the gateway at `/gateway`, a CDN under `/cdn`, and
  * simulated Coze bots that answer mentions the way Coze does. It keeps
- * Discord's rules (SPEC §6) and can be told to misbehave.
+ * Discord's rules (limits, permissions, mentions, threads) and can be told to misbehave.
  */
 export class DiscordSimulator {
   readonly users = new Map<string, SimUser>();

@@ -2,6 +2,7 @@ import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../config/config-error.ts";
+import { errorText } from "../error-text.ts";
 
 /** Where a conversation lives: the entry that serves it and the Discord thread (or channel) Coze reads it in. */
 export interface ConversationPlace {
@@ -52,7 +53,7 @@ export class Store {
       this.db.run("CREATE INDEX IF NOT EXISTS threads_active ON threads (archived, used_at)");
       this.db.run("CREATE TABLE IF NOT EXISTS rests (entry_key TEXT PRIMARY KEY, until INTEGER NOT NULL)");
     } catch (error) {
-      throw new ConfigError(`DATA_DIR "${dataDir}" cannot hold the service's database: ${(error as Error).message}`);
+      throw new ConfigError(`DATA_DIR "${dataDir}" cannot hold the service's database: ${errorText(error)}`);
     }
     this.q = {
       find: this.db.query<{ entry_key: string; channel_id: string }, [string, number]>(
