@@ -8,6 +8,7 @@ import { log } from "./log.ts";
 import { Gauge, Metrics } from "./metrics.ts";
 import type { AppContext } from "./routes/context.ts";
 import { InFlight } from "./http/in-flight.ts";
+import { imagePolicy } from "./relay/images.ts";
 import { Store } from "./store/store.ts";
 import { VERSION } from "./version.ts";
 import { errorText } from "./error-text.ts";
@@ -34,7 +35,7 @@ export interface App {
 /** Starts the HTTP API at once and the Discord clients beside it; `/readyz` tells when they are up. */
 export function startApp(settings: Settings, entries: BotEntry[]): App {
   const metrics = new Metrics();
-  const store = new Store(settings.dataDir, settings.conversationTtlMs);
+  const store = new Store(settings.dataDir, settings.conversationTtlMs, { imageTtlMs: settings.imageTtlMs, imageStoreMax: settings.imageStoreMax });
   const pool = new DiscordPool(entries, {
     discordApiUrl: settings.discordApiUrl,
     globalRateLimit: settings.discordGlobalRateLimit,
@@ -48,7 +49,8 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
   });
   const inFlight = new InFlight(settings.maxInFlight);
   metrics.gauges.push(...poolGauges(pool, inFlight));
-  const ctx: AppContext = { settings, pool, store, metrics, inFlight, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
+  const images = imagePolicy({ proxyUrl: settings.proxyUrl, allowPrivate: settings.allowPrivateImageUrls, discordApiUrl: settings.discordApiUrl, fetchTimeoutMs: settings.imageFetchTimeoutMs });
+  const ctx: AppContext = { settings, pool, store, images, metrics, inFlight, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
   const housekeeping = setInterval(() => void tidy(pool, store, settings.threadIdleMs), Math.min(60_000, Math.max(100, settings.threadIdleMs / 2)));
   const server = startServer(ctx);
   log.info("listening", { url: `http://${settings.host}:${server.port}`, models: pool.models.join(",") });

@@ -110,7 +110,7 @@ describe("one bot", () => {
     stack.sim.script(coze(), { text: "Here it is:", image: "separate" });
     const completion = await ask(stack, "a picture and words");
     expect(stack.sim.posts.at(-1)!.reply!.messageIds.length).toBe(2);
-    expect(completion.choices[0].message.content).toMatch(/^Here it is:\n\n!\[image\]\(http:\/\/127\.0\.0\.1:\d+\/cdn\/attachments\//);
+    expect(completion.choices[0].message.content).toMatch(/^Here it is:\n\n!\[image\]\(http:\/\/127\.0\.0\.1:\d+\/images\/[0-9a-f]{32}\.png\)$/);
   });
 
   test("a reply that arrives before the post call returns is not lost", async () => {

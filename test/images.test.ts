@@ -17,7 +17,9 @@ beforeAll(async () => {
       { model: IMAGE, coze: 2 },
       { model: CHAT, coze: 3 },
     ],
-    settings: { replyQuietMs: 400 },
+    // The image server below is on loopback, as a homelab's would be: ALLOW_PRIVATE_IMAGE_URLS lets the
+    // service fetch from it (test/image-safety.test.ts proves that without it, nothing private is reached).
+    settings: { replyQuietMs: 400, allowPrivateImageUrls: true },
   });
   // A web server with an image on it, for image_url parts given as http URLs.
   images = Bun.serve({
@@ -38,12 +40,12 @@ const drawn = (postContent: string) => promptPng(postContent.replace(/<@!?\d+>/g
 const lastPost = () => stack.sim.posts.at(-1)!;
 
 describe("images/generations", () => {
-  test("url: a working URL to the image Coze posted as an embed, with revised_prompt", async () => {
+  test("url: the service's own URL to the image Coze posted as an embed, with revised_prompt", async () => {
     for (const coze of stack.cozes.slice(0, 3)) stack.sim.script(coze, { text: "Here is your fox.", image: "embed" });
     const result = await stack.openai.images.generate({ model: IMAGE, prompt: "a red fox in the snow", size: "1024x1024", quality: "hd" });
     expect(result.data).toHaveLength(1);
     const [item] = result.data!;
-    expect(item.url).toStartWith(stack.sim.origin);
+    expect(item.url).toMatch(new RegExp(`^${stack.base}/images/[0-9a-f]{32}\\.png$`));
     expect(item.b64_json).toBeUndefined();
     expect(item.revised_prompt).toBe("Here is your fox.");
     expect(lastPost().content).toEndWith("a red fox in the snow\n(size 1024x1024, quality hd)");
@@ -96,15 +98,15 @@ describe("images in chat", () => {
     stack.sim.script(chat(), { text: "A picture for you.", image: "embed" });
     const completion = await stack.openai.chat.completions.create({ model: CHAT, messages: [{ role: "user", content: "show me" }] });
     const content = completion.choices[0].message.content!;
-    expect(content).toMatch(/^A picture for you\.\n\n!\[image\]\(http:\/\/127\.0\.0\.1:\d+\/cdn\/attachments\/.+\)$/);
+    expect(content).toMatch(/^A picture for you\.\n\n!\[image\]\(http:\/\/127\.0\.0\.1:\d+\/images\/[0-9a-f]{32}\.png\)$/);
 
     stack.sim.script(chat(), { text: "Streamed picture.", image: "attachment" });
     const { events } = await readSse(await stack.fetch("/v1/chat/completions", { method: "POST", body: chatBody(CHAT, "show me", { stream: true }) }));
     const streamed = events.map((e) => e.choices[0]?.delta.content ?? "").join("");
-    expect(streamed).toMatch(/^Streamed picture\.\n\n!\[image\]\(http:\/\/127\.0\.0\.1:\d+\/cdn\/attachments\/.+\)$/);
+    expect(streamed).toMatch(/^Streamed picture\.\n\n!\[image\]\(http:\/\/127\.0\.0\.1:\d+\/images\/[0-9a-f]{32}\.png\)$/);
   });
 
-  test("image_url parts reach Coze as attachments of the prompt message, bytes intact", async () => {
+  test("image_url parts reach Coze as attachments of the prompt message, bytes intact (a loopback image with ALLOW_PRIVATE_IMAGE_URLS=true)", async () => {
     const png = promptPng("input image");
     stack.sim.script(chat(), { text: "I see two images." });
     const completion = await stack.openai.chat.completions.create({

@@ -39,6 +39,15 @@ export interface Settings {
   threadIdleMs: number;
   /** How long a conversation is remembered. */
   conversationTtlMs: number;
+  /** Base of the image URLs the service returns; undefined: the URL each request came to. */
+  publicUrl: string | undefined;
+  /** How long stored images are kept, and how many bytes of them at most. */
+  imageTtlMs: number;
+  imageStoreMax: number;
+  /** Let image URLs reach loopback and private addresses (a homelab's own image server). */
+  allowPrivateImageUrls: boolean;
+  /** How long one image download may take. */
+  imageFetchTimeoutMs: number;
   /** How long SIGTERM lets replies in flight finish. */
   shutdownGraceMs: number;
   /** Seconds an idle keep-alive connection stays open (relay requests are exempt while they wait). */
@@ -80,6 +89,11 @@ export function readSettings(env: Env): Settings {
     autoContinue: integer(env, "AUTO_CONTINUE", 3, 0, 20),
     threadIdleMs: seconds(env, "THREAD_IDLE", 600),
     conversationTtlMs: seconds(env, "CONVERSATION_TTL", 604_800, 90 * 86_400),
+    publicUrl: url(env, "PUBLIC_URL", undefined)?.replace(/\/+$/, ""),
+    imageTtlMs: seconds(env, "IMAGE_TTL", 30 * 86_400, 3650 * 86_400),
+    imageStoreMax: integer(env, "IMAGE_STORE_MAX", 1 << 30, 1 << 20, 2 ** 50),
+    allowPrivateImageUrls: boolean(env, "ALLOW_PRIVATE_IMAGE_URLS", false),
+    imageFetchTimeoutMs: seconds(env, "IMAGE_FETCH_TIMEOUT", 15, 60),
     idleTimeoutSeconds: 30,
     keepaliveMs: 15_000,
   };
@@ -112,6 +126,14 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = present(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (["true", "1", "yes", "on"].includes(raw)) return true;
+  if (["false", "0", "no", "off"].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
 }
 
 function logLevel(raw: string | undefined): LogLevel {

@@ -1,65 +1,52 @@
+import type { OutgoingFile } from "../discord/connection.ts";
 import { invalidRequest } from "../openai/api-error.ts";
 import type { ChatMessage, ImageInput } from "../openai/chat-request.ts";
-import type { OutgoingFile } from "../discord/connection.ts";
-import { readLimited } from "../read-limited.ts";
+import { download, DownloadRefused } from "./download.ts";
+import { MAX_IMAGE_BYTES, type ImagePolicy } from "./images.ts";
 
-/** Discord's limits for a bot's message without server boosts. */
+/** Discord's limit of files on one message. */
 export const MAX_ATTACHMENTS = 10;
-export const MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024;
-const FETCH_TIMEOUT_MS = 15_000;
 
-const EXTENSIONS: Record<string, string> = {
-  "image/png": "png",
-  "image/jpeg": "jpg",
-  "image/gif": "gif",
-  "image/webp": "webp",
-};
+const EXTENSIONS: Record<string, string> = { "image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp" };
 
 /**
  * The images of the last user message, as files to attach to the prompt
  * message so the Coze bot sees them (Coze reads the attachments of the
- * message that mentions it, not earlier ones). A `data:` URI is decoded, an
- * http(s) URL downloaded; either failing is a 400 naming the content part.
+ * message that mentions it). A `data:` URI is decoded, an http(s) URL
+ * downloaded under the image-input rules (download.ts); both must be an
+ * image of at most 10 MiB. Any refusal is a 400 naming the content part and
+ * why, before anything is posted to Discord.
  */
-export async function loadImageInputs(messages: ChatMessage[], signal: AbortSignal): Promise<OutgoingFile[]> {
+export async function loadImageInputs(messages: ChatMessage[], policy: ImagePolicy, signal: AbortSignal): Promise<OutgoingFile[]> {
   const last = messages.findLast((m) => m.role === "user");
   const images = last?.images ?? [];
   if (images.length === 0) return [];
   if (images.length > MAX_ATTACHMENTS) {
     throw invalidRequest(`A message may carry at most ${MAX_ATTACHMENTS} images (Discord's attachment limit).`, images[MAX_ATTACHMENTS].param);
   }
-  return Promise.all(images.map((image, i) => loadImage(image, i + 1, signal)));
+  return Promise.all(images.map((image, i) => loadImage(image, i + 1, policy, signal)));
 }
 
-async function loadImage(image: ImageInput, n: number, signal: AbortSignal): Promise<OutgoingFile> {
-  const { data, contentType } = image.url.startsWith("data:") ? decodeDataUri(image) : await download(image, signal);
-  if (data.byteLength === 0) throw invalidRequest(`The image at '${image.param}' is empty.`, image.param);
-  if (data.byteLength > MAX_ATTACHMENT_BYTES) {
-    throw invalidRequest(`The image at '${image.param}' is larger than Discord's ${MAX_ATTACHMENT_BYTES / 1048576} MiB attachment limit.`, image.param);
-  }
-  const type = contentType.split(";")[0].trim().toLowerCase();
-  return { name: `image-${n}.${EXTENSIONS[type] ?? "png"}`, data, contentType: type || "application/octet-stream" };
-}
-
-function decodeDataUri(image: ImageInput): { data: Uint8Array; contentType: string } {
-  const match = /^data:([\w.+-]+\/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*);base64,([A-Za-z0-9+/=\s_-]*)$/.exec(image.url);
-  if (!match) throw invalidRequest(`The data: URI at '${image.param}' is not a base64 image (data:image/png;base64,...).`, image.param);
-  const contentType = match[1] ?? "image/png";
-  if (!contentType.startsWith("image/")) throw invalidRequest(`The data: URI at '${image.param}' is not an image.`, image.param);
-  return { data: Buffer.from(match[3].replace(/\s/g, ""), "base64"), contentType };
-}
-
-async function download(image: ImageInput, signal: AbortSignal): Promise<{ data: Uint8Array; contentType: string }> {
-  let response: Response;
+async function loadImage(image: ImageInput, n: number, policy: ImagePolicy, signal: AbortSignal): Promise<OutgoingFile> {
+  let loaded: { data: Uint8Array; contentType: string };
   try {
-    response = await fetch(image.url, { signal: AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]), redirect: "follow" });
-  } catch {
-    signal.throwIfAborted();
-    throw invalidRequest(`The image URL at '${image.param}' could not be fetched.`, image.param);
+    loaded = image.url.startsWith("data:") ? decodeDataUri(image.url) : await download(image.url, policy.input, signal);
+  } catch (error) {
+    if (!(error instanceof DownloadRefused)) throw error;
+    throw invalidRequest(`The image at '${image.param}' was refused: ${error.message}.`, image.param, "invalid_image");
   }
-  if (!response.ok) throw invalidRequest(`The image URL at '${image.param}' answered HTTP ${response.status}.`, image.param);
-  const data = await readLimited(response, MAX_ATTACHMENT_BYTES, () =>
-    invalidRequest(`The image at '${image.param}' is larger than Discord's attachment limit.`, image.param),
-  );
-  return { data, contentType: response.headers.get("content-type") ?? "image/png" };
+  if (loaded.data.byteLength === 0) throw invalidRequest(`The image at '${image.param}' is empty.`, image.param, "invalid_image");
+  return { name: `image-${n}.${EXTENSIONS[loaded.contentType] ?? "png"}`, data: loaded.data, contentType: loaded.contentType };
+}
+
+/** A base64 `data:` URI, under the same type and size rules as a download. */
+function decodeDataUri(url: string): { data: Uint8Array; contentType: string } {
+  const match = /^data:([\w.+-]+\/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*);base64,([A-Za-z0-9+/=\s_-]*)$/.exec(url);
+  if (!match) throw new DownloadRefused("it is not a base64 data: URI (data:image/png;base64,...)");
+  const contentType = (match[1] ?? "").toLowerCase();
+  if (!contentType.startsWith("image/")) throw new DownloadRefused(`it is not an image (${contentType || "no content type"})`);
+  // Decoded size from the encoded length, before decoding anything.
+  const encoded = match[3].replace(/\s/g, "");
+  if (Math.floor((encoded.length * 3) / 4) > MAX_IMAGE_BYTES + 3) throw new DownloadRefused(`it is larger than ${MAX_IMAGE_BYTES / 1048576} MiB`);
+  return { data: Buffer.from(encoded, "base64"), contentType };
 }

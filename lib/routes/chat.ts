@@ -9,10 +9,11 @@ import { DeltaTracker } from "../relay/delta.ts";
 import { loadImageInputs } from "../relay/image-input.ts";
 import { keyScope, planConversation, type ConversationPlan } from "../relay/conversation.ts";
 import { planPrompt } from "../relay/prompt.ts";
-import { relay, type RelayRequest } from "../relay/relay.ts";
+import { beforeLinks, keepImages, rewriteLinks } from "../relay/images.ts";
+import { relay, type RelayRequest, type RelayResult } from "../relay/relay.ts";
 import { withImages } from "../relay/reply-text.ts";
 import type { ConversationPlace } from "../store/store.ts";
-import type { AppContext, RequestInfo, RouteHandler } from "./context.ts";
+import { publicBase, type AppContext, type RequestInfo, type RouteHandler } from "./context.ts";
 
 /** Bytes a streaming client may leave unread before it is dropped. */
 const MAX_SSE_BACKLOG = 1024 * 1024;
@@ -22,7 +23,7 @@ export const chatCompletions: RouteHandler = async (req, ctx, info) => {
   const chat = parseChatRequest(info.body);
   if (!ctx.pool.hasModel(chat.model)) throw modelNotFound(chat.model);
   const conversation = planConversation(keyScope(req.headers.get("authorization")), chat.messages, conversationId(req));
-  const files = await loadImageInputs(chat.messages, info.signal);
+  const files = await loadImageInputs(chat.messages, ctx.images, info.signal);
   // A remembered state is continued once (a regenerate or a retry of the same history branches into a new thread);
   // a conversation the client named stays its own.
   const place = conversation.key === undefined ? undefined : conversation.named ? ctx.store.find(conversation.key) : ctx.store.take(conversation.key);
@@ -48,11 +49,12 @@ export const chatCompletions: RouteHandler = async (req, ctx, info) => {
     requestId: info.requestId,
     receivedAt: info.receivedAt,
   };
-  if (chat.stream) return streamChat(chat, request, ctx, info, () => promptText, conversation);
+  const base = publicBase(ctx, req);
+  if (chat.stream) return streamChat(chat, request, ctx, info, () => promptText, conversation, base);
 
   const result = await relay(ctx, request);
+  const content = await finalContent(ctx, result, base, info.signal);
   info.end();
-  const content = withImages(result.text, result.images);
   remember(ctx, conversation, result.place, content);
   return Response.json(chatCompletion(completionIdentity(chat.model), content, result.finishReason, usage(promptText, content)));
 };
@@ -65,6 +67,7 @@ function streamChat(
   info: RequestInfo,
   promptText: () => string,
   conversation: ConversationPlan,
+  base: string,
 ): Promise<Response> {
   const who = completionIdentity(chat.model);
   const delta = new DeltaTracker();
@@ -77,12 +80,15 @@ function streamChat(
   });
   request.signal = sse.signal;
   request.onText = (text) => {
-    const piece = delta.next(text);
+    // Image links wait for the end of the reply, when their images are kept and the links rewritten.
+    const piece = delta.next(beforeLinks(text));
     if (piece !== "") sse.data(chatChunk(who, { content: piece }));
   };
-  relay(ctx, request).then(
-    (result) => {
-      const piece = delta.next(withImages(result.text, result.images));
+  relay(ctx, request)
+    .then(async (result) => ({ result, content: await finalContent(ctx, result, base, sse.signal) }))
+    .then(
+    ({ result, content }) => {
+      const piece = delta.next(content);
       if (delta.rewrites > 0) log.debug("coze rewrote its reply; only text that extended what was sent went out", { request: info.requestId, rewrites: delta.rewrites });
       sse.data(chatChunk(who, piece === "" ? {} : { content: piece }, result.finishReason));
       if (chat.includeUsage) sse.data(usageChunk(who, usage(promptText(), delta.sent)));
@@ -93,6 +99,17 @@ function streamChat(
     (error) => sse.fail(toApiError(error)),
   );
   return sse.response;
+}
+
+/**
+ * The answer as the client gets it: Coze's text with the reply's images, each
+ * stored by the service and linked from its own URL (Discord's links expire
+ * in about a day); a link the download rules refuse stays as it was.
+ */
+async function finalContent(ctx: AppContext, result: RelayResult, base: string, signal: AbortSignal): Promise<string> {
+  const content = withImages(result.text, result.images);
+  if (result.images.length === 0) return content;
+  return rewriteLinks(content, await keepImages(result.images, ctx.images, ctx.store.images, base, signal));
 }
 
 /** `X-Conversation-Id`: a client's own name for its conversation (any string up to 200 characters). */

@@ -2,6 +2,7 @@ import type { Server } from "bun";
 import type { Settings } from "../config/settings.ts";
 import type { DiscordPool } from "../discord/pool.ts";
 import type { Metrics } from "../metrics.ts";
+import type { ImagePolicy } from "../relay/images.ts";
 import type { Store } from "../store/store.ts";
 import type { InFlight } from "../http/in-flight.ts";
 
@@ -9,8 +10,10 @@ import type { InFlight } from "../http/in-flight.ts";
 export interface AppContext {
   settings: Settings;
   pool: DiscordPool;
-  /** Conversations and rests that outlive a restart. */
+  /** Conversations, rests and images that outlive a restart. */
   store: Store;
+  /** Where images may be downloaded from. */
+  images: ImagePolicy;
   metrics: Metrics;
   inFlight: InFlight;
   version: string;
@@ -33,3 +36,8 @@ export interface RequestInfo {
 }
 
 export type RouteHandler = (req: Request, ctx: AppContext, info: RequestInfo) => Response | Promise<Response>;
+
+/** The base of the URLs the service hands out: PUBLIC_URL, else the URL the request came to. */
+export function publicBase(ctx: AppContext, req: Request): string {
+  return ctx.settings.publicUrl ?? new URL(req.url).origin;
+}

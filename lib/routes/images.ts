@@ -1,10 +1,11 @@
-import { modelNotFound, toApiError } from "../openai/api-error.ts";
+import { modelNotFound, toApiError, upstreamError } from "../openai/api-error.ts";
 import { log } from "../log.ts";
 import { parseImageRequest, type ImageRequest } from "../openai/image-request.ts";
-import { downloadImage } from "../relay/cdn-download.ts";
+import { DownloadRefused } from "../relay/download.ts";
+import { downloadReplyImage, keepImages } from "../relay/images.ts";
 import { planPrompt } from "../relay/prompt.ts";
 import { relay } from "../relay/relay.ts";
-import type { RouteHandler } from "./context.ts";
+import { publicBase, type RouteHandler } from "./context.ts";
 
 /**
  * `POST /v1/images/generations`. `n` images are `n` requests in parallel,
@@ -12,7 +13,7 @@ import type { RouteHandler } from "./context.ts";
  * the images that did arrive are returned; only when none does is the
  * request an error.
  */
-export const imageGenerations: RouteHandler = async (_req, ctx, info) => {
+export const imageGenerations: RouteHandler = async (req, ctx, info) => {
   const request = parseImageRequest(info.body, ctx.settings.maxImages);
   if (!ctx.pool.hasModel(request.model)) throw modelNotFound(request.model);
   const prompt = imagePrompt(request);
@@ -32,8 +33,8 @@ export const imageGenerations: RouteHandler = async (_req, ctx, info) => {
       const revised = revisedPrompt(result.text, url);
       const item: Record<string, string> =
         request.responseFormat === "b64_json"
-          ? { b64_json: Buffer.from(await downloadImage(url, ctx.settings.proxyUrl, info.signal)).toString("base64") }
-          : { url };
+          ? { b64_json: Buffer.from((await imageBytes(url, ctx.images, info.signal)).data).toString("base64") }
+          : { url: (await keepImages([url], ctx.images, ctx.store.images, publicBase(ctx, req), info.signal)).get(url) ?? url };
       if (revised) item.revised_prompt = revised;
       return item;
     }),
@@ -44,6 +45,16 @@ export const imageGenerations: RouteHandler = async (_req, ctx, info) => {
   if (failures.length > 0) log.warn("some images of the request failed", { request: info.requestId, failed: failures.length, of: request.n });
   return Response.json({ created: Math.floor(Date.now() / 1000), data });
 };
+
+/** The bytes of a reply's image; a download the rules refuse (a link Coze echoed to a private host, say) is a 502. */
+async function imageBytes(url: string, policy: Parameters<typeof downloadReplyImage>[1], signal: AbortSignal) {
+  try {
+    return await downloadReplyImage(url, policy, signal);
+  } catch (error) {
+    if (error instanceof DownloadRefused) throw upstreamError(`The image in Coze's reply was not downloaded: ${error.message}.`, "image_download_failed");
+    throw error;
+  }
+}
 
 /** The prompt with `size`, `quality` and `style` as a hint Coze's image plugin can read. */
 export function imagePrompt(request: ImageRequest): string {

@@ -5,6 +5,7 @@ import type { AppContext, RouteHandler } from "./context.ts";
 import { imageGenerations } from "./images.ts";
 import { getModel, listModels } from "./models.ts";
 import { healthz, readyz, root } from "./status.ts";
+import { storedImage } from "./stored-images.ts";
 import { invalidApiKey, methodNotAllowed, routeNotFound, toApiError } from "../openai/api-error.ts";
 import { readJsonBody } from "../http/json-body.ts";
 import { createKeyCheck } from "../http/auth.ts";
@@ -102,6 +103,7 @@ export function startServer(ctx: AppContext): Server<unknown> {
       "/healthz": route({ GET: healthz }, open("/healthz")),
       "/readyz": route({ GET: readyz }, open("/readyz")),
       "/metrics": route({ GET: metrics }, open("/metrics")),
+      "/images/*": route({ GET: storedImage }, open("/images/{id}")),
       "/v1/models": route({ GET: listModels }, api("/v1/models")),
       "/v1/models/*": route({ GET: getModel }, api("/v1/models/{id}")),
       "/v1/chat/completions": route({ POST: chatCompletions }, relayed("/v1/chat/completions")),

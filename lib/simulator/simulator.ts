@@ -54,6 +54,8 @@ export class DiscordSimulator {
    * before the post call returns.
    */
   postResponseDelayMs = 0;
+  /** Part of every CDN signature: changing it expires the URLs issued before. */
+  private cdnKey = 0;
   /** While true, every REST call fails as a broken connection would: Discord unreachable. */
   unreachable = false;
   private readonly buckets = new Map<string, RateLimitBucket>();
@@ -351,7 +353,12 @@ export class DiscordSimulator {
   }
 
   sign(path: string, expires: number): string {
-    return new Bun.CryptoHasher("sha256").update(`${path}|${expires}|simulator`).digest("hex");
+    return new Bun.CryptoHasher("sha256").update(`${path}|${expires}|simulator|${this.cdnKey}`).digest("hex");
+  }
+
+  /** Expires every CDN URL issued so far, as a day's wait does on Discord. */
+  expireCdnUrls(): void {
+    this.cdnKey++;
   }
 
   private attachment(channelId: string, file: StoredFile): APIAttachment {

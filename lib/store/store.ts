@@ -2,6 +2,7 @@ import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../config/config-error.ts";
+import { ImageStore } from "./images.ts";
 import { errorText } from "../error-text.ts";
 
 /** Where a conversation lives: the entry that serves it and the Discord thread (or channel) Coze reads it in. */
@@ -26,6 +27,8 @@ export interface ConversationPlace {
  * loop (reads see what is queued); close() writes what is left.
  */
 export class Store {
+  /** The images the service returns (DATA_DIR/images). */
+  readonly images: ImageStore;
   private readonly db: Database;
   private readonly q;
   /** Conversations and thread uses not written yet, by key / thread id. */
@@ -37,6 +40,7 @@ export class Store {
   constructor(
     dataDir: string,
     private readonly conversationTtlMs: number,
+    limits: { imageTtlMs: number; imageStoreMax: number } = { imageTtlMs: 30 * 86_400_000, imageStoreMax: 1 << 30 },
     private readonly maxConversations = 100_000,
   ) {
     try {
@@ -52,6 +56,7 @@ export class Store {
         channel_id TEXT PRIMARY KEY, entry_key TEXT NOT NULL, used_at INTEGER NOT NULL, archived INTEGER NOT NULL DEFAULT 0)`);
       this.db.run("CREATE INDEX IF NOT EXISTS threads_active ON threads (archived, used_at)");
       this.db.run("CREATE TABLE IF NOT EXISTS rests (entry_key TEXT PRIMARY KEY, until INTEGER NOT NULL)");
+      this.images = new ImageStore(this.db, dataDir, limits.imageTtlMs, limits.imageStoreMax);
     } catch (error) {
       throw new ConfigError(`DATA_DIR "${dataDir}" cannot hold the service's database: ${errorText(error)}`);
     }
@@ -169,6 +174,7 @@ export class Store {
     this.q.expire.run(now - this.conversationTtlMs);
     this.q.forgetThreads.run(now - this.conversationTtlMs);
     this.q.forgetRests.run(now);
+    this.images.sweep(now);
     const excess = this.conversations - this.maxConversations;
     if (excess > 0) this.q.trim.run(excess);
   }

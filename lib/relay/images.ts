@@ -1,0 +1,76 @@
+import { ImageStore } from "../store/images.ts";
+import { download, DownloadRefused, type Downloaded, type DownloadRules } from "./download.ts";
+
+/**
+ * Where the images in a reply may be downloaded from, resolved once at start.
+ * Hosts the backend itself serves images from (Discord's CDN, or the host of
+ * DISCORD_API_URL for a simulator or reverse proxy) are downloaded as they
+ * are; any other link in a reply (a plugin's CDN, or a link Coze merely
+ * echoed from the prompt) only under the image-input rules.
+ */
+export interface ImagePolicy {
+  /** For image input and for links to hosts other than the backend's. */
+  input: DownloadRules;
+  /** For the backend's own hosts. */
+  backend: DownloadRules;
+  backendHosts: ReadonlySet<string>;
+}
+
+const DISCORD_CDN_HOSTS = ["cdn.discordapp.com", "media.discordapp.net"];
+export const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
+
+export function imagePolicy(options: { proxyUrl?: string; allowPrivate: boolean; discordApiUrl: string; fetchTimeoutMs: number }): ImagePolicy {
+  return {
+    input: { proxyUrl: options.proxyUrl, maxBytes: MAX_IMAGE_BYTES, timeoutMs: options.fetchTimeoutMs, maxRedirects: 3, allowPrivate: options.allowPrivate },
+    backend: { proxyUrl: options.proxyUrl, maxBytes: 25 * 1024 * 1024, timeoutMs: 30_000, maxRedirects: 3, allowPrivate: true },
+    backendHosts: new Set([...DISCORD_CDN_HOSTS, new URL(options.discordApiUrl).host]),
+  };
+}
+
+/** Downloads an image of a reply under the rules its host calls for. */
+export function downloadReplyImage(url: string, policy: ImagePolicy, signal: AbortSignal): Promise<Downloaded> {
+  let host: string;
+  try {
+    host = new URL(url).host;
+  } catch {
+    return Promise.reject(new DownloadRefused("it is not a valid URL"));
+  }
+  return download(url, policy.backendHosts.has(host) ? policy.backend : policy.input, signal);
+}
+
+/**
+ * Stores every image of a reply and returns, for each URL it could keep, the
+ * service's own URL for it; a link the rules refuse is left as it is.
+ */
+export async function keepImages(urls: string[], policy: ImagePolicy, store: ImageStore, base: string, signal: AbortSignal): Promise<Map<string, string>> {
+  const kept = new Map<string, string>();
+  await Promise.all(
+    urls.map(async (url) => {
+      try {
+        const image = await downloadReplyImage(url, policy, signal);
+        if (!ImageStore.accepts(image.contentType)) return;
+        const { id, ext } = await store.put(image.data, image.contentType);
+        kept.set(url, `${base}/images/${id}.${ext}`);
+      } catch (error) {
+        if (!(error instanceof DownloadRefused)) throw error;
+      }
+    }),
+  );
+  return kept;
+}
+
+/** `text` with each kept URL replaced by the service's own. */
+export function rewriteLinks(text: string, kept: ReadonlyMap<string, string>): string {
+  for (const [from, to] of kept) text = text.replaceAll(from, to);
+  return text;
+}
+
+/**
+ * How much of a growing reply a stream may send while its image links may
+ * still be rewritten: everything before the first markdown link (`![…](` or
+ * `[…](`); the rest goes out once the reply is complete and its images kept.
+ */
+export function beforeLinks(text: string): string {
+  const link = text.search(/!?\[[^\]\n]*(?:\]\(?)?$|!?\[[^\]\n]*\]\(/);
+  return link === -1 ? text : text.slice(0, link);
+}

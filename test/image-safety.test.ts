@@ -1,0 +1,220 @@
+/**
+ * Images that still load tomorrow, and image input that cannot be turned
+ * against the host. Through the real path unless said otherwise; every
+ * "private" destination below is refused before any connection is made.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { download, DownloadRefused, type DownloadRules } from "../lib/relay/download.ts";
+import { isPrivateAddress } from "../lib/relay/address.ts";
+import { promptPng } from "../lib/simulator/png.ts";
+import { chatBody, json, startStack, type Stack, type StackOptions } from "./harness.ts";
+
+const MODEL = "gpt-test";
+const PNG = promptPng("a cat");
+/** A web server on loopback standing in for the places an attacker would aim at; it counts every hit. */
+let site: Bun.Server<unknown>;
+const hits: string[] = [];
+/** 512 MiB of zeros, gzipped to about half a megabyte (made without holding the 512 MiB). */
+let bomb: Uint8Array;
+beforeAll(async () => {
+  const zeros = new Uint8Array(1 << 20);
+  const source = new ReadableStream<Uint8Array>({
+    start: () => {},
+    pull: (c) => {
+      if (sent++ < 512) c.enqueue(zeros);
+      else c.close();
+    },
+  });
+  let sent = 0;
+  bomb = new Uint8Array(await new Response(source.pipeThrough(new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>)).arrayBuffer());
+  site = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    idleTimeout: 60,
+    async fetch(req) {
+      const path = new URL(req.url).pathname;
+      hits.push(path);
+      if (path === "/secret") return new Response("router admin password", { headers: { "content-type": "image/png" } });
+      if (path === "/cat.png") return new Response(PNG, { headers: { "content-type": "image/png" } });
+      if (path === "/page.html") return new Response("<html>not an image</html>", { headers: { "content-type": "text/html" } });
+      if (path === "/huge.png") return new Response(new Uint8Array(11 * 1024 * 1024), { headers: { "content-type": "image/png" } });
+      if (path === "/slow.png") return new Response(new ReadableStream({ async pull(c) { await Bun.sleep(5000); c.close(); } }), { headers: { "content-type": "image/png" } });
+      if (path === "/bomb.png") return new Response(bomb, { headers: { "content-type": "image/png", "content-encoding": "gzip" } });
+      if (path.startsWith("/hop/")) {
+        const n = Number(path.slice(5));
+        return new Response(null, { status: 302, headers: { location: n === 0 ? "/cat.png" : `/hop/${n - 1}` } });
+      }
+      return new Response("no", { status: 404 });
+    },
+  });
+});
+afterAll(() => site.stop(true));
+
+const stacks: Stack[] = [];
+afterEach(async () => {
+  for (const s of stacks.splice(0)) await s.stop();
+});
+const stackWith = async (options: StackOptions = {}) => {
+  const stack = await startStack(options);
+  stacks.push(stack);
+  return stack;
+};
+const withImage = (url: string) =>
+  JSON.stringify({ model: MODEL, messages: [{ role: "user", content: [{ type: "text", text: "look" }, { type: "image_url", image_url: { url } }] }] });
+const local = (path: string) => `http://127.0.0.1:${site.port}${path}`;
+
+describe("image input cannot reach private places", () => {
+  test.each([
+    ["loopback", () => local("/secret")],
+    ["localhost", () => `http://localhost:${site.port}/secret`],
+    ["loopback as a decimal number", () => `http://2130706433:${site.port}/secret`],
+    ["IPv6 loopback", () => `http://[::1]:${site.port}/secret`],
+    ["a private network address", () => "http://10.0.0.1/router.png"],
+    ["a home router", () => "http://192.168.1.1/admin.png"],
+    ["the cloud metadata address", () => "http://169.254.169.254/latest/meta-data/"],
+    ["an IPv4-mapped IPv6 address", () => `http://[::ffff:127.0.0.1]:${site.port}/secret`],
+  ])("%s is a 400 naming the part, and nothing is fetched or posted", async (_name, url) => {
+    const stack = await stackWith();
+    hits.length = 0;
+    const response = await stack.fetch("/v1/chat/completions", { method: "POST", body: withImage(url()) });
+    expect(response.status).toBe(400);
+    const { error } = await json(response);
+    expect(error.param).toBe("messages[0].content[1]");
+    expect(error.message).toContain("private address");
+    expect(error.message).not.toContain("router admin password");
+    expect(hits).toEqual([]);
+    expect(stack.sim.posts).toHaveLength(0);
+  });
+
+  test("a link Coze echoes from the prompt is never fetched: b64_json is a 502, a URL stays as it was", async () => {
+    const stack = await stackWith({ entries: [{ model: MODEL }] });
+    hits.length = 0;
+    const echo = `![x](${local("/secret")})`;
+    stack.cozes[0].behaviour = () => ({ text: `Here: ${echo}` });
+    const b64 = await stack.fetch("/v1/images/generations", { method: "POST", body: JSON.stringify({ model: MODEL, prompt: echo, response_format: "b64_json" }) });
+    expect(b64.status).toBe(502);
+    expect(JSON.stringify(await json(b64))).not.toContain(Buffer.from("router admin password").toString("base64"));
+    const url = await json(await stack.fetch("/v1/images/generations", { method: "POST", body: JSON.stringify({ model: MODEL, prompt: echo }) }));
+    expect(url.data[0].url).toBe(local("/secret"));
+    const chat = await json(await stack.fetch("/v1/chat/completions", { method: "POST", body: chatBody(MODEL, echo) }));
+    expect(chat.choices[0].message.content).toBe(`Here: ${echo}`);
+    expect(hits).toEqual([]);
+  });
+});
+
+describe("image input rules (with ALLOW_PRIVATE_IMAGE_URLS=true, so the test server is reachable)", () => {
+  const open = { settings: { allowPrivateImageUrls: true, imageFetchTimeoutMs: 1000 } };
+  test.each([
+    ["a page that is not an image", "/page.html", "not an image"],
+    ["an image over 10 MiB", "/huge.png", "larger than 10 MiB"],
+    ["an answer slower than the fetch timeout", "/slow.png", "within 1 s"],
+    ["more than 3 redirects", "/hop/4", "redirects more than 3 times"],
+    ["a 404", "/missing.png", "HTTP 404"],
+  ])("%s is a 400 that says why, and nothing is posted", async (_name, path, why) => {
+    const stack = await stackWith(open);
+    const response = await stack.fetch("/v1/chat/completions", { method: "POST", body: withImage(local(path)) });
+    expect(response.status).toBe(400);
+    expect((await json(response)).error.message).toContain(why);
+    expect(stack.sim.posts).toHaveLength(0);
+  });
+
+  test("a gzip bomb stops at the limit with a 400, and memory stays flat", async () => {
+    const stack = await stackWith(open);
+    expect(bomb.byteLength).toBeLessThan(1 << 20);
+    Bun.gc(true);
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 2);
+    const response = await stack.fetch("/v1/chat/completions", { method: "POST", body: withImage(local("/bomb.png")) });
+    clearInterval(sampler);
+    expect(response.status).toBe(400);
+    expect((await json(response)).error.message).toContain("larger than 10 MiB");
+    // Inflating the whole bomb would take 512 MiB; stopping at 10 MiB decoded takes a few.
+    expect((peak - before) / 1048576).toBeLessThan(100);
+  });
+
+  test("up to 3 redirects are followed, and a data: URI obeys the same type and size rules", async () => {
+    const stack = await stackWith(open);
+    expect((await stack.fetch("/v1/chat/completions", { method: "POST", body: withImage(local("/hop/2")) })).status).toBe(200);
+    expect(new Uint8Array(stack.sim.posts.at(-1)!.files[0].data)).toEqual(PNG);
+    const big = `data:image/png;base64,${Buffer.alloc(11 * 1024 * 1024).toString("base64")}`;
+    const refused = await stack.fetch("/v1/chat/completions", { method: "POST", body: withImage(big) });
+    expect(refused.status).toBe(400);
+    expect((await json(refused)).error.message).toContain("larger than 10 MiB");
+  });
+});
+
+describe("the downloader checks every redirect", () => {
+  test("a public host that redirects to loopback is refused at the redirect, before connecting", async () => {
+    // No public DNS here: a proxy on loopback plays the public host, and a resolver says where names point.
+    const proxy = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: () => new Response(null, { status: 302, headers: { location: local("/secret") } }),
+    });
+    hits.length = 0;
+    const rules: DownloadRules = {
+      proxyUrl: `http://127.0.0.1:${proxy.port}`,
+      maxBytes: 1 << 20,
+      timeoutMs: 5000,
+      maxRedirects: 3,
+      allowPrivate: false,
+      resolve: async (host) => (host === "images.example" ? ["203.0.113.7"] : ["127.0.0.1"]),
+    };
+    const refused = await download("http://images.example/cat.png", rules, new AbortController().signal).catch((e) => e);
+    proxy.stop(true);
+    expect(refused).toBeInstanceOf(DownloadRefused);
+    expect(refused.message).toContain("private address");
+    expect(hits).toEqual([]);
+  });
+
+  test("addresses: private, loopback, link-local and unique-local ranges, in every spelling", () => {
+    for (const a of ["127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.0.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "::", "fc00::1", "fd12:3456::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:7f00:1", "64:ff9b::a00:1", "2002:c0a8:101::1", "224.0.0.1"]) {
+      expect([a, isPrivateAddress(a)]).toEqual([a, true]);
+    }
+    for (const a of ["203.0.113.7", "8.8.8.8", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8"]) expect([a, isPrivateAddress(a)]).toEqual([a, false]);
+  });
+});
+
+describe("images the service serves", () => {
+  test("a generated image's URL is the service's own and serves the exact bytes without a key, after Discord's link expired", async () => {
+    const stack = await stackWith();
+    stack.cozes[0].behaviour = () => ({ text: "Drawn.", image: "attachment" });
+    const { data } = await json(await stack.fetch("/v1/images/generations", { method: "POST", body: JSON.stringify({ model: MODEL, prompt: "a fox" }) }));
+    stack.sim.expireCdnUrls();
+    const image = await fetch(data[0].url); // no Authorization header
+    expect(image.status).toBe(200);
+    expect(image.headers.get("content-type")).toBe("image/png");
+    expect(image.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    expect(new Uint8Array(await image.arrayBuffer())).toEqual(promptPng("a fox"));
+    expect((await fetch(data[0].url.replace(/[0-9a-f]{32}/, "0".repeat(32)))).status).toBe(404);
+  });
+
+  test("PUBLIC_URL is the base of the URLs handed out", async () => {
+    const stack = await stackWith({ settings: { publicUrl: "https://ai.example.net/proxy" } });
+    stack.cozes[0].behaviour = () => ({ text: "Drawn.", image: "embed" });
+    const { data } = await json(await stack.fetch("/v1/images/generations", { method: "POST", body: JSON.stringify({ model: MODEL, prompt: "a fox" }) }));
+    expect(data[0].url).toMatch(/^https:\/\/ai\.example\.net\/proxy\/images\/[0-9a-f]{32}\.png$/);
+  });
+
+  test("the store keeps at most IMAGE_STORE_MAX bytes, oldest out first, and a restart keeps serving what it holds", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "coze-images-"));
+    const size = promptPng("image 0").byteLength;
+    const first = await startStack({ dataDir, settings: { imageStoreMax: Math.floor(size * 2.5) } });
+    first.cozes[0].behaviour = () => ({ text: "Drawn.", image: "attachment" });
+    const urls: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { data } = await json(await first.fetch("/v1/images/generations", { method: "POST", body: JSON.stringify({ model: MODEL, prompt: `image ${i}` }) }));
+      urls.push(data[0].url);
+    }
+    expect((await fetch(urls[0])).status).toBe(404); // evicted: three do not fit in 2.5
+    expect((await fetch(urls[2])).status).toBe(200);
+    await first.stop();
+    const second = await stackWith({ dataDir, settings: { imageStoreMax: Math.floor(size * 2.5) } });
+    const again = await fetch(urls[2].replace(/^http:\/\/127\.0\.0\.1:\d+/, second.base));
+    expect(new Uint8Array(await again.arrayBuffer())).toEqual(promptPng("image 2"));
+  });
+});
