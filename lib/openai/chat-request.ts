@@ -25,7 +25,16 @@ export interface ChatRequest {
   stream: boolean;
   /** `stream_options.include_usage`: one more chunk with `usage` before `[DONE]`. */
   includeUsage: boolean;
+  /** `stop`: up to 4 sequences the answer ends before. */
+  stop: string[];
+  /** `max_completion_tokens` or `max_tokens`. */
+  maxTokens: number | undefined;
+  /** `n`: how many choices. */
+  n: number;
 }
+
+/** Most choices one request may ask for: each is a relay of its own through Discord. */
+export const MAX_CHOICES = 8;
 
 /**
  * Validates a `/v1/chat/completions` body. Fields the relay cannot honour
@@ -47,7 +56,59 @@ export function parseChatRequest(raw: unknown): ChatRequest {
     const options = asObject(body.stream_options, "stream_options");
     includeUsage = optionalBoolean(options, "include_usage", "stream_options.include_usage") ?? false;
   }
-  return { model, messages, stream, includeUsage };
+  refuseUnsupported(body);
+  return { model, messages, stream, includeUsage, stop: parseStop(body.stop), maxTokens: parseMaxTokens(body), n: parseN(body.n) };
+}
+
+/** `stop`: a string or an array of up to 4 non-empty strings. */
+export function parseStop(value: unknown): string[] {
+  if (value === undefined || value === null) return [];
+  const list = typeof value === "string" ? [value] : value;
+  if (!Array.isArray(list) || list.length > 4 || !list.every((s) => typeof s === "string" && s !== "")) {
+    throw invalidRequest("'stop' must be a non-empty string or an array of up to 4 of them.", "stop");
+  }
+  return list as string[];
+}
+
+/** `max_completion_tokens` (newer clients) or `max_tokens`: a whole number above 0. */
+export function parseMaxTokens(body: JsonObject, keys = ["max_completion_tokens", "max_tokens"]): number | undefined {
+  for (const key of keys) {
+    const value = body[key];
+    if (value === undefined || value === null) continue;
+    if (!Number.isInteger(value) || (value as number) < 1) throw invalidRequest(`'${key}' must be a whole number above 0.`, key);
+    return value as number;
+  }
+  return undefined;
+}
+
+function parseN(value: unknown): number {
+  if (value === undefined || value === null) return 1;
+  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > MAX_CHOICES) {
+    throw invalidRequest(`'n' must be a whole number from 1 to ${MAX_CHOICES} (each choice is a Coze reply of its own).`, "n");
+  }
+  return value as number;
+}
+
+/**
+ * Fields this service cannot honour yet are refused rather than ignored: an
+ * answer that looks as if the field had been honoured is the worst outcome
+ * (a client would trust prose where it asked for JSON or a function call).
+ */
+function refuseUnsupported(body: JsonObject): void {
+  const format = body.response_format;
+  if (format !== undefined && format !== null) {
+    const type = (format as JsonObject)?.type;
+    if (type !== "text") {
+      throw invalidRequest(`'response_format' of type '${String(type)}' is not supported by this service yet; only 'text'.`, "response_format", "unsupported_parameter");
+    }
+  }
+  for (const key of ["tools", "functions"]) {
+    const list = body[key];
+    const off = body.tool_choice === "none" || body.function_call === "none";
+    if (Array.isArray(list) && list.length > 0 && !off) {
+      throw invalidRequest(`'${key}' (function calling) is not supported by this service yet.`, key, "unsupported_parameter");
+    }
+  }
 }
 
 function parseMessage(raw: unknown, param: string): ChatMessage {

@@ -18,30 +18,31 @@ export function completionIdentity(model: string): CompletionIdentity {
   return { id: `${ID_PREFIX}${(idCounter++).toString(36).padStart(6, "0")}`, created: Math.floor(Date.now() / 1000), model };
 }
 
-/** The non-streaming answer. */
-export function chatCompletion(who: CompletionIdentity, content: string, finishReason: FinishReason, usage: Usage) {
+/** The non-streaming answer: one choice per `n`, in order. */
+export function chatCompletion(who: CompletionIdentity, choices: { content: string; finishReason: FinishReason }[], usage: Usage) {
   return {
     id: who.id,
     object: "chat.completion",
     created: who.created,
     model: who.model,
-    choices: [{ index: 0, message: { role: "assistant", content, refusal: null }, logprobs: null, finish_reason: finishReason }],
+    choices: choices.map((c, index) => ({ index, message: { role: "assistant", content: c.content, refusal: null }, logprobs: null, finish_reason: c.finishReason })),
     usage,
   };
 }
 
-/** One streamed chunk; `delta` holds only what is new. */
+/** One streamed chunk of choice `index`; `delta` holds only what is new. */
 export function chatChunk(
   who: CompletionIdentity,
   delta: { role?: "assistant"; content?: string },
   finishReason: FinishReason | null = null,
+  index = 0,
 ) {
   return {
     id: who.id,
     object: "chat.completion.chunk",
     created: who.created,
     model: who.model,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+    choices: [{ index, delta, logprobs: null, finish_reason: finishReason }],
   };
 }
 
