@@ -55,6 +55,19 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
   const server = startServer(ctx);
   log.info("listening", { url: `http://${settings.host}:${server.port}`, models: pool.models.join(",") });
   const ready = pool.start();
+  let stopping: Promise<void> | undefined;
+  const stopOnce = async () => {
+    const closing = server.stop(false);
+    const cut = await inFlight.drain(settings.shutdownGraceMs, unavailable("The service is shutting down."));
+    if (cut > 0) log.warn("shutdown grace period over; ended requests still in flight", { requests: cut });
+    // Let the error events just sent reach their clients before the sockets close.
+    if (cut > 0) await Bun.sleep(50);
+    await Promise.race([closing, Bun.sleep(1000)]);
+    await server.stop(true);
+    clearInterval(housekeeping);
+    await pool.stop();
+    store.close();
+  };
   return {
     server,
     pool,
@@ -62,18 +75,8 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
     metrics,
     ready,
     reload: (next) => pool.reload(next),
-    async stop() {
-      const closing = server.stop(false);
-      const cut = await inFlight.drain(settings.shutdownGraceMs, unavailable("The service is shutting down."));
-      if (cut > 0) log.warn("shutdown grace period over; ended requests still in flight", { requests: cut });
-      // Let the error events just sent reach their clients before the sockets close.
-      if (cut > 0) await Bun.sleep(50);
-      await Promise.race([closing, Bun.sleep(1000)]);
-      await server.stop(true);
-      clearInterval(housekeeping);
-      await pool.stop();
-      store.close();
-    },
+    // Once: a second SIGTERM, or a test stopping what shutdown already stopped, waits for the first.
+    stop: () => (stopping ??= stopOnce()),
   };
 }
 

@@ -144,8 +144,9 @@ export async function readSse(response: Response): Promise<{ events: any[]; done
   const events: any[] = [];
   let done = false;
   for (const block of raw.split("\n\n")) {
-    const line = block.trim();
-    if (!line.startsWith("data: ")) continue;
+    // A block may name its event first (`event: …`, as the Responses API does); its data line carries the JSON.
+    const line = block.split("\n").find((l) => l.startsWith("data: "));
+    if (line === undefined) continue;
     const data = line.slice(6);
     if (data === "[DONE]") done = true;
     else events.push(JSON.parse(data));

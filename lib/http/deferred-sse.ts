@@ -61,9 +61,13 @@ export class DeferredSse {
     this.send(sseData(value));
   }
 
-  /** Ends the request with `error`: its HTTP status while nothing was sent, an error event after. */
-  fail(error: ApiError): void {
-    if (this.opened) this.data(error.toJSON());
+  /**
+   * Ends the request with `error`: its HTTP status while nothing was sent;
+   * after, the events `asEvents` makes (an OpenAI `data: {"error":…}` event
+   * by default), then the end of the stream.
+   */
+  fail(error: ApiError, asEvents: () => Uint8Array[] = () => [sseData(error.toJSON())]): void {
+    if (this.opened) for (const bytes of asEvents()) this.send(bytes);
     else if (!this.closed) this.resolve(error.response());
     this.close();
   }

@@ -23,3 +23,8 @@ export const SSE_HEADERS: Record<string, string> = {
   connection: "keep-alive",
   "x-accel-buffering": "no",
 };
+
+/** A named event (`event:` then `data:`), as the Responses API streams them. */
+export function sseEvent(value: { type: string }): Uint8Array {
+  return encoder.encode(`event: ${value.type}\ndata: ${JSON.stringify(value)}\n\n`);
+}

@@ -3,6 +3,7 @@ import { log } from "../log.ts";
 import { chatCompletions } from "./chat.ts";
 import type { AppContext, RouteHandler } from "./context.ts";
 import { imageGenerations } from "./images.ts";
+import { createResponse } from "./responses.ts";
 import { getModel, listModels } from "./models.ts";
 import { healthz, readyz, root } from "./status.ts";
 import { storedImage } from "./stored-images.ts";
@@ -108,6 +109,7 @@ export function startServer(ctx: AppContext): Server<unknown> {
       "/v1/models/*": route({ GET: getModel }, api("/v1/models/{id}")),
       "/v1/chat/completions": route({ POST: chatCompletions }, relayed("/v1/chat/completions")),
       "/v1/images/generations": route({ POST: imageGenerations }, relayed("/v1/images/generations")),
+      "/v1/responses": route({ POST: createResponse }, relayed("/v1/responses")),
     },
     fetch: notFound,
     error: (error) => {

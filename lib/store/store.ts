@@ -56,6 +56,8 @@ export class Store {
         channel_id TEXT PRIMARY KEY, entry_key TEXT NOT NULL, used_at INTEGER NOT NULL, archived INTEGER NOT NULL DEFAULT 0)`);
       this.db.run("CREATE INDEX IF NOT EXISTS threads_active ON threads (archived, used_at)");
       this.db.run("CREATE TABLE IF NOT EXISTS rests (entry_key TEXT PRIMARY KEY, until INTEGER NOT NULL)");
+      this.db.run("CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY, scope TEXT NOT NULL, transcript TEXT NOT NULL, created_at INTEGER NOT NULL)");
+      this.db.run("CREATE INDEX IF NOT EXISTS responses_created ON responses (created_at)");
       this.images = new ImageStore(this.db, dataDir, limits.imageTtlMs, limits.imageStoreMax);
     } catch (error) {
       throw new ConfigError(`DATA_DIR "${dataDir}" cannot hold the service's database: ${errorText(error)}`);
@@ -87,6 +89,11 @@ export class Store {
       rests: this.db.query<{ entry_key: string; until: number }, [number]>("SELECT entry_key, until FROM rests WHERE until > ?"),
       rest: this.db.query<never, [string, number]>("INSERT INTO rests (entry_key, until) VALUES (?, ?) ON CONFLICT (entry_key) DO UPDATE SET until = excluded.until"),
       forgetRests: this.db.query<never, [number]>("DELETE FROM rests WHERE until <= ?"),
+      putResponse: this.db.query<never, [string, string, string, number]>("INSERT OR REPLACE INTO responses (id, scope, transcript, created_at) VALUES (?, ?, ?, ?)"),
+      getResponse: this.db.query<{ transcript: string }, [string, string, number]>("SELECT transcript FROM responses WHERE id = ? AND scope = ? AND created_at > ?"),
+      expireResponses: this.db.query<never, [number]>("DELETE FROM responses WHERE created_at <= ?"),
+      trimResponses: this.db.query<never, [number]>("DELETE FROM responses WHERE id IN (SELECT id FROM responses ORDER BY created_at LIMIT ?)"),
+      countResponses: this.db.query<{ n: number }, []>("SELECT count(*) AS n FROM responses"),
     };
     this.flushAll = this.db.transaction(() => {
       for (const [key, p] of this.pendingConversations) this.q.put.run(key, p.entryKey, p.channelId, p.at);
@@ -155,6 +162,19 @@ export class Store {
     this.q.archived.run(channelId);
   }
 
+  /**
+   * A Responses API answer's conversation (its messages and the answer), so
+   * that `previous_response_id` can continue it; scoped to the API key.
+   */
+  rememberResponse(id: string, scope: string, transcript: unknown, now = Date.now()): void {
+    this.q.putResponse.run(id, scope, JSON.stringify(transcript), now);
+  }
+
+  response(id: string, scope: string, now = Date.now()): unknown {
+    const row = this.q.getResponse.get(id, scope, now - this.conversationTtlMs);
+    return row ? JSON.parse(row.transcript) : undefined;
+  }
+
   /** Quota rests still running, by entry key. */
   rests(now = Date.now()): Map<string, number> {
     return new Map(this.q.rests.all(now).map((r) => [r.entry_key, r.until]));
@@ -177,6 +197,9 @@ export class Store {
     this.images.sweep(now);
     const excess = this.conversations - this.maxConversations;
     if (excess > 0) this.q.trim.run(excess);
+    this.q.expireResponses.run(now - this.conversationTtlMs);
+    const responses = this.q.countResponses.get()!.n - this.maxConversations;
+    if (responses > 0) this.q.trimResponses.run(responses);
   }
 
   close(): void {

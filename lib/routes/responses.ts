@@ -1,0 +1,89 @@
+import { DeferredSse } from "../http/deferred-sse.ts";
+import { ApiError, toApiError } from "../openai/api-error.ts";
+import type { ChatMessage } from "../openai/chat-request.ts";
+import { parseResponsesRequest, type ResponsesRequest } from "../openai/responses-request.ts";
+import { ResponseEvents, responseIdentity, responseObject, type ResponseIdentity } from "../openai/responses-response.ts";
+import { sseEvent } from "../openai/sse.ts";
+import { usage } from "../openai/usage.ts";
+import type { AnswerLimits } from "../relay/answer-limits.ts";
+import { keyScope } from "../relay/conversation.ts";
+import { DeltaTracker } from "../relay/delta.ts";
+import { MAX_SSE_BACKLOG, prepareChat, runChoice, type Choice, type PreparedChat } from "./chat-relay.ts";
+import type { AppContext, RequestInfo, RouteHandler } from "./context.ts";
+
+/**
+ * `POST /v1/responses`: the Responses API (the AI SDK's default provider,
+ * LangChain's useResponsesApi) on the same relay as chat completions.
+ * `previous_response_id` continues that response's conversation: the service
+ * keeps each response's messages, so the request's history is that plus its
+ * new input, and the conversation goes on in its thread (README,
+ * "Conversations and threads").
+ */
+export const createResponse: RouteHandler = async (req, ctx, info) => {
+  const request = parseResponsesRequest(info.body);
+  const scope = keyScope(req.headers.get("authorization"));
+  const messages = withPrevious(ctx, scope, request);
+  const prepared = await prepareChat(req, ctx, info, { model: request.model, messages, n: 1 }, undefined);
+  const limits: AnswerLimits = { stop: [], maxTokens: request.maxOutputTokens };
+  const who = responseIdentity(request.model, request.instructions, request.previousResponseId);
+  const done = (choice: Choice) => {
+    ctx.store.rememberResponse(who.id, scope, [...messages, { role: "assistant", text: choice.content, images: [] }]);
+    return { status: choice.finishReason === "length" ? ("incomplete" as const) : ("completed" as const), spent: usage(prepared.promptText(), choice.content) };
+  };
+  if (request.stream) return streamResponse(ctx, info, prepared, limits, who, done);
+  const choice = await runChoice(ctx, prepared, limits, info.signal);
+  info.end();
+  const { status, spent } = done(choice);
+  return Response.json(responseObject(who, status, choice.content, spent));
+};
+
+/** The request's messages: the previous response's conversation (without its instructions), then this request's. */
+function withPrevious(ctx: AppContext, scope: string, request: ResponsesRequest): ChatMessage[] {
+  if (!request.previousResponseId) return request.input;
+  const previous = ctx.store.response(request.previousResponseId, scope) as ChatMessage[] | undefined;
+  if (!previous) {
+    throw new ApiError(404, `Previous response with id '${request.previousResponseId}' not found.`, "invalid_request_error", "previous_response_not_found", "previous_response_id");
+  }
+  const instructions = request.input.filter((m) => m.role === "system");
+  const input = request.input.filter((m) => m.role !== "system");
+  return [...instructions, ...previous.filter((m) => m.role !== "system"), ...input];
+}
+
+function streamResponse(
+  ctx: AppContext,
+  info: RequestInfo,
+  prepared: PreparedChat,
+  limits: AnswerLimits,
+  who: ResponseIdentity,
+  done: (choice: Choice) => { status: "completed" | "incomplete"; spent: ReturnType<typeof usage> },
+): Promise<Response> {
+  const events = new ResponseEvents(who);
+  const sse = new DeferredSse({
+    keepaliveMs: ctx.settings.keepaliveMs,
+    maxBacklogBytes: MAX_SSE_BACKLOG,
+    signal: info.signal,
+    opening: () => [...events.created(), ...events.opened()].map(sseEvent),
+    onClose: info.end,
+  });
+  const delta = new DeltaTracker();
+  runChoice(ctx, prepared, limits, sse.signal, (visible) => {
+    const piece = delta.next(visible);
+    if (piece !== "") sse.send(sseEvent(events.delta(piece)));
+  }).then(
+    (choice) => {
+      const piece = delta.next(choice.content);
+      if (piece !== "") sse.send(sseEvent(events.delta(piece)));
+      const { status, spent } = done(choice);
+      for (const event of events.finished(delta.sent, status, spent)) sse.send(sseEvent(event));
+      sse.close();
+    },
+    (error) => {
+      const apiError = toApiError(error);
+      sse.fail(apiError, () => [
+        ...events.failed(apiError).map(sseEvent),
+        sseEvent({ type: "error", code: apiError.code, message: apiError.message, param: apiError.param, sequence_number: 0 } as { type: string }),
+      ]);
+    },
+  );
+  return sse.response;
+}
