@@ -200,3 +200,16 @@ describe("failover", () => {
     expect(stack.sim.posts.length).toBe(1);
   });
 });
+
+describe("status without a key", () => {
+  test("a down entry's problem (Discord's or Coze's words) is shown only with the key; METRICS_AUTH guards /metrics", async () => {
+    const stack = await stackWith({ simulator: { rateLimit: null }, botOptions: [{ messageContentAllowed: false }], waitReady: false, settings: { metricsAuth: true } });
+    await stack.app.ready;
+    const open = JSON.stringify(await json(await fetch(`${stack.base}/readyz`)));
+    expect(open).toContain('"state":"down"');
+    expect(open).not.toContain("Message Content Intent");
+    expect(JSON.stringify(await json(await stack.fetch("/readyz")))).toContain("Message Content Intent");
+    expect((await fetch(`${stack.base}/metrics`)).status).toBe(401);
+    expect((await stack.fetch("/metrics")).status).toBe(200);
+  });
+});

@@ -340,7 +340,7 @@ describe("several bots", () => {
     expect(stack.sim.posts.slice(since).map((p) => stack.sim.parentOf(p.channelId))).toEqual([(next + 0) % 3, (next + 1) % 3].map((k) => stack.channels[k].id));
 
     // The bot that hit its quota rests: the next requests go to the others only.
-    const entries = (await json(await fetch(`${stack.base}/readyz`))).models[0].entries;
+    const entries = (await json(await stack.fetch("/readyz"))).models[0].entries;
     expect(entries.map((e: any) => e.cooling_down_seconds > 0)).toEqual([0, 1, 2].map((k) => k === next));
     stack.sim.script(third, { text: "third answers" });
     stack.sim.script(second, { text: "second again" });

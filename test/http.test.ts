@@ -96,6 +96,15 @@ describe("service routes", () => {
     expect(root.models).toHaveLength(2);
   });
 
+  test("without a key, /readyz and / show model names and states and nothing more; with it, the details", async () => {
+    const open = await json(await fetch(`${stack.base}/readyz`));
+    expect(open.models[0].entries[0]).toEqual({ state: "ready", resting: false });
+    expect(JSON.stringify(await json(await fetch(`${stack.base}/`)))).not.toContain("in_flight");
+    const keyed = await json(await stack.fetch("/readyz"));
+    expect(keyed.models[0].entries[0]).toMatchObject({ index: 0, state: "ready", in_flight: 0, cooling_down_seconds: 0 });
+    expect(await json(await stack.fetch("/"))).toHaveProperty("conversations");
+  });
+
   test("CORS preflight on any path: 204 allowing the requested headers", async () => {
     for (const path of ["/v1/chat/completions", "/anything/else"]) {
       const res = await fetch(stack.base + path, {

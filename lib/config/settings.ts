@@ -48,6 +48,8 @@ export interface Settings {
   allowPrivateImageUrls: boolean;
   /** How long one image download may take. */
   imageFetchTimeoutMs: number;
+  /** `/metrics` needs the API key too (for a port exposed beyond the monitoring network). */
+  metricsAuth: boolean;
   /** How long SIGTERM lets replies in flight finish. */
   shutdownGraceMs: number;
   /** Seconds an idle keep-alive connection stays open (relay requests are exempt while they wait). */
@@ -94,6 +96,7 @@ export function readSettings(env: Env): Settings {
     imageStoreMax: integer(env, "IMAGE_STORE_MAX", 1 << 30, 1 << 20, 2 ** 50),
     allowPrivateImageUrls: boolean(env, "ALLOW_PRIVATE_IMAGE_URLS", false),
     imageFetchTimeoutMs: seconds(env, "IMAGE_FETCH_TIMEOUT", 15, 60),
+    metricsAuth: boolean(env, "METRICS_AUTH", false),
     idleTimeoutSeconds: 30,
     keepaliveMs: 15_000,
   };

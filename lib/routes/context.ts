@@ -29,6 +29,8 @@ export interface RequestInfo {
   signal: AbortSignal;
   /** Date.now() when the request arrived. */
   receivedAt: number;
+  /** The request carries a valid API key (open routes show more to a caller that has one). */
+  authorized: boolean;
   /** The parsed JSON body, for routes that take one (read before the handler runs, within BODY_TIMEOUT). */
   body?: unknown;
   /** For relayed routes: ends the request's in-flight slot; a stream calls it after its last event. Idempotent. */

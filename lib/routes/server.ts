@@ -52,7 +52,7 @@ export function startServer(ctx: AppContext): Server<unknown> {
       try {
         const handler = methods[req.method as keyof Methods] ?? methods["*"];
         if (req.method === "OPTIONS") response = preflight(req);
-        else if (options.auth && !keyCheck(req.headers.get("authorization"))) throw invalidApiKey();
+        else if ((options.auth || (options.name === "/metrics" && ctx.settings.metricsAuth)) && !keyCheck(req.headers.get("authorization"))) throw invalidApiKey();
         else if (!handler) throw methodNotAllowed(req.method, pathOf(req.url));
         else if (options.longWait) {
           // A relayed request holds its in-flight slot from the first byte: a client that never finishes
@@ -62,8 +62,11 @@ export function startServer(ctx: AppContext): Server<unknown> {
           const body = await readJsonBody(req, ctx.settings.maxBodyBytes, ctx.settings.bodyTimeoutMs);
           // Only now may the wait for Coze begin, with Bun's idle timer off.
           server.timeout(req, 0);
-          response = await handler(req, ctx, { requestId, server, signal: work.signal, receivedAt, body, end });
-        } else response = await handler(req, ctx, { requestId, server, signal: req.signal, receivedAt, end });
+          response = await handler(req, ctx, { requestId, server, signal: work.signal, receivedAt, body, end, authorized: true });
+        } else {
+          const authorized = options.auth || keyCheck(req.headers.get("authorization"));
+          response = await handler(req, ctx, { requestId, server, signal: req.signal, receivedAt, end, authorized });
+        }
       } catch (error) {
         end();
         if (req.signal.aborted) {
