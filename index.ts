@@ -14,9 +14,11 @@ import { errorText } from "./lib/error-text.ts";
 
 const HELP = `coze-chat-proxy ${VERSION}: an OpenAI-compatible API for Coze bots, through Discord.
 
-Usage: coze-chat-proxy [--demo | --healthcheck | --version | --help]
+Usage: coze-chat-proxy [check [--json] | --demo | --healthcheck | --version | --help]
 
   (no option)    serve the API; reads the environment, .env and BOT_CONFIG (bot.json)
+  check          test every bot.json entry (login, channel, permissions, bot-01, a probe) and say what to fix;
+                 exit 0 only when every entry works; --json for scripts
   --demo         serve the API against a built-in simulated Discord and Coze: no account needed
   --healthcheck  exit 0 when the service on SERVER_PORT answers /healthz (for Docker's HEALTHCHECK)
   --version      print the version
@@ -28,10 +30,12 @@ DISCORD_API_URL, PROXY_URL, REPLY_START_TIMEOUT, REPLY_QUIET, REPLY_TIMEOUT. See
 async function main(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) return print(HELP);
   if (args.includes("--version") || args.includes("-v")) return print(VERSION);
-  const unknown = args.find((a) => !["--demo", "--healthcheck"].includes(a));
+  const checking = args[0] === "check";
+  const unknown = args.find((a, i) => !(checking ? (i === 0 || a === "--json") : ["--demo", "--healthcheck"].includes(a)));
   if (unknown) throw new ConfigError(`unknown option ${unknown}; see --help`);
   const env = loadEnvironment();
   if (args.includes("--healthcheck")) return healthcheck(readSettings(env).port);
+  if (checking) return check(env, args.includes("--json"));
 
   // Loaded only to serve: --version, --help and --healthcheck (every 30 s in Docker) need no discord.js,
   // and only --demo needs the simulator.
@@ -86,6 +90,17 @@ async function main(args: string[]): Promise<number> {
     }
   });
   return stopped;
+}
+
+/** `check`: one row per bot.json entry; exit 0 only when every entry works. */
+async function check(env: Record<string, string | undefined>, asJson: boolean): Promise<number> {
+  const { settings, entries, warnings } = loadConfig(env);
+  setLogLevel(asJson ? "error" : "warn");
+  if (!asJson) for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+  const { runCheck, formatRows } = await import("./lib/check/check.ts");
+  const rows = await runCheck(settings, entries);
+  process.stdout.write((asJson ? JSON.stringify(rows, null, 2) : formatRows(rows)) + "\n");
+  return rows.every((r) => r.ok) ? 0 : 1;
 }
 
 function print(text: string): number {

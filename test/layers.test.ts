@@ -20,6 +20,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "relay": ["discord", "store", "openai", "config", "lib"],
   "http": ["openai", "config", "lib"],
   "routes": ["http", "relay", "discord", "store", "openai", "config", "lib"],
+  "check": ["relay", "discord", "openai", "config", "lib"],
   "app": ["routes", "http", "relay", "discord", "store", "openai", "config", "lib"],
   "demo": ["simulator", "config", "lib"], // --demo starts the simulator in-process
   "simulator": [],

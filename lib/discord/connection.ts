@@ -3,7 +3,7 @@ import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { createClient, type ClientOptions } from "./client.ts";
 import { runWithDeadline } from "./deadline.ts";
-import { Events, RESTEvents, Routes } from "./discord-js.ts";
+import { DiscordAPIError, Events, PermissionFlagsBits, RESTEvents, Routes } from "./discord-js.ts";
 import { toPostError, toReplyMessage } from "./payload.ts";
 import { PostError } from "./post-error.ts";
 import { ReplyRouter } from "./reply-router.ts";
@@ -42,6 +42,27 @@ const FATAL_CLOSE: Record<number, string> = {
   4013: "Discord refused the intents (close 4013)",
   4014: "Discord refused the MessageContent intent (close 4014): enable 'Message Content Intent' for bot-02 in the Discord developer portal (Bot → Privileged Gateway Intents)",
 };
+
+/** The permissions bot-02 needs in an entry's channel, by the names Discord's settings show. */
+const NEEDED_PERMISSIONS = [
+  ["View Channel", PermissionFlagsBits.ViewChannel],
+  ["Send Messages", PermissionFlagsBits.SendMessages],
+  ["Send Messages in Threads", PermissionFlagsBits.SendMessagesInThreads],
+  ["Create Public Threads", PermissionFlagsBits.CreatePublicThreads],
+  ["Read Message History", PermissionFlagsBits.ReadMessageHistory],
+  ["Attach Files", PermissionFlagsBits.AttachFiles],
+] as const;
+
+/** What `check` learns about an entry's place in Discord. */
+export interface ChannelInspection {
+  /** bot-02 is a member of the server. */
+  inGuild: boolean;
+  channel: "ok" | "unknown" | "no-access";
+  /** Permissions bot-02 lacks in the channel, by name. */
+  missing: string[];
+  /** bot-01 (the Coze bot) is a member of the server; undefined when that could not be asked. */
+  cozeInGuild: boolean | undefined;
+}
 
 /** One Discord login (one `bot_token`): a discord.js client, its state, and the replies it routes. */
 export class Connection {
@@ -201,6 +222,36 @@ export class Connection {
       })) as APIThreadChannel;
       return thread.id;
     });
+  }
+
+  /**
+   * Where bot-02 stands in an entry's server and channel: membership, the
+   * channel, each permission the relay needs, and whether bot-01 is there.
+   */
+  async inspect(guildId: string, channelId: string, cozeId: string): Promise<ChannelInspection> {
+    const guild = this.client.guilds.cache.get(guildId);
+    const codeOf = (error: unknown) => (error instanceof DiscordAPIError ? Number(error.code) : undefined);
+    let channel: ChannelInspection["channel"] = "ok";
+    try {
+      await this.client.rest.get(Routes.channel(channelId));
+    } catch (error) {
+      const code = codeOf(error);
+      if (code === 10003) channel = "unknown";
+      else if (code === 50001) channel = "no-access";
+      else throw error;
+    }
+    let missing: string[] = [];
+    const permissions = channel === "ok" && this.client.user ? guild?.channels.cache.get(channelId)?.permissionsFor(this.client.user) : undefined;
+    if (permissions) missing = NEEDED_PERMISSIONS.filter(([, bit]) => !permissions.has(bit)).map(([name]) => name);
+    else if (channel === "no-access") missing = ["View Channel"];
+    let cozeInGuild: boolean | undefined;
+    try {
+      await this.client.rest.get(Routes.guildMember(guildId, cozeId));
+      cozeInGuild = true;
+    } catch (error) {
+      cozeInGuild = codeOf(error) === 10007 ? false : undefined;
+    }
+    return { inGuild: guild !== undefined, channel, missing, cozeInGuild };
   }
 
   /** Archives or unarchives a thread the service started. */

@@ -8,5 +8,5 @@
  */
 import "./gateway-proxy.ts";
 
-export const { Client, DiscordAPIError, Events, GatewayIntentBits, HTTPError, Options, Partials, RateLimitError, RESTEvents, Routes } =
+export const { Client, DiscordAPIError, Events, GatewayIntentBits, HTTPError, Options, Partials, PermissionFlagsBits, RateLimitError, RESTEvents, Routes } =
   require("discord.js") as typeof import("discord.js");

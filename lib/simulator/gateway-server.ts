@@ -70,7 +70,7 @@ export class GatewayServer {
         user_settings: {},
       }),
     );
-    for (const guild of guilds) session.dispatch("GUILD_CREATE", JSON.stringify(guildPayload(guild, this.sim.activeThreads(guild.id))));
+    for (const guild of guilds) session.dispatch("GUILD_CREATE", JSON.stringify(guildPayload(guild, this.sim.activeThreads(guild.id), user)));
     this.sim.changed();
   }
 

@@ -2,6 +2,7 @@ import { CONTENT_LIMIT } from "./limits.ts";
 import type { DiscordSimulator } from "./simulator.ts";
 import type { AllowedMentions, SimUser, StoredFile } from "./world.ts";
 import { compareSnowflakes } from "./snowflake.ts";
+import { memberPayload } from "./payloads.ts";
 import { handleThreadRoute } from "./threads-rest.ts";
 
 /** Discord's JSON error shape: `{"message","code"}`, with `errors` for form errors. */
@@ -47,6 +48,15 @@ export async function handleRest(sim: DiscordSimulator, req: Request, url: URL):
   if (route === "/users/@me" && req.method === "GET") {
     return Response.json({ id: user.id, username: user.username, discriminator: "0", global_name: null, avatar: null, bot: true });
   }
+  const member = /^\/guilds\/(\d+)\/members\/(\d+)$/.exec(route);
+  if (member && req.method === "GET") {
+    const guild = sim.guilds.get(member[1]);
+    if (!guild || !guild.members.has(user.id)) return error(404, 10004, "Unknown Guild");
+    const found = guild.members.has(member[2]) ? sim.users.get(member[2]) : undefined;
+    return found ? Response.json(memberPayload(found)) : error(404, 10007, "Unknown Member");
+  }
+  const channelRoute = /^\/channels\/(\d+)/.exec(route);
+  if (channelRoute && sim.channels.get(channelRoute[1])?.hidden.has(user.id)) return error(403, 50001, "Missing Access");
   const messages = /^\/channels\/(\d+)\/messages(?:\/(\d+))?$/.exec(route);
   if (messages) {
     const [, channelId, messageId] = messages;

@@ -141,14 +141,14 @@ export class DiscordSimulator {
   }
 
   addGuild(members: SimUser[], name = `guild-${this.guilds.size + 1}`): SimGuild {
-    const guild: SimGuild = { id: snowflake(), name, members: new Set(members.map((m) => m.id)), channels: [] };
+    const guild: SimGuild = { id: snowflake(), name, ownerId: snowflake(), members: new Set(members.map((m) => m.id)), channels: [] };
     this.guilds.set(guild.id, guild);
-    for (const session of this.sessions) if (guild.members.has(session.user.id)) session.dispatch("GUILD_CREATE", JSON.stringify(guildPayload(guild, this.activeThreads(guild.id))));
+    for (const session of this.sessions) if (guild.members.has(session.user.id)) session.dispatch("GUILD_CREATE", JSON.stringify(guildPayload(guild, this.activeThreads(guild.id), session.user)));
     return guild;
   }
 
   addChannel(guild: SimGuild, name = `chat-${guild.channels.length + 1}`): SimChannel {
-    const channel: SimChannel = { id: snowflake(), guildId: guild.id, name, denied: new Set(), deniedThreads: new Set() };
+    const channel: SimChannel = { id: snowflake(), guildId: guild.id, name, denied: new Set(), deniedThreads: new Set(), hidden: new Set() };
     guild.channels.push(channel);
     this.channels.set(channel.id, channel);
     return channel;
@@ -187,6 +187,7 @@ export class DiscordSimulator {
       name,
       denied: parent.denied,
       deniedThreads: parent.deniedThreads,
+      hidden: parent.hidden,
       thread: { parentId: parent.id, ownerId: owner.id, archived: false, archiveTimestamp: new Date().toISOString() },
     };
     this.channels.set(thread.id, thread);

@@ -19,6 +19,8 @@ export interface SimChannel {
   denied: Set<string>;
   /** Users denied Create Public Threads here (starting a thread answers 403, code 50013). */
   deniedThreads: Set<string>;
+  /** Users denied View Channel here (every route of the channel answers 403, code 50001). */
+  hidden: Set<string>;
   /** Set for a thread: its parent text channel, and whether it is archived. */
   thread?: { parentId: string; ownerId: string; archived: boolean; archiveTimestamp: string };
 }
@@ -26,6 +28,8 @@ export interface SimChannel {
 export interface SimGuild {
   id: string;
   name: string;
+  /** A person, as on Discord: never one of the bots (an owner holds every permission). */
+  ownerId: string;
   members: Set<string>;
   channels: SimChannel[];
 }
