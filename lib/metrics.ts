@@ -26,6 +26,11 @@ export class Counter {
     this.values.set(key, (this.values.get(key) ?? 0) + by);
   }
 
+  /** Every series as its rendered labels (`{kind="quota"}`) and count, for the status page. */
+  series(): [string, number][] {
+    return [...this.values];
+  }
+
 
   private key(labels: Labels): string {
     let node = this.keys;

@@ -25,3 +25,24 @@ export function createKeyCheck(keys: readonly string[]): (authorization: string 
 function digest(key: string): Buffer {
   return new Bun.CryptoHasher("sha256").update(key).digest();
 }
+
+/** The cookie the status page's login sets: a digest of the key, never the key itself. */
+export const SESSION_COOKIE = "coze_chat_proxy_session";
+
+/** A session cookie's value for a key: a digest that the service can check and nobody can turn back into the key. */
+export function sessionValue(key: string): string {
+  return new Bun.CryptoHasher("sha256").update(`coze-chat-proxy session\u0000${key}`).digest("hex");
+}
+
+/** Builds the session-cookie check once: the cookie must carry the session value of one configured key. */
+export function createSessionCheck(keys: readonly string[]): (cookieHeader: string | null) => boolean {
+  const expected = keys.map((k) => Buffer.from(sessionValue(k)));
+  return (cookieHeader) => {
+    const value = cookieHeader?.split(/;\s*/).find((c) => c.startsWith(`${SESSION_COOKIE}=`))?.slice(SESSION_COOKIE.length + 1);
+    if (!value || !/^[0-9a-f]{64}$/.test(value)) return false;
+    const presented = Buffer.from(value);
+    let ok = false;
+    for (const e of expected) ok = timingSafeEqual(presented, e) || ok;
+    return ok;
+  };
+}

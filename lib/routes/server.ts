@@ -5,11 +5,11 @@ import type { AppContext, RouteHandler } from "./context.ts";
 import { imageGenerations } from "./images.ts";
 import { createResponse } from "./responses.ts";
 import { getModel, listModels } from "./models.ts";
-import { healthz, readyz, root } from "./status.ts";
+import { healthz, login, logout, readyz, root } from "./status.ts";
 import { storedImage } from "./stored-images.ts";
 import { invalidApiKey, methodNotAllowed, routeNotFound, toApiError } from "../openai/api-error.ts";
 import { readJsonBody } from "../http/json-body.ts";
-import { createKeyCheck } from "../http/auth.ts";
+import { createKeyCheck, createSessionCheck } from "../http/auth.ts";
 import { corsHeaders, preflight } from "../http/cors.ts";
 import { errorStack } from "../error-text.ts";
 
@@ -40,6 +40,7 @@ const noop = () => {};
 /** Starts the HTTP API on `Bun.serve` and its `routes`. */
 export function startServer(ctx: AppContext): Server<unknown> {
   const keyCheck = createKeyCheck(ctx.settings.authTokens);
+  const sessionCheck = createSessionCheck(ctx.settings.authTokens);
 
   const route = (methods: Methods, options: RouteOptions) =>
     async (req: Request, server: Server<unknown>): Promise<Response> => {
@@ -64,7 +65,7 @@ export function startServer(ctx: AppContext): Server<unknown> {
           server.timeout(req, 0);
           response = await handler(req, ctx, { requestId, server, signal: work.signal, receivedAt, body, end, authorized: true });
         } else {
-          const authorized = options.auth || keyCheck(req.headers.get("authorization"));
+          const authorized = options.auth || keyCheck(req.headers.get("authorization")) || sessionCheck(req.headers.get("cookie"));
           response = await handler(req, ctx, { requestId, server, signal: req.signal, receivedAt, end, authorized });
         }
       } catch (error) {
@@ -106,6 +107,8 @@ export function startServer(ctx: AppContext): Server<unknown> {
       "/": route({ GET: root }, open("/")),
       "/healthz": route({ GET: healthz }, open("/healthz")),
       "/readyz": route({ GET: readyz }, open("/readyz")),
+      "/login": route({ POST: login }, open("/login")),
+      "/logout": route({ POST: logout }, open("/logout")),
       "/metrics": route({ GET: metrics }, open("/metrics")),
       "/images/*": route({ GET: storedImage }, open("/images/{id}")),
       "/v1/models": route({ GET: listModels }, api("/v1/models")),

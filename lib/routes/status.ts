@@ -1,4 +1,6 @@
+import { createKeyCheck, SESSION_COOKIE, sessionValue } from "../http/auth.ts";
 import type { AppContext, RequestInfo, RouteHandler } from "./context.ts";
+import { statusPage } from "./status-page.ts";
 
 /** `GET /healthz`: the process is up and serving. */
 export const healthz: RouteHandler = () => Response.json({ status: "ok" });
@@ -24,9 +26,15 @@ export const readyz: RouteHandler = (_req, ctx, info) => {
   );
 };
 
-/** `GET /`: a short status for a person with a browser. */
-export const root: RouteHandler = (_req, ctx, info) =>
-  Response.json({
+/** `GET /`: the status page for a browser; for any other client a short JSON status, as before. */
+export const root: RouteHandler = (req, ctx, info) => {
+  if ((req.headers.get("accept") ?? "").includes("text/html")) {
+    const failed = new URL(req.url).searchParams.has("login-failed");
+    return new Response(statusPage(ctx, info.authorized, failed), {
+      headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'" },
+    });
+  }
+  return Response.json({
     name: "coze-chat-proxy",
     version: ctx.version,
     uptime_seconds: Math.floor(Date.now() / 1000) - ctx.startedAt,
@@ -34,3 +42,26 @@ export const root: RouteHandler = (_req, ctx, info) =>
     models: modelStatus(ctx, info),
     ...(info.authorized ? { conversations: ctx.store.conversations } : {}),
   });
+};
+
+const LOGIN_FORM_LIMIT = 4096;
+
+/**
+ * `POST /login` from the status page's form: a valid key sets a session
+ * cookie (a digest of the key, HttpOnly, SameSite=Strict) and goes back to the page.
+ */
+export const login: RouteHandler = async (req, ctx) => {
+  const length = Number(req.headers.get("content-length") ?? NaN);
+  const form = length <= LOGIN_FORM_LIMIT ? new URLSearchParams(await req.text()) : new URLSearchParams();
+  const key = form.get("key") ?? "";
+  if (!createKeyCheck(ctx.settings.authTokens)(`Bearer ${key}`)) return new Response(null, { status: 303, headers: { location: "/?login-failed" } });
+  const secure = new URL(req.url).protocol === "https:" || ctx.settings.publicUrl?.startsWith("https:") ? "; Secure" : "";
+  return new Response(null, {
+    status: 303,
+    headers: { location: "/", "set-cookie": `${SESSION_COOKIE}=${sessionValue(key)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=604800${secure}` },
+  });
+};
+
+/** `POST /logout`: forgets the session cookie. */
+export const logout: RouteHandler = () =>
+  new Response(null, { status: 303, headers: { location: "/", "set-cookie": `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0` } });
