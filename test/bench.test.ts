@@ -24,6 +24,7 @@ test("bun run bench --quick produces every figure", async () => {
     "binary size over a hello-world binary",
     "burst of 20 on one entry: failures",
     "continued conversation over a new one (store)",
+    "RSS for one request with ten 9.9 MiB images",
     "burst of 20: last post after the earliest allowed",
     "binary: start to ready, 10 bots",
     "binary: RSS idle, 10 bots",

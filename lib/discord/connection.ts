@@ -206,7 +206,8 @@ export class Connection {
           allowed_mentions: { parse: [], users: mentionId ? [mentionId] : [], replied_user: false },
           ...(files.length > 0 ? { attachments: files.map((f, id) => ({ id, filename: f.name })) } : {}),
         },
-        files: files.map((f) => ({ name: f.name, data: Buffer.from(f.data), contentType: f.contentType })),
+        // A Buffer view of the same bytes, not a copy: ten 10 MiB images must not cost ten more.
+        files: files.map((f) => ({ name: f.name, data: Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength), contentType: f.contentType })),
         signal,
       })) as APIMessage;
       return message.id;

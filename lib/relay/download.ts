@@ -118,20 +118,24 @@ async function readDecoded(response: Response, limit: number, timedOut: AbortSig
     await response.body?.cancel();
     throw new DownloadRefused(`it is larger than ${limit / 1048576} MiB`);
   }
+  // With a declared, uncompressed length the bytes go straight into one buffer of that size: no second copy.
+  const exact = !response.headers.has("content-encoding") && Number.isInteger(declared) && declared > 0 ? new Uint8Array(declared) : undefined;
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
     for await (const chunk of response.body ?? []) {
-      size += chunk.byteLength;
-      if (size > limit) {
+      if (size + chunk.byteLength > limit || (exact && size + chunk.byteLength > exact.byteLength)) {
         await response.body?.cancel().catch(() => {});
         throw new DownloadRefused(`it is larger than ${limit / 1048576} MiB`);
       }
-      chunks.push(chunk);
+      if (exact) exact.set(chunk, size);
+      else chunks.push(chunk);
+      size += chunk.byteLength;
     }
   } catch (error) {
     if (error instanceof DownloadRefused) throw error;
     throw new DownloadRefused(timedOut.aborted ? `it did not arrive within ${timeoutMs / 1000} s` : "it broke off");
   }
+  if (exact) return size === exact.byteLength ? exact : exact.subarray(0, size);
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
 }
