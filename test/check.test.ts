@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { COZE_ERRORS } from "../lib/simulator/coze-script.ts";
 import { DiscordSimulator } from "../lib/simulator/simulator.ts";
 import type { SimChannel, SimCoze, SimUser } from "../lib/simulator/world.ts";
+import { spawnCli } from "./support/process.ts";
 
 const sims: DiscordSimulator[] = [];
 afterEach(async () => {
@@ -37,13 +38,10 @@ function world(options: { messageContentAllowed?: boolean; cozeInGuild?: boolean
 async function check(w: World, entries: Record<string, unknown>[] = [w.entry], args: string[] = []) {
   const dir = mkdtempSync(join(tmpdir(), "coze-check-"));
   writeFileSync(join(dir, "bot.json"), JSON.stringify(entries));
-  const proc = Bun.spawn(["bun", join(import.meta.dir, "..", "index.ts"), "check", ...args], {
+  const { code, out, err } = await spawnCli(["check", ...args], {
     cwd: dir,
     env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", BOT_CONFIG: join(dir, "bot.json"), DISCORD_API_URL: w.sim.apiUrl, REPLY_START_TIMEOUT: "1.5", REPLY_QUIET: "0.5" },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [code, out, err] = [await proc.exited, await new Response(proc.stdout).text(), await new Response(proc.stderr).text()];
+  }).finished();
   for (const e of entries) expect(out + err).not.toContain(String(e.bot_token));
   return { code, out, err };
 }

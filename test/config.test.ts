@@ -7,6 +7,7 @@ import { ConfigError } from "../lib/config/config-error.ts";
 import { parseDotenv } from "../lib/config/dotenv.ts";
 import { parseJsonc } from "../lib/config/jsonc.ts";
 import { readSettings } from "../lib/config/settings.ts";
+import { spawnCli } from "./support/process.ts";
 
 const ID = "123456789012345678";
 const entry = (over: Record<string, unknown> = {}) => ({
@@ -135,16 +136,8 @@ describe("startup", () => {
   const dir = mkdtempSync(join(tmpdir(), "coze-config-"));
   const run = async (env: Record<string, string>, files: Record<string, string> = {}, args: string[] = []) => {
     for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-    const proc = Bun.spawn(["bun", join(import.meta.dir, "..", "index.ts"), ...args], {
-      cwd: dir,
-      env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", SERVER_PORT: "0", ...env },
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const timer = setTimeout(() => proc.kill(), 10_000);
-    const [code, stderr] = [await proc.exited, await new Response(proc.stderr).text()];
-    clearTimeout(timer);
-    return { code, stderr };
+    const { code, err } = await spawnCli(args, { cwd: dir, env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", SERVER_PORT: "0", ...env } }).finished(10_000);
+    return { code, stderr: err };
   };
 
   test("a bad bot.json exits non-zero with one line and no stack trace", async () => {
@@ -177,22 +170,14 @@ describe("startup", () => {
 
   test("--demo prints curl lines that work when pasted, and SIGTERM stops it cleanly", async () => {
     expect(Bun.which("curl")).not.toBeNull();
-    const proc = Bun.spawn(["bun", join(import.meta.dir, "..", "index.ts"), "--demo"], {
+    const demo = spawnCli(["--demo"], {
       cwd: mkdtempSync(join(tmpdir(), "coze-demo-")),
       env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", SERVER_PORT: "0", SERVER_HOST: "127.0.0.1" },
-      stdout: "pipe",
-      stderr: "pipe",
     });
+    const proc = demo.proc;
     const killer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
     try {
-      let out = "";
-      const reader = proc.stdout.getReader();
-      while (!out.includes("With the openai SDK")) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        out += new TextDecoder().decode(value);
-      }
-      reader.releaseLock();
+      const out = await demo.until("With the openai SDK");
       const curls = out.split("\n").filter((l) => l.trim().startsWith("curl "));
       expect(curls).toHaveLength(6);
       const results = curls.map((line) => Bun.spawnSync(["bash", "-c", line.trim()]).stdout.toString());

@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DiscordSimulator } from "../lib/simulator/simulator.ts";
+import { spawnCli } from "./support/process.ts";
 import { chatBody, json, KEY, SECOND_KEY, startStack, type Stack } from "./harness.ts";
 import { startCountingProxy } from "./support/counting-proxy.ts";
 
@@ -38,20 +39,11 @@ describe("SIGHUP", () => {
     const dir = mkdtempSync(join(tmpdir(), "coze-hup-"));
     const file = join(dir, "bot.json");
     writeFileSync(file, JSON.stringify([entry("first")]));
-    const proc = Bun.spawn(["bun", join(import.meta.dir, "..", "index.ts")], {
-      cwd: dir,
-      env: { PATH: process.env.PATH!, SERVER_PORT: "0", SERVER_HOST: "127.0.0.1", BOT_CONFIG: file, AUTH_TOKEN: KEY, DISCORD_API_URL: sim.apiUrl },
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const child = spawnCli([], { cwd: dir, env: { PATH: process.env.PATH!, SERVER_PORT: "0", SERVER_HOST: "127.0.0.1", BOT_CONFIG: file, AUTH_TOKEN: KEY, DISCORD_API_URL: sim.apiUrl } });
+    const proc = child.proc;
     let out = "";
-    const reader = proc.stdout.getReader();
     const until = async (text: string) => {
-      while (!out.includes(text)) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`process ended before printing ${text}: ${out}`);
-        out += new TextDecoder().decode(value);
-      }
+      out = await child.until(text);
     };
     try {
       await until("discord bot connected");
