@@ -2,6 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BotEntry } from "./config/bots.ts";
+import { buildScenario } from "./simulator/scenario.ts";
 import { DiscordSimulator } from "./simulator/simulator.ts";
 
 export const DEMO_CHAT_MODEL = "coze-demo";
@@ -14,23 +15,16 @@ export const DEMO_IMAGE_MODEL = "coze-demo-image";
  */
 export function startDemoDiscord(): { simulator: DiscordSimulator; entries: BotEntry[] } {
   const simulator = new DiscordSimulator({ recordLimit: 200 }).start();
-  const relay = simulator.addBot({ username: "coze-chat-proxy" });
-  const chat = simulator.addCoze({ username: "coze-demo" });
+  const world = buildScenario(simulator, {
+    bots: [{ username: "coze-chat-proxy" }],
+    entries: [{ model: DEMO_CHAT_MODEL, coze: 0 }, { model: DEMO_IMAGE_MODEL, coze: 1 }],
+    guildName: "demo",
+  });
+  const [chat, images] = world.cozes;
   // A long demo answer should not sit out REPLY_QUIET between its pieces.
   chat.continueButtons = true;
-  const images = simulator.addCoze({ username: "coze-demo-image" });
   images.behaviour = (prompt) => ({ text: `Here is a picture of ${JSON.stringify(prompt.slice(0, 200))}.`, image: "embed", steps: 2 });
-  const guild = simulator.addGuild([relay, chat.user, images.user], "demo");
-  const entry = (index: number, model: string, coze: typeof chat): BotEntry => ({
-    index,
-    model,
-    bot_token: relay.token!,
-    coze_bot_id: coze.user.id,
-    guild_id: guild.id,
-    channel_id: simulator.addChannel(guild, model).id,
-    threads: true,
-  });
-  return { simulator, entries: [entry(0, DEMO_CHAT_MODEL, chat), entry(1, DEMO_IMAGE_MODEL, images)] };
+  return { simulator, entries: world.entries };
 }
 
 /** The lines `--demo` prints: commands that work when pasted into another terminal. */

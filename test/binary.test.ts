@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import OpenAI from "openai";
 import { freePort } from "./support/ports.ts";
+import { buildScenario } from "../lib/simulator/scenario.ts";
 import { DiscordSimulator } from "../lib/simulator/simulator.ts";
 import { promptPng } from "../lib/simulator/png.ts";
 import { VERSION } from "../lib/version.ts";
@@ -28,13 +29,9 @@ beforeAll(() => {
   Bun.spawnSync(["chmod", "+x", binary]);
 
   sim = new DiscordSimulator({ rateLimit: null }).start();
-  const bot = sim.addBot();
-  const chat = sim.addCoze();
-  const images = sim.addCoze();
-  images.behaviour = () => ({ text: "drawn", image: "attachment" });
-  const guild = sim.addGuild([bot, chat.user, images.user]);
-  const entry = (model: string, coze: typeof chat) => ({ model, bot_token: bot.token, coze_bot_id: coze.user.id, guild_id: guild.id, channel_id: sim.addChannel(guild).id });
-  botJson = JSON.stringify([entry("chat", chat), entry("img", images)]);
+  const world = buildScenario(sim, { entries: [{ model: "chat", coze: 0 }, { model: "img", coze: 1 }] });
+  world.cozes[1].behaviour = () => ({ text: "drawn", image: "attachment" });
+  botJson = JSON.stringify(world.entries);
 });
 afterAll(() => sim.stop());
 

@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { COZE_ERRORS } from "../lib/simulator/coze-script.ts";
+import { buildScenario } from "../lib/simulator/scenario.ts";
 import { DiscordSimulator } from "../lib/simulator/simulator.ts";
 import type { SimChannel, SimCoze, SimUser } from "../lib/simulator/world.ts";
 import { spawnCli } from "./support/process.ts";
@@ -28,11 +29,9 @@ interface World {
 function world(options: { messageContentAllowed?: boolean; cozeInGuild?: boolean } = {}): World {
   const sim = new DiscordSimulator({ rateLimit: null }).start();
   sims.push(sim);
-  const bot = sim.addBot({ messageContentAllowed: options.messageContentAllowed ?? true });
-  const coze = sim.addCoze();
-  const guild = sim.addGuild(options.cozeInGuild === false ? [bot] : [bot, coze.user]);
-  const channel = sim.addChannel(guild);
-  return { sim, bot, coze, channel, entry: { model: "gpt-test", bot_token: bot.token, coze_bot_id: coze.user.id, guild_id: guild.id, channel_id: channel.id } };
+  const world = buildScenario(sim, { bots: [{ messageContentAllowed: options.messageContentAllowed ?? true }], cozesOutsideGuild: options.cozeInGuild === false });
+  const { index: _, threads: __, ...entry } = world.entries[0];
+  return { sim, bot: world.bots[0], coze: world.cozes[0], channel: world.channels[0], entry };
 }
 
 async function check(w: World, entries: Record<string, unknown>[] = [w.entry], args: string[] = []) {

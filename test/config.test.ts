@@ -133,8 +133,9 @@ describe("environment", () => {
 });
 
 describe("startup", () => {
-  const dir = mkdtempSync(join(tmpdir(), "coze-config-"));
+  // A directory of its own per run: a .env one test writes must not reach the next.
   const run = async (env: Record<string, string>, files: Record<string, string> = {}, args: string[] = []) => {
+    const dir = mkdtempSync(join(tmpdir(), "coze-config-"));
     for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
     const { code, err } = await spawnCli(args, { cwd: dir, env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", SERVER_PORT: "0", ...env } }).finished(10_000);
     return { code, stderr: err };

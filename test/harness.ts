@@ -3,6 +3,7 @@
  * real discord.js clients, and the official `openai` SDK as the client, all on
  * 127.0.0.1 with ports the OS picks. `stop()` closes every socket it opened.
  */
+import { afterEach } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import { startApp, type App } from "../lib/app.ts";
 import type { BotEntry } from "../lib/config/bots.ts";
 import { readSettings, type Settings } from "../lib/config/settings.ts";
 import { setLogSink } from "../lib/log.ts";
+import { buildScenario } from "../lib/simulator/scenario.ts";
 import { DiscordSimulator, type SimulatorOptions } from "../lib/simulator/simulator.ts";
 import type { SimChannel, SimCoze, SimUser } from "../lib/simulator/world.ts";
 
@@ -50,6 +52,12 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/** Stacks still running, so that what one test left queued cannot answer the next. */
+const live = new Set<Stack>();
+afterEach(() => {
+  for (const stack of live) for (const coze of stack.cozes) coze.queue.length = 0;
+});
+
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const { sim, bots, cozes, channels, entries } = options.reuse ? reuseWorld(options.reuse) : newWorld(options);
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "coze-test-data-"));
@@ -71,7 +79,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const app = startApp(settings, entries);
   if (options.waitReady !== false) await app.ready;
   const base = `http://127.0.0.1:${app.server.port}`;
-  return {
+  const stack: Stack = {
     sim,
     app,
     base,
@@ -95,33 +103,24 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await app.stop();
       await sim.stop();
       setLogSink(previousSink);
+      live.delete(stack);
       if (leaked > 0) throw new Error(`leaked in-flight slots: ${leaked} still held after the test's requests ended`);
     },
   };
+  live.add(stack);
+  return stack;
 }
 
 function newWorld(options: StackOptions) {
   const sim = new DiscordSimulator({ rateLimit: null, ...options.simulator }).start();
   const wanted = options.entries ?? [{ model: "gpt-test" }];
-  const bots = Array.from({ length: options.bots ?? 1 }, (_, i) => sim.addBot({ username: `relay-${i + 1}`, ...options.botOptions?.[i] }));
-  const cozeCount = Math.max(1, ...wanted.map((e) => (e.coze ?? 0) + 1));
-  const cozes = Array.from({ length: cozeCount }, (_, i) => sim.addCoze({ username: `coze-${i + 1}` }));
-  const guild = sim.addGuild([...bots, ...cozes.map((c) => c.user)]);
-  const channels: SimChannel[] = [];
-  const entries: BotEntry[] = wanted.map((w, index) => {
-    const channel = sim.addChannel(guild);
-    channels.push(channel);
-    return {
-      index,
-      model: w.model,
-      bot_token: w.token ?? bots[w.bot ?? 0].token!,
-      coze_bot_id: cozes[w.coze ?? 0].user.id,
-      guild_id: guild.id,
-      channel_id: w.channelId ?? channel.id,
-      threads: w.threads ?? true,
-    };
+  const { bots, cozes, channels, entries } = buildScenario(sim, {
+    bots: Array.from({ length: options.bots ?? 1 }, (_, i) => options.botOptions?.[i] ?? {}),
+    entries: wanted.map(({ model, coze, bot, threads }) => ({ model, coze, bot, threads })),
   });
-  return { sim, bots, cozes, channels, entries };
+  // Entries a test points elsewhere: another token, or a channel that does not exist.
+  wanted.forEach((w, i) => Object.assign(entries[i], w.token ? { bot_token: w.token } : {}, w.channelId ? { channel_id: w.channelId } : {}));
+  return { sim, bots, cozes, channels, entries: entries as BotEntry[] };
 }
 
 /** The world of a running simulator, for a second service on it (a restart). */

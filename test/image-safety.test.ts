@@ -17,14 +17,14 @@ const PNG = promptPng("a cat");
 /** A web server on loopback standing in for the places an attacker would aim at; it counts every hit. */
 let site: Bun.Server<unknown>;
 const hits: string[] = [];
-/** 512 MiB of zeros, gzipped to about half a megabyte (made without holding the 512 MiB). */
+/** 1 GiB of zeros, gzipped to about a megabyte (made without holding the 1 GiB). */
 let bomb: Uint8Array;
 beforeAll(async () => {
   const zeros = new Uint8Array(1 << 20);
   const source = new ReadableStream<Uint8Array>({
     start: () => {},
     pull: (c) => {
-      if (sent++ < 512) c.enqueue(zeros);
+      if (sent++ < 1024) c.enqueue(zeros);
       else c.close();
     },
   });
@@ -123,7 +123,7 @@ describe("image input rules (with ALLOW_PRIVATE_IMAGE_URLS=true, so the test ser
 
   test("a gzip bomb stops at the limit with a 400, and memory stays flat", async () => {
     const stack = await stackWith(open);
-    expect(bomb.byteLength).toBeLessThan(1 << 20);
+    expect(bomb.byteLength).toBeLessThan(2 << 20);
     Bun.gc(true);
     const before = process.memoryUsage().rss;
     let peak = before;
@@ -132,8 +132,9 @@ describe("image input rules (with ALLOW_PRIVATE_IMAGE_URLS=true, so the test ser
     clearInterval(sampler);
     expect(response.status).toBe(400);
     expect((await json(response)).error.message).toContain("larger than 10 MiB");
-    // Inflating the whole bomb would take 512 MiB; stopping at 10 MiB decoded takes a few.
-    expect((peak - before) / 1048576).toBeLessThan(100);
+    // Inflating the whole bomb would take 1 GiB; stopping at 10 MiB decoded takes a few MiB (the margin is
+    // for whatever else this test process collects meanwhile).
+    expect((peak - before) / 1048576).toBeLessThan(300);
   });
 
   test("up to 3 redirects are followed, and a data: URI obeys the same type and size rules", async () => {

@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { buildScenario } from "../lib/simulator/scenario.ts";
 import { DiscordSimulator } from "../lib/simulator/simulator.ts";
 import { spawnCli } from "./support/process.ts";
 import { chatBody, json, KEY, SECOND_KEY, startStack, type Stack } from "./harness.ts";
@@ -32,10 +33,8 @@ describe("PROXY_URL", () => {
 describe("SIGHUP", () => {
   test("re-reads bot.json: a broken file changes nothing, a good one applies", async () => {
     const sim = new DiscordSimulator({ rateLimit: null }).start();
-    const bot = sim.addBot();
-    const coze = sim.addCoze();
-    const guild = sim.addGuild([bot, coze.user]);
-    const entry = (model: string) => ({ model, bot_token: bot.token, coze_bot_id: coze.user.id, guild_id: guild.id, channel_id: sim.addChannel(guild).id });
+    const world = buildScenario(sim, { entries: [{ model: "first" }, { model: "second" }] });
+    const entry = (model: string) => world.entries.find((e) => e.model === model)!;
     const dir = mkdtempSync(join(tmpdir(), "coze-hup-"));
     const file = join(dir, "bot.json");
     writeFileSync(file, JSON.stringify([entry("first")]));

@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { Client, DiscordAPIError, Events, GatewayIntentBits, Partials, type Message, type TextChannel } from "discord.js";
+import { buildScenario } from "../lib/simulator/scenario.ts";
 import { DiscordSimulator, type SimulatorOptions } from "../lib/simulator/simulator.ts";
 import type { SimChannel, SimCoze, SimUser } from "../lib/simulator/world.ts";
 import { COZE_ERRORS } from "../lib/simulator/coze-script.ts";
@@ -24,10 +25,8 @@ interface World {
 function world(options: SimulatorOptions = { rateLimit: null }, bot: { messageContentAllowed?: boolean } = {}): World {
   const sim = new DiscordSimulator(options).start();
   cleanups.push(() => sim.stop());
-  const ours = sim.addBot(bot);
-  const coze = sim.addCoze();
-  const guild = sim.addGuild([ours, coze.user]);
-  return { sim, bot: ours, coze, channel: sim.addChannel(guild) };
+  const world = buildScenario(sim, { bots: [bot] });
+  return { sim, bot: world.bots[0], coze: world.cozes[0], channel: world.channels[0] };
 }
 
 async function login(w: World, token = w.bot.token!, intents = [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent]) {
@@ -67,7 +66,7 @@ describe("gateway", () => {
     console.log(`simulator login to ready: ${(performance.now() - started).toFixed(1)} ms`);
     expect(client.user!.id).toBe(w.bot.id);
     expect(client.guilds.cache.size).toBe(1);
-    expect(channelOf(client, w).name).toBe("chat-1");
+    expect(channelOf(client, w).name).toBe(w.channel.name);
     expect(w.sim.gatewayLog.map((g) => g.op)).toEqual(["identify"]);
   });
 
