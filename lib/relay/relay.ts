@@ -9,6 +9,7 @@ import { RelayError } from "../relay-error.ts";
 import type { ConversationPlace, Store } from "../store/store.ts";
 import { continuation, shouldContinue, withoutTrailingDots } from "./continue.ts";
 import { CozeError } from "./coze-errors.ts";
+import type { PromptPlan } from "./prompt.ts";
 import { followReply, type FollowResult } from "./reply-follower.ts";
 import { errorStack } from "../error-text.ts";
 
@@ -23,9 +24,9 @@ export interface RelayContext {
 export interface RelayRequest {
   model: string;
   /** The Discord messages that start a conversation (its fitted history); the last mentions `mention`. */
-  contents: (mention: string) => string[];
+  contents: (mention: string) => PromptPlan;
   /** The Discord messages that continue the remembered conversation in `place` (only its new turns). */
-  newTurns?: (mention: string) => string[];
+  newTurns?: (mention: string) => PromptPlan;
   /** Where the conversation this request continues lives, if the service remembers it. */
   place?: ConversationPlace;
   /** The name of a new thread. */
@@ -42,6 +43,8 @@ export interface RelayRequest {
 
 export interface RelayResult extends FollowResult {
   lease: Lease;
+  /** The prompt as Coze read it: what was posted (for `usage`). */
+  promptText: string;
   /** Where the conversation now lives; undefined on a threadless entry, whose channel holds no conversation of its own. */
   place: ConversationPlace | undefined;
 }
@@ -119,13 +122,13 @@ async function attempt(
   const limits = (): CallLimits => ({ deadline: Date.now() + settings.replyStartTimeoutMs, signal: request.signal });
   const first: CallLimits = { deadline: request.receivedAt + settings.replyStartTimeoutMs, signal: request.signal };
   let place: ConversationPlace | undefined;
-  let contents: string[];
+  let plan: PromptPlan;
   if (home) {
     place = home;
-    contents = request.newTurns!(mention);
+    plan = request.newTurns!(mention);
   } else {
     place = entry.threads ? { entryKey: entry.key, channelId: await startThread(store, entry, request.threadName, first) } : undefined;
-    contents = request.contents(mention);
+    plan = request.contents(mention);
   }
   const channelId = place?.channelId ?? entry.config.channel_id;
   if (place) store.touchThread(place);
@@ -146,7 +149,7 @@ async function attempt(
     });
   };
 
-  let result = await follow(contents, request.files, first, "", settings.autoContinue === 0);
+  let result = await follow(plan.contents, request.files, first, "", settings.autoContinue === 0);
   let text = result.text;
   const images = [...result.images];
   for (let round = 1; round <= settings.autoContinue && shouldContinue(result); round++) {
@@ -156,7 +159,7 @@ async function attempt(
     text = prefix + result.text;
     for (const url of result.images) if (!images.includes(url)) images.push(url);
   }
-  return { ...result, text, images, lease, place };
+  return { ...result, text, images, lease, place, promptText: plan.text };
 }
 
 /**

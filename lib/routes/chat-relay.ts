@@ -17,6 +17,8 @@ export const MAX_SSE_BACKLOG = 1024 * 1024;
 
 /** One choice of the answer as the client gets it. */
 export interface Choice {
+  /** The prompt as Coze read it (for `usage`). */
+  promptText: string;
   content: string;
   finishReason: FinishReason;
   place: ConversationPlace | undefined;
@@ -31,8 +33,6 @@ export interface Choice {
 export interface PreparedChat {
   conversation: ConversationPlan;
   requestFor: () => RelayRequest;
-  /** The prompt as Coze read it, once a request has been planned (for usage). */
-  promptText: () => string;
   base: string;
 }
 
@@ -50,20 +50,14 @@ export async function prepareChat(
   // thread); a conversation the client named stays its own. Several choices are branches each.
   const place =
     conversation.key === undefined || chat.n > 1 ? undefined : conversation.named ? ctx.store.find(conversation.key) : ctx.store.take(conversation.key);
-  let promptText = "";
   const requestFor = (): RelayRequest => ({
     model: chat.model,
     contents: (mention) => {
       const plan = planPrompt(chat.messages, mention);
       if (plan.dropped > 0) log.debug("prompt fitted to discord", { request: info.requestId, dropped_turns: plan.dropped });
-      promptText = plan.text;
-      return plan.contents;
+      return plan;
     },
-    newTurns: (mention) => {
-      const plan = planPrompt(conversation.newTurns, mention);
-      promptText = plan.text;
-      return plan.contents;
-    },
+    newTurns: (mention) => planPrompt(conversation.newTurns, mention),
     place,
     threadName: conversation.threadName,
     files,
@@ -72,7 +66,7 @@ export async function prepareChat(
     requestId: info.requestId,
     receivedAt: info.receivedAt,
   });
-  return { conversation, requestFor, promptText: () => promptText, base: publicBase(ctx, req) };
+  return { conversation, requestFor, base: publicBase(ctx, req) };
 }
 
 /**
@@ -96,7 +90,7 @@ export async function runChoice(
   const result = await relay(ctx, request);
   const shaped = shapeAnswer(await finalContent(ctx, result, prepared.base, signal), limits, true);
   remember(ctx, prepared.conversation, result.place, shaped.text);
-  return { content: shaped.text, finishReason: shaped.finish ?? result.finishReason, place: result.place };
+  return { content: shaped.text, finishReason: shaped.finish ?? result.finishReason, place: result.place, promptText: result.promptText };
 }
 
 /**

@@ -20,7 +20,7 @@ export const chatCompletions: RouteHandler = async (req, ctx, info) => {
   const choices = await Promise.all(Array.from({ length: chat.n }, () => runChoice(ctx, prepared, limits, info.signal)));
   info.end();
   const who = completionIdentity(chat.model);
-  return Response.json(chatCompletion(who, choices, usage(prepared.promptText(), choices.map((c) => c.content).join(""))));
+  return Response.json(chatCompletion(who, choices, usage(choices[0].promptText, choices.map((c) => c.content).join(""))));
 };
 
 /**
@@ -41,6 +41,7 @@ function streamChat(chat: ChatRequest, prepared: PreparedChat, limits: AnswerLim
   const failed = new AbortController();
   const signal = AbortSignal.any([sse.signal, failed.signal]);
   const sent: string[] = [];
+  let promptText = "";
   const streams = Array.from({ length: chat.n }, async (_, index) => {
     const delta = new DeltaTracker();
     const choice = await runChoice(ctx, prepared, limits, signal, (visible) => {
@@ -51,10 +52,11 @@ function streamChat(chat: ChatRequest, prepared: PreparedChat, limits: AnswerLim
     if (delta.rewrites > 0) log.debug("coze rewrote its reply; only text that extended what was sent went out", { request: info.requestId, rewrites: delta.rewrites });
     sse.data(chatChunk(who, piece === "" ? {} : { content: piece }, choice.finishReason, index));
     sent[index] = delta.sent;
+    promptText = choice.promptText;
   });
   Promise.all(streams).then(
     () => {
-      if (chat.includeUsage) sse.data(usageChunk(who, usage(prepared.promptText(), sent.join(""))));
+      if (chat.includeUsage) sse.data(usageChunk(who, usage(promptText, sent.join(""))));
       sse.send(SSE_DONE);
       sse.close();
     },

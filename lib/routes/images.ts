@@ -21,7 +21,7 @@ export const imageGenerations: RouteHandler = async (req, ctx, info) => {
     Array.from({ length: request.n }, async () => {
       const result = await relay(ctx, {
         model: request.model,
-        contents: (mention) => planPrompt([{ role: "user", text: prompt, images: [] }], mention).contents,
+        contents: (mention) => planPrompt([{ role: "user", text: prompt, images: [] }], mention),
         threadName: [...request.prompt.replace(/\s+/g, " ").trim()].slice(0, 100).join("") || "image",
         files: [],
         wantImage: true,

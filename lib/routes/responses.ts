@@ -28,7 +28,7 @@ export const createResponse: RouteHandler = async (req, ctx, info) => {
   const who = responseIdentity(request.model, request.instructions, request.previousResponseId);
   const done = (choice: Choice) => {
     ctx.store.rememberResponse(who.id, scope, [...messages, { role: "assistant", text: choice.content, images: [] }]);
-    return { status: choice.finishReason === "length" ? ("incomplete" as const) : ("completed" as const), spent: usage(prepared.promptText(), choice.content) };
+    return { status: choice.finishReason === "length" ? ("incomplete" as const) : ("completed" as const), spent: usage(choice.promptText, choice.content) };
   };
   if (request.stream) return streamResponse(ctx, info, prepared, limits, who, done);
   const choice = await runChoice(ctx, prepared, limits, info.signal);
