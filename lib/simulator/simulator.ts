@@ -1,14 +1,14 @@
 import type { Server } from "bun";
-import type { APIAttachment, APIEmbed, APIMessage, APIUser } from "discord-api-types/v10";
+import type { APIMessage } from "discord-api-types/v10";
 import { defaultScript, type CozeScript } from "./coze-script.ts";
-import { runCoze } from "./coze.ts";
 import { HEARTBEAT_INTERVAL_MS, Intent, Op, send, type GatewaySocket, type Session, type SocketData } from "./gateway.ts";
 import { GatewayServer } from "./gateway-server.ts";
+import { MessageStore } from "./messages.ts";
 import { RateLimitBucket } from "./limits.ts";
 import { guildPayload, threadPayload } from "./payloads.ts";
 import { handleRest } from "./rest.ts";
 import { snowflake } from "./snowflake.ts";
-import { apiUser, type AllowedMentions, type NewMessage, type PostRecord, type SimChannel, type SimCoze, type SimGuild, type SimUser, type StoredFile } from "./world.ts";
+import { type AllowedMentions, type NewMessage, type PostRecord, type SimChannel, type SimCoze, type SimGuild, type SimUser, type StoredFile } from "./world.ts";
 
 export type { AllowedMentions, NewMessage, PostRecord, StoredFile } from "./world.ts";
 export { CONTENT_LIMIT } from "./limits.ts";
@@ -40,12 +40,7 @@ export class DiscordSimulator {
   readonly guilds = new Map<string, SimGuild>();
   readonly channels = new Map<string, SimChannel>();
   readonly cozes = new Map<string, SimCoze>();
-  readonly posts: PostRecord[] = [];
   readonly sessions = new Set<Session>();
-  readonly messages = new Map<string, { message: APIMessage; files: StoredFile[] }>();
-  /** Message ids by channel, oldest first: what Coze reads as a channel's history without scanning every message. */
-  readonly channelMessages = new Map<string, string[]>();
-  readonly files = new Map<string, StoredFile>();
   /** Every IDENTIFY and RESUME, for tests that check how a client reconnected. */
   readonly gatewayLog: { op: "identify" | "resume"; userId: string; at: number }[] = [];
   /**
@@ -54,8 +49,6 @@ export class DiscordSimulator {
    * before the post call returns.
    */
   postResponseDelayMs = 0;
-  /** Part of every CDN signature: changing it expires the URLs issued before. */
-  private cdnKey = 0;
   /** While true, every REST call fails as a broken connection would: Discord unreachable. */
   unreachable = false;
   private readonly buckets = new Map<string, RateLimitBucket>();
@@ -64,8 +57,11 @@ export class DiscordSimulator {
   private server: Server<SocketData> | undefined;
   private readonly waiters = new Set<() => void>();
   private readonly gateway = new GatewayServer(this);
+  /** Messages, files and the record of posts (messages.ts). */
+  readonly store: MessageStore;
 
   constructor(options: SimulatorOptions = {}) {
+    this.store = new MessageStore(this, { recordLimit: options.recordLimit ?? 10_000, messageLimit: options.messageLimit ?? 5_000 });
     this.options = {
       rateLimit: options.rateLimit === undefined ? { limit: 5, windowMs: 5000, globalPerSecond: 50 } : options.rateLimit,
       recordLimit: options.recordLimit ?? 10_000,
@@ -338,186 +334,46 @@ export class DiscordSimulator {
     return bucket;
   }
 
+
+
+  // ---- messages (messages.ts) -----------------------------------------
+
+  get messages() {
+    return this.store.messages;
+  }
+  get channelMessages() {
+    return this.store.channelMessages;
+  }
+  get files() {
+    return this.store.files;
+  }
+  get posts() {
+    return this.store.posts;
+  }
   storeFile(file: Omit<StoredFile, "id">): StoredFile {
-    const stored = { ...file, id: snowflake() };
-    this.files.set(stored.id, stored);
-    if (this.files.size > this.options.messageLimit) this.files.delete(this.files.keys().next().value!);
-    return stored;
+    return this.store.storeFile(file);
   }
-
-  /** The signed CDN URL of a stored file, like Discord's `cdn.discordapp.com/attachments/...?ex=&is=&hm=`. */
   fileUrl(channelId: string, file: StoredFile): string {
-    const issued = Math.floor(Date.now() / 1000);
-    const expires = issued + 86_400;
-    const path = `/cdn/attachments/${channelId}/${file.id}/${encodeURIComponent(file.filename)}`;
-    return `${this.origin}${path}?ex=${expires.toString(16)}&is=${issued.toString(16)}&hm=${this.sign(path, expires)}&`;
+    return this.store.fileUrl(channelId, file);
   }
-
   sign(path: string, expires: number): string {
-    return new Bun.CryptoHasher("sha256").update(`${path}|${expires}|simulator|${this.cdnKey}`).digest("hex");
+    return this.store.sign(path, expires);
   }
-
   /** Expires every CDN URL issued so far, as a day's wait does on Discord. */
   expireCdnUrls(): void {
-    this.cdnKey++;
+    this.store.expireCdnUrls();
   }
-
-  private attachment(channelId: string, file: StoredFile): APIAttachment {
-    const url = this.fileUrl(channelId, file);
-    return { id: file.id, filename: file.filename, size: file.data.byteLength, url, proxy_url: url, content_type: file.contentType };
-  }
-
   /** Creates a message as `author` and dispatches it; Coze bots it mentions start answering. */
   createMessage(channel: SimChannel, author: SimUser, input: NewMessage): APIMessage {
-    const content = input.content ?? "";
-    const reference = input.referenceId ? this.messages.get(input.referenceId)?.message : undefined;
-    const mentions = this.resolveMentions(content, input.allowedMentions, reference);
-    const files = input.files ?? [];
-    const message: APIMessage & { guild_id: string } = {
-      id: snowflake(),
-      type: reference ? 19 : 0,
-      channel_id: channel.id,
-      guild_id: channel.guildId,
-      author: apiUser(author),
-      content,
-      timestamp: new Date().toISOString(),
-      edited_timestamp: null,
-      tts: false,
-      mention_everyone: mentions.everyone,
-      mentions: mentions.users,
-      mention_roles: mentions.roles,
-      attachments: files.map((f) => this.attachment(channel.id, f)),
-      embeds: input.embeds ?? [],
-      pinned: false,
-      flags: 0 as APIMessage["flags"],
-      components: (input.components ?? []) as APIMessage["components"],
-      ...(reference
-        ? {
-            message_reference: { type: 0, message_id: reference.id, channel_id: channel.id, guild_id: channel.guildId },
-            referenced_message: reference,
-          }
-        : {}),
-    };
-    this.remember(message, files);
-    // Posting in an archived thread unarchives it, as on Discord (for a thread that is not locked).
-    if (channel.thread?.archived) this.setArchived(channel, false);
-    if (author.token) {
-      this.posts.push({
-        id: message.id,
-        channelId: channel.id,
-        authorId: author.id,
-        content,
-        files,
-        allowedMentions: input.allowedMentions,
-        mentions: mentions.users.map((u) => u.id),
-        mentionEveryone: mentions.everyone,
-        mentionRoles: mentions.roles,
-        reply: undefined,
-        at: performance.now(),
-      });
-      if (this.posts.length > this.options.recordLimit) this.posts.splice(0, this.posts.length - this.options.recordLimit);
-    }
-    this.dispatchMessage("MESSAGE_CREATE", message, channel);
-    for (const user of mentions.users) {
-      const coze = this.cozes.get(user.id);
-      if (coze && coze.user.id !== author.id && this.guilds.get(channel.guildId)?.members.has(coze.user.id)) {
-        void runCoze(this, coze, channel, message);
-      }
-    }
-    this.changed();
-    return message;
+    return this.store.createMessage(channel, author, input);
   }
-
-  /** Edits a message in place and dispatches the whole new message, as Discord does. */
-  editMessage(id: string, patch: { content?: string; embeds?: APIEmbed[]; components?: unknown[]; files?: StoredFile[] }): APIMessage | undefined {
-    const stored = this.messages.get(id);
-    if (!stored) return undefined;
-    const { message } = stored;
-    const channel = this.channels.get(message.channel_id)!;
-    if (patch.content !== undefined) message.content = patch.content;
-    if (patch.embeds !== undefined) message.embeds = patch.embeds;
-    if (patch.components !== undefined) message.components = patch.components as APIMessage["components"];
-    if (patch.files !== undefined) {
-      stored.files.push(...patch.files);
-      message.attachments = stored.files.map((f) => this.attachment(channel.id, f));
-    }
-    message.edited_timestamp = new Date().toISOString();
-    this.dispatchMessage("MESSAGE_UPDATE", message, channel);
-    this.changed();
-    return message;
+  editMessage(id: string, patch: Parameters<MessageStore["editMessage"]>[1]): APIMessage | undefined {
+    return this.store.editMessage(id, patch);
   }
-
-  /** Deletes a message and dispatches MESSAGE_DELETE, as Discord does. */
   deleteMessage(id: string): boolean {
-    const stored = this.messages.get(id);
-    if (!stored) return false;
-    this.messages.delete(id);
-    const { channel_id } = stored.message;
-    const ids = this.channelMessages.get(channel_id);
-    if (ids) ids.splice(ids.indexOf(id) >>> 0, 1);
-    const channel = this.channels.get(channel_id);
-    const guild = channel && this.guilds.get(channel.guildId);
-    const data = JSON.stringify({ id, channel_id, guild_id: channel?.guildId });
-    for (const session of this.sessions) if (guild?.members.has(session.user.id) && session.has(Intent.GuildMessages)) session.dispatch("MESSAGE_DELETE", data);
-    this.changed();
-    return true;
+    return this.store.deleteMessage(id);
   }
-
-  /** The record of the prompt a reply answers, for `reply` bookkeeping. */
   postRecord(id: string): PostRecord | undefined {
-    for (let i = this.posts.length - 1; i >= 0; i--) if (this.posts[i].id === id) return this.posts[i];
-    return undefined;
-  }
-
-  private remember(message: APIMessage, files: StoredFile[]): void {
-    this.messages.set(message.id, { message, files });
-    const list = this.channelMessages.get(message.channel_id);
-    if (list) list.push(message.id);
-    else this.channelMessages.set(message.channel_id, [message.id]);
-    if (this.messages.size > this.options.messageLimit) {
-      const oldest = this.messages.get(this.messages.keys().next().value!)!.message;
-      this.messages.delete(oldest.id);
-      const ids = this.channelMessages.get(oldest.channel_id);
-      if (ids?.[0] === oldest.id) ids.shift();
-      if (ids?.length === 0) this.channelMessages.delete(oldest.channel_id);
-    }
-  }
-
-  private resolveMentions(content: string, allowed: AllowedMentions | undefined, reference: APIMessage | undefined) {
-    const parse = allowed?.parse;
-    const mayUser = (id: string) => !allowed || parse?.includes("users") || allowed.users?.includes(id);
-    const ids = new Set<string>();
-    for (const match of content.matchAll(/<@!?(\d+)>/g)) if (mayUser(match[1])) ids.add(match[1]);
-    if (reference && (allowed?.replied_user ?? true) && !ids.has(reference.author.id)) ids.add(reference.author.id);
-    const users: APIUser[] = [];
-    for (const id of ids) {
-      const user = this.users.get(id);
-      if (user) users.push(apiUser(user));
-    }
-    const everyone = /@(everyone|here)\b/.test(content) && (!allowed || parse?.includes("everyone") === true);
-    const roles: string[] = [];
-    for (const match of content.matchAll(/<@&(\d+)>/g)) {
-      if (!allowed || parse?.includes("roles") || allowed.roles?.includes(match[1])) roles.push(match[1]);
-    }
-    return { users, everyone, roles };
-  }
-
-  /**
-   * Sends a message event to every session in the guild that asked for
-   * guild messages. Without the MessageContent intent a bot sees content,
-   * embeds, attachments and components only of its own messages and of
-   * messages that mention it, as on Discord.
-   */
-  private dispatchMessage(event: "MESSAGE_CREATE" | "MESSAGE_UPDATE", message: APIMessage, channel: SimChannel): void {
-    const guild = this.guilds.get(channel.guildId);
-    if (!guild) return;
-    let full: string | undefined;
-    for (const session of this.sessions) {
-      if (!guild.members.has(session.user.id) || !session.has(Intent.GuildMessages)) continue;
-      const sees =
-        session.has(Intent.MessageContent) || message.author.id === session.user.id || message.mentions.some((u) => u.id === session.user.id);
-      if (sees) session.dispatch(event, (full ??= JSON.stringify(message)));
-      else session.dispatch(event, JSON.stringify({ ...message, content: "", embeds: [], attachments: [], components: [] }));
-    }
+    return this.store.postRecord(id);
   }
 }
