@@ -6,20 +6,12 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
 import OpenAI from "openai";
-import { chatBody, json, KEY, readSse, startStack, type Stack, type StackOptions } from "./harness.ts";
+import { chatBody, json, KEY, readSse, stackPerTest, startStack, type Stack, type StackOptions } from "./harness.ts";
 
 const MODEL = "gpt-test";
 /** Discord's per-channel limit, with a shorter window so that a burst of 20 takes seconds, not 20. */
 const LIMITS = { limit: 5, windowMs: 1000, globalPerSecond: 50 };
-const stacks: Stack[] = [];
-afterEach(async () => {
-  for (const s of stacks.splice(0)) await s.stop();
-});
-const stackWith = async (options: StackOptions) => {
-  const stack = await startStack({ simulator: { rateLimit: LIMITS }, ...options });
-  stacks.push(stack);
-  return stack;
-};
+const stackWith = stackPerTest({ simulator: { rateLimit: LIMITS } });
 const ask = (stack: Stack, content: string, signal?: AbortSignal) =>
   stack.openai.chat.completions.create({ model: MODEL, messages: [{ role: "user", content }] }, { signal });
 /** Starts `n` requests 10 ms apart, so that their order of arrival is known. */

@@ -7,18 +7,10 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chatBody, json, readSse, startStack, type Stack, type StackOptions } from "./harness.ts";
+import { chatBody, json, readSse, stackPerTest, startStack, type Stack, type StackOptions } from "./harness.ts";
 
 const MODEL = "gpt-test";
-const stacks: Stack[] = [];
-afterEach(async () => {
-  for (const s of stacks.splice(0)) await s.stop();
-});
-const stackWith = async (options: StackOptions = {}) => {
-  const stack = await startStack(options);
-  stacks.push(stack);
-  return stack;
-};
+const stackWith = stackPerTest();
 type Turn = { role: "system" | "user" | "assistant"; content: string };
 const chat = async (stack: Stack, messages: Turn[], headers: Record<string, string> = {}) => {
   const response = await stack.fetch("/v1/chat/completions", { method: "POST", headers, body: JSON.stringify({ model: MODEL, messages }) });

@@ -131,6 +131,22 @@ function reuseWorld({ sim, entries }: { sim: DiscordSimulator; entries: BotEntry
   return { sim, bots, cozes, channels, entries };
 }
 
+/**
+ * A stack per test: returns the function that starts one (over `defaults`),
+ * and stops every stack it started after each test of the calling file.
+ */
+export function stackPerTest(defaults: StackOptions = {}): (options?: StackOptions) => Promise<Stack> {
+  const started: Stack[] = [];
+  afterEach(async () => {
+    for (const stack of started.splice(0)) await stack.stop();
+  });
+  return async (options = {}) => {
+    const stack = await startStack({ ...defaults, ...options });
+    started.push(stack);
+    return stack;
+  };
+}
+
 /** Polls `count` until it is 0 or a second has passed (a request's slot is freed just after its response). */
 async function settle(count: () => number): Promise<number> {
   for (let i = 0; i < 100 && count() > 0; i++) await Bun.sleep(10);

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { download, DownloadRefused, type DownloadRules } from "../lib/relay/download.ts";
 import { isPrivateAddress } from "../lib/relay/address.ts";
 import { promptPng } from "../lib/simulator/png.ts";
-import { chatBody, json, startStack, type Stack, type StackOptions } from "./harness.ts";
+import { chatBody, json, stackPerTest, startStack, type Stack, type StackOptions } from "./harness.ts";
 
 const MODEL = "gpt-test";
 const PNG = promptPng("a cat");
@@ -53,15 +53,7 @@ beforeAll(async () => {
 });
 afterAll(() => site.stop(true));
 
-const stacks: Stack[] = [];
-afterEach(async () => {
-  for (const s of stacks.splice(0)) await s.stop();
-});
-const stackWith = async (options: StackOptions = {}) => {
-  const stack = await startStack(options);
-  stacks.push(stack);
-  return stack;
-};
+const stackWith = stackPerTest();
 const withImage = (url: string) =>
   JSON.stringify({ model: MODEL, messages: [{ role: "user", content: [{ type: "text", text: "look" }, { type: "image_url", image_url: { url } }] }] });
 const local = (path: string) => `http://127.0.0.1:${site.port}${path}`;

@@ -6,18 +6,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { COZE_ERRORS } from "../lib/simulator/coze-script.ts";
-import { chatBody, json, readSse, startStack, type Stack, type StackOptions } from "./harness.ts";
+import { chatBody, json, readSse, stackPerTest, startStack, type Stack, type StackOptions } from "./harness.ts";
 
 const MODEL = "gpt-test";
-const stacks: Stack[] = [];
-afterEach(async () => {
-  for (const s of stacks.splice(0)) await s.stop();
-});
-const stackWith = async (options: StackOptions) => {
-  const stack = await startStack(options);
-  stacks.push(stack);
-  return stack;
-};
+const stackWith = stackPerTest();
 /** Two entries of the same model, each with its own Coze bot and channel. */
 const twoEntries = (settings: StackOptions["settings"], simulator?: StackOptions["simulator"]) =>
   stackWith({ entries: [{ model: MODEL, coze: 0 }, { model: MODEL, coze: 1 }], settings, simulator });
