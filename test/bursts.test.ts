@@ -3,10 +3,10 @@
  * clients) through the real path: SDK or fetch → service → discord.js →
  * simulator with Discord's limits switched on.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { connect } from "node:net";
 import OpenAI from "openai";
-import { chatBody, json, KEY, readSse, stackPerTest, startStack, type Stack, type StackOptions } from "./harness.ts";
+import { chatBody, json, KEY, readSse, stackPerTest, type Stack, type StackOptions } from "./harness.ts";
 
 const MODEL = "gpt-test";
 /** Discord's per-channel limit, with a shorter window so that a burst of 20 takes seconds, not 20. */

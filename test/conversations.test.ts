@@ -3,11 +3,11 @@
  * (the simulator records that context for every reply): one thread per
  * conversation, only new turns posted, branches, restarts, long answers.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chatBody, json, readSse, stackPerTest, startStack, type Stack, type StackOptions } from "./harness.ts";
+import { chatBody, json, readSse, stackPerTest, startStack, type Stack } from "./harness.ts";
 
 const MODEL = "gpt-test";
 const stackWith = stackPerTest();

@@ -3,14 +3,14 @@
  * against the host. Through the real path unless said otherwise; every
  * "private" destination below is refused before any connection is made.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { download, DownloadRefused, type DownloadRules } from "../lib/relay/download.ts";
 import { isPrivateAddress } from "../lib/relay/address.ts";
 import { promptPng } from "../lib/simulator/png.ts";
-import { chatBody, json, stackPerTest, startStack, type Stack, type StackOptions } from "./harness.ts";
+import { chatBody, json, stackPerTest, startStack } from "./harness.ts";
 
 const MODEL = "gpt-test";
 const PNG = promptPng("a cat");

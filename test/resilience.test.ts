@@ -3,7 +3,7 @@
  * no reply may be lost or misrouted, and a failing bot affects only its own
  * requests.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { COZE_ERRORS } from "../lib/simulator/coze-script.ts";
 import { chatBody, json, readSse, stackPerTest, startStack, type Stack, type StackOptions } from "./harness.ts";

@@ -19,8 +19,6 @@ export interface ShapedAnswer {
   finish: FinishReason | undefined;
 }
 
-export const NO_LIMITS: AnswerLimits = { stop: [], maxTokens: undefined };
-
 export function shapeAnswer(text: string, limits: AnswerLimits, complete: boolean): ShapedAnswer {
   let finish: FinishReason | undefined;
   let cut = text.length;

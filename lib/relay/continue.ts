@@ -7,7 +7,7 @@ import type { FollowResult } from "./reply-follower.ts";
  */
 
 /** A piece this long (code points, after the mention) fills Coze's message. */
-export const FULL_MESSAGE = 1900;
+const FULL_MESSAGE = 1900;
 
 const TRAILING_ELLIPSIS = /(?:…|\.\.\.)\s*$/;
 const TRAILING_DOTS = /[.…]+\s*$/;

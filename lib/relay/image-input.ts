@@ -5,7 +5,7 @@ import { download, DownloadRefused } from "./download.ts";
 import { MAX_IMAGE_BYTES, type ImagePolicy } from "./images.ts";
 
 /** Discord's limit of files on one message. */
-export const MAX_ATTACHMENTS = 10;
+const MAX_ATTACHMENTS = 10;
 
 const EXTENSIONS: Record<string, string> = { "image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp" };
 

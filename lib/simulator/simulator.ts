@@ -8,7 +8,7 @@ import { RateLimitBucket } from "./limits.ts";
 import { guildPayload, threadPayload } from "./payloads.ts";
 import { handleRest } from "./rest.ts";
 import { snowflake } from "./snowflake.ts";
-import { type AllowedMentions, type NewMessage, type PostRecord, type SimChannel, type SimCoze, type SimGuild, type SimUser, type StoredFile } from "./world.ts";
+import { type NewMessage, type PostRecord, type SimChannel, type SimCoze, type SimGuild, type SimUser, type StoredFile } from "./world.ts";
 
 export type { AllowedMentions, NewMessage, PostRecord, StoredFile } from "./world.ts";
 export { CONTENT_LIMIT } from "./limits.ts";
