@@ -1,6 +1,6 @@
 /**
  * What clients send is honoured or refused, never silently dropped: stop,
- * max_tokens, n, name, and the fields this service does not support yet.
+ * max_tokens, n, name, and the fields it cannot honour.
  * Through the real path with the official openai SDK, and pure checks of the
  * answer limits.
  */
@@ -74,10 +74,13 @@ describe("n", () => {
   });
 });
 
-describe("fields not supported yet are refused, not ignored", () => {
+describe("fields that cannot be honoured are refused, not ignored", () => {
   test.each([
-    ["tools", { tools: [{ type: "function", function: { name: "f", parameters: { type: "object" } } }] }, "tools"],
-    ["response_format json_object", { response_format: { type: "json_object" } }, "response_format"],
+    ["the legacy functions", { functions: [{ name: "f", parameters: { type: "object" } }] }, "functions"],
+    ["a tool that is not a function", { tools: [{ type: "web_search" }] }, "tools[0].type"],
+    ["a function without a usable name", { tools: [{ type: "function", function: { name: "no spaces please" } }] }, "tools[0].function.name"],
+    ["tool_choice required without tools", { tool_choice: "required" }, "tool_choice"],
+    ["an unknown response_format", { response_format: { type: "xml" } }, "response_format.type"],
     ["n above 8", { n: 9 }, "n"],
     ["stop with 5 sequences", { stop: ["a", "b", "c", "d", "e"] }, "stop"],
     ["max_tokens 0", { max_tokens: 0 }, "max_tokens"],

@@ -212,6 +212,6 @@ describe("request validation", () => {
       }),
     );
     expect(res.status).toBe(200);
-    expect((await json(res)).choices[0].message.content).toContain("You said: hello");
+    expect((await json(res)).choices[0].message.content).toContain("You said: User (me): hello") // a name is kept, even on a lone message;
   });
 });

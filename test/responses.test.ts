@@ -48,12 +48,41 @@ describe("responses.create", () => {
     expect(response.incomplete_details).toEqual({ reason: "max_output_tokens" });
   });
 
-  test("function tools are refused by name, not ignored", async () => {
-    const error = await stack.openai.responses
-      .create({ model: MODEL, input: "x", tools: [{ type: "function", name: "f", parameters: { type: "object", properties: {} }, strict: false }] })
-      .catch((e) => e);
-    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
-    expect(error.param).toBe("tools");
+  test("function tools: a call is a function_call item; its output with previous_response_id continues the thread", async () => {
+    const tools: OpenAI.Responses.Tool[] = [
+      { type: "function", name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } }, strict: false },
+    ];
+    stack.sim.script(stack.cozes[0], { text: '```json\n{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Bern"}}]}\n```', steps: 3 });
+    const first = await stack.openai.responses.create({ model: MODEL, input: "Bern weather?", tools });
+    expect(lastPost().content).toContain('"name":"get_weather"');
+    expect(first.output).toHaveLength(1);
+    const call = first.output[0] as OpenAI.Responses.ResponseFunctionToolCall;
+    expect(call).toMatchObject({ type: "function_call", name: "get_weather", arguments: '{"city":"Bern"}', status: "completed" });
+    expect(call.call_id).toMatch(/^call_/);
+    const thread = lastPost().channelId;
+
+    stack.sim.script(stack.cozes[0], { text: "Bern has 12 degrees.", steps: 3 });
+    const second = await stack.openai.responses.create({
+      model: MODEL,
+      previous_response_id: first.id,
+      input: [{ type: "function_call_output", call_id: call.call_id, output: "12 degrees" }],
+      tools,
+    });
+    expect(second.output_text).toBe("Bern has 12 degrees.");
+    expect(lastPost().channelId).toBe(thread);
+    expect(lastPost().content).toContain(`Tool (get_weather, ${call.call_id}): 12 degrees`);
+  });
+
+  test("text.format json_schema: the JSON is checked, and asked for again once", async () => {
+    stack.sim.script(stack.cozes[0], { text: '{"city": 7}', steps: 2 });
+    stack.sim.script(stack.cozes[0], { text: '{"city": "Bern"}', steps: 2 });
+    const response = await stack.openai.responses.create({
+      model: MODEL,
+      input: "a city as JSON",
+      text: { format: { type: "json_schema", name: "city", schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }, strict: false } },
+    });
+    expect(JSON.parse(response.output_text)).toEqual({ city: "Bern" });
+    expect(lastPost().content).toContain("the JSON does not match the schema");
   });
 });
 
@@ -73,6 +102,24 @@ describe("responses.stream", () => {
     expect(types.slice(0, 4)).toEqual(["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added"]);
     expect(types.filter((t) => t === "response.output_text.delta").length).toBeGreaterThanOrEqual(2);
     expect(types.slice(-4)).toEqual(["response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"]);
+  });
+
+  test("a streamed function call: the item, its arguments, done, completed; no message item before it", async () => {
+    stack.sim.script(stack.cozes[0], { text: '{"name": "get_time", "arguments": {}}', steps: 4 });
+    const stream = stack.openai.responses.stream({ model: MODEL, input: "what time is it?", tools: [{ type: "function", name: "get_time", parameters: null, strict: false }] });
+    const types: string[] = [];
+    for await (const event of stream) types.push(event.type);
+    const final = await stream.finalResponse();
+    expect(types).toEqual([
+      "response.created",
+      "response.in_progress",
+      "response.output_item.added",
+      "response.function_call_arguments.delta",
+      "response.function_call_arguments.done",
+      "response.output_item.done",
+      "response.completed",
+    ]);
+    expect(final.output[0]).toMatchObject({ type: "function_call", name: "get_time", arguments: "{}" });
   });
 
   test("an error before the stream opened is an HTTP error; after, a response.failed event", async () => {

@@ -1,4 +1,7 @@
 import { invalidRequest } from "./api-error.ts";
+import { FREE_ANSWER, type AnswerRules } from "./answer-rules.ts";
+import { parseResponseFormat } from "./json-answer.ts";
+import { parseTools, renderToolCalls, type ToolCall } from "./tools.ts";
 import { asObject, optionalBoolean, requiredString, type JsonObject } from "./validate.ts";
 
 export type Role = "system" | "developer" | "user" | "assistant" | "tool" | "function";
@@ -15,8 +18,12 @@ export interface ChatMessage {
   role: Role;
   text: string;
   images: ImageInput[];
-  /** The participant's `name`, when the client gave one. */
+  /** The participant's `name`, when the client gave one; for a tool result, the call it answers. */
   name?: string;
+  /** An assistant turn's function calls (already rendered into `text`). */
+  toolCalls?: ToolCall[];
+  /** A tool result's call. */
+  toolCallId?: string;
 }
 
 export interface ChatRequest {
@@ -31,14 +38,17 @@ export interface ChatRequest {
   maxTokens: number | undefined;
   /** `n`: how many choices. */
   n: number;
+  /** `tools`, `tool_choice` and `response_format`: what shape the answer must have. */
+  rules: AnswerRules;
 }
 
 /** Most choices one request may ask for: each is a relay of its own through Discord. */
 export const MAX_CHOICES = 8;
 
 /**
- * Validates a `/v1/chat/completions` body. Fields the relay cannot honour
- * (`temperature`, `tools`, `user`…) are accepted and ignored: the README lists them.
+ * Validates a `/v1/chat/completions` body. Fields that cannot mean anything
+ * to a Coze bot (`temperature`, `seed`, `user`…) are accepted and have no
+ * effect: the README lists them.
  */
 export function parseChatRequest(raw: unknown): ChatRequest {
   const body = asObject(raw, null);
@@ -47,6 +57,7 @@ export function parseChatRequest(raw: unknown): ChatRequest {
   if (!Array.isArray(list)) throw invalidRequest("'messages' must be an array of messages.", "messages");
   if (list.length === 0) throw invalidRequest("'messages' must contain at least one message.", "messages");
   const messages = list.map((m, i) => parseMessage(m, `messages[${i}]`));
+  nameToolResults(messages);
   if (messages.every((m) => m.text.trim() === "" && m.images.length === 0)) {
     throw invalidRequest("'messages' hold no text or image to send.", "messages");
   }
@@ -56,8 +67,7 @@ export function parseChatRequest(raw: unknown): ChatRequest {
     const options = asObject(body.stream_options, "stream_options");
     includeUsage = optionalBoolean(options, "include_usage", "stream_options.include_usage") ?? false;
   }
-  refuseUnsupported(body);
-  return { model, messages, stream, includeUsage, stop: parseStop(body.stop), maxTokens: parseMaxTokens(body), n: parseN(body.n) };
+  return { model, messages, stream, includeUsage, stop: parseStop(body.stop), maxTokens: parseMaxTokens(body), n: parseN(body.n), rules: parseRules(body) };
 }
 
 /** `stop`: a string or an array of up to 4 non-empty strings. */
@@ -89,25 +99,29 @@ function parseN(value: unknown): number {
   return value as number;
 }
 
-/**
- * Fields this service cannot honour yet are refused rather than ignored: an
- * answer that looks as if the field had been honoured is the worst outcome
- * (a client would trust prose where it asked for JSON or a function call).
- */
-function refuseUnsupported(body: JsonObject): void {
-  const format = body.response_format;
-  if (format !== undefined && format !== null) {
-    const type = (format as JsonObject)?.type;
-    if (type !== "text") {
-      throw invalidRequest(`'response_format' of type '${String(type)}' is not supported by this service yet; only 'text'.`, "response_format", "unsupported_parameter");
-    }
+function parseRules(body: JsonObject): AnswerRules {
+  // The legacy `functions` answer in another shape (`function_call`); clients that still send it are told, not ignored.
+  if (Array.isArray(body.functions) && body.functions.length > 0 && body.function_call !== "none") {
+    throw invalidRequest("'functions' is deprecated and not supported; send 'tools'.", "functions", "unsupported_parameter");
   }
-  for (const key of ["tools", "functions"]) {
-    const list = body[key];
-    const off = body.tool_choice === "none" || body.function_call === "none";
-    if (Array.isArray(list) && list.length > 0 && !off) {
-      throw invalidRequest(`'${key}' (function calling) is not supported by this service yet.`, key, "unsupported_parameter");
-    }
+  const { tools, choice } = parseTools(body, false);
+  const format = parseResponseFormat(body.response_format, "response_format", false);
+  if (tools.length === 0 && format.type === "text") return FREE_ANSWER;
+  return { tools, toolChoice: choice, format };
+}
+
+/**
+ * A `tool` message answers the call whose id it names: it is rendered
+ * `Tool (get_weather, call_1): …` so that Coze sees which call each result
+ * answers, the function's name found among the assistant's earlier calls.
+ */
+export function nameToolResults(messages: ChatMessage[]): void {
+  const names = new Map<string, string>();
+  for (const m of messages) {
+    for (const call of m.toolCalls ?? []) names.set(call.id, call.name);
+    if (m.role !== "tool" || m.toolCallId === undefined) continue;
+    const fn = names.get(m.toolCallId);
+    m.name = fn ? `${fn}, ${m.toolCallId}` : m.toolCallId;
   }
 }
 
@@ -134,7 +148,20 @@ function parseMessage(raw: unknown, param: string): ChatMessage {
     throw invalidRequest(`'${param}.content' must be a string or an array of content parts.`, `${param}.content`);
   }
   const name = typeof message.name === "string" && message.name.trim() !== "" ? message.name.trim() : undefined;
-  return { role: role as Role, text, images, ...(name ? { name } : {}) };
+  const parsed: ChatMessage = { role: role as Role, text, images, ...(name ? { name } : {}) };
+  if (role === "tool" && typeof message.tool_call_id === "string" && message.tool_call_id !== "") parsed.toolCallId = message.tool_call_id;
+  if (role === "assistant" && Array.isArray(message.tool_calls) && message.tool_calls.length > 0) {
+    parsed.toolCalls = message.tool_calls.map((c, k) => parseToolCall(c, `${param}.tool_calls[${k}]`));
+    parsed.text = [text.trim(), renderToolCalls(parsed.toolCalls)].filter((t) => t !== "").join("\n");
+  }
+  return parsed;
+}
+
+function parseToolCall(raw: unknown, param: string): ToolCall {
+  const call = asObject(raw, param);
+  const fn = asObject(call.function, `${param}.function`);
+  if (typeof call.id !== "string" || typeof fn.name !== "string") throw invalidRequest(`'${param}' needs an 'id' and a 'function.name'.`, param);
+  return { id: call.id, name: fn.name, arguments: typeof fn.arguments === "string" ? fn.arguments : JSON.stringify(fn.arguments ?? {}) };
 }
 
 function parsePart(raw: unknown, param: string, texts: string[], images: ImageInput[]): void {

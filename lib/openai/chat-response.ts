@@ -1,7 +1,8 @@
+import type { ToolCall } from "./tools.ts";
 import type { Usage } from "./usage.ts";
 
-/** OpenAI's reasons a choice ended; a relay can only end with these two. */
-export type FinishReason = "stop" | "length";
+/** OpenAI's reasons a choice ended; `tool_calls` when the answer is function calls. */
+export type FinishReason = "stop" | "length" | "tool_calls";
 
 /** What every chunk and the whole completion of one request share. */
 export interface CompletionIdentity {
@@ -18,22 +19,34 @@ export function completionIdentity(model: string): CompletionIdentity {
   return { id: `${ID_PREFIX}${(idCounter++).toString(36).padStart(6, "0")}`, created: Math.floor(Date.now() / 1000), model };
 }
 
-/** The non-streaming answer: one choice per `n`, in order. */
-export function chatCompletion(who: CompletionIdentity, choices: { content: string; finishReason: FinishReason }[], usage: Usage) {
+/** The non-streaming answer: one choice per `n`, in order; a choice that calls functions has `tool_calls` and no content. */
+export function chatCompletion(who: CompletionIdentity, choices: { content: string; toolCalls?: ToolCall[]; finishReason: FinishReason }[], usage: Usage) {
   return {
     id: who.id,
     object: "chat.completion",
     created: who.created,
     model: who.model,
-    choices: choices.map((c, index) => ({ index, message: { role: "assistant", content: c.content, refusal: null }, logprobs: null, finish_reason: c.finishReason })),
+    choices: choices.map((c, index) => ({
+      index,
+      message: c.toolCalls
+        ? { role: "assistant", content: null, refusal: null, tool_calls: c.toolCalls.map(toolCallShape) }
+        : { role: "assistant", content: c.content, refusal: null },
+      logprobs: null,
+      finish_reason: c.finishReason,
+    })),
     usage,
   };
 }
 
+const toolCallShape = (call: ToolCall) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } });
+
+/** The streamed form of calls: one delta per call, whole (id, name and arguments at once, which every SDK's accumulator takes). */
+export const toolCallDeltas = (calls: ToolCall[]) => ({ tool_calls: calls.map((call, index) => ({ index, ...toolCallShape(call) })) });
+
 /** One streamed chunk of choice `index`; `delta` holds only what is new. */
 export function chatChunk(
   who: CompletionIdentity,
-  delta: { role?: "assistant"; content?: string },
+  delta: { role?: "assistant"; content?: string; tool_calls?: object[] },
   finishReason: FinishReason | null = null,
   index = 0,
 ) {

@@ -1,6 +1,9 @@
 import { invalidRequest } from "./api-error.ts";
+import { FREE_ANSWER, type AnswerRules } from "./answer-rules.ts";
 import { parseMaxTokens } from "./chat-request.ts";
 import type { ChatMessage, ImageInput, Role } from "./chat-request.ts";
+import { parseResponseFormat } from "./json-answer.ts";
+import { parseTools, renderToolCalls } from "./tools.ts";
 import { asObject, optionalBoolean, optionalString, requiredString, type JsonObject } from "./validate.ts";
 
 /** A `POST /v1/responses` request, reduced to what the relay does with it. */
@@ -12,15 +15,18 @@ export interface ResponsesRequest {
   previousResponseId: string | undefined;
   stream: boolean;
   maxOutputTokens: number | undefined;
+  /** Function tools, `tool_choice` and `text.format`. */
+  rules: AnswerRules;
 }
 
 const ROLES = new Set(["user", "assistant", "system", "developer"]);
 
 /**
- * Validates a Responses API body: `input` as a string or a list of message
- * items (`input_text`, `input_image`, and `output_text` for earlier assistant
- * turns). Function tools are not emulated yet and are refused, not ignored;
- * other fields (`temperature`, `store`, `metadata`…) have no effect.
+ * Validates a Responses API body: `input` as a string or a list of items:
+ * messages (`input_text`, `input_image`, and `output_text` for earlier
+ * assistant turns), `function_call` and `function_call_output`. Function
+ * tools and `text.format` are honoured as in chat; other fields
+ * (`temperature`, `store`, `metadata`…) have no effect.
  */
 export function parseResponsesRequest(raw: unknown): ResponsesRequest {
   const body = asObject(raw, null);
@@ -32,18 +38,10 @@ export function parseResponsesRequest(raw: unknown): ResponsesRequest {
     if (body.input.trim() === "") throw invalidRequest("'input' must not be empty.", "input");
     input.push({ role: "user", text: body.input, images: [] });
   } else if (Array.isArray(body.input) && body.input.length > 0) {
-    body.input.forEach((item, i) => input.push(parseItem(item, `input[${i}]`)));
+    body.input.forEach((item, i) => addItem(input, item, `input[${i}]`));
   } else throw invalidRequest("'input' must be a string or a non-empty array of input items.", "input");
-  if (!input.some((m) => m.role === "user" && (m.text.trim() !== "" || m.images.length > 0))) {
-    throw invalidRequest("'input' holds no user text or image to send.", "input");
-  }
-  const tools = body.tools;
-  if (Array.isArray(tools) && tools.length > 0 && body.tool_choice !== "none") {
-    throw invalidRequest("'tools' (function calling) is not supported by this service yet.", "tools", "unsupported_parameter");
-  }
-  const format = (body.text as JsonObject | undefined)?.format as JsonObject | undefined;
-  if (format && format.type !== "text") {
-    throw invalidRequest(`'text.format' of type '${String(format.type)}' is not supported by this service yet; only 'text'.`, "text.format", "unsupported_parameter");
+  if (!input.some((m) => (m.role === "user" || m.role === "tool") && (m.text.trim() !== "" || m.images.length > 0))) {
+    throw invalidRequest("'input' holds no user text, image or function output to send.", "input");
   }
   const previous = optionalString(body, "previous_response_id");
   return {
@@ -53,13 +51,46 @@ export function parseResponsesRequest(raw: unknown): ResponsesRequest {
     previousResponseId: previous?.trim() || undefined,
     stream: optionalBoolean(body, "stream") ?? false,
     maxOutputTokens: parseMaxTokens(body, ["max_output_tokens"]),
+    rules: parseRules(body),
   };
 }
 
-function parseItem(raw: unknown, param: string): ChatMessage {
+function parseRules(body: JsonObject): AnswerRules {
+  const { tools, choice } = parseTools(body, true);
+  const text = body.text === undefined || body.text === null ? {} : asObject(body.text, "text");
+  const format = parseResponseFormat(text.format, "text.format", true);
+  if (tools.length === 0 && format.type === "text") return FREE_ANSWER;
+  return { tools, toolChoice: choice, format };
+}
+
+/**
+ * One input item onto the conversation. Function calls in a row are one
+ * assistant turn, as the service answered them (and as chat renders them).
+ */
+function addItem(input: ChatMessage[], raw: unknown, param: string): void {
   const item = asObject(raw, param);
+  if (item.type === "function_call") {
+    if (typeof item.call_id !== "string" || typeof item.name !== "string" || typeof item.arguments !== "string") {
+      throw invalidRequest(`'${param}' needs 'call_id', 'name' and 'arguments' strings.`, param);
+    }
+    let turn = input.at(-1);
+    if (turn?.role !== "assistant" || !turn.toolCalls) input.push((turn = { role: "assistant", text: "", images: [], toolCalls: [] }));
+    turn.toolCalls!.push({ id: item.call_id, name: item.name, arguments: item.arguments });
+    turn.text = renderToolCalls(turn.toolCalls!);
+    return;
+  }
+  if (item.type === "function_call_output") {
+    if (typeof item.call_id !== "string") throw invalidRequest(`'${param}.call_id' must be a string.`, `${param}.call_id`);
+    const output = typeof item.output === "string" ? item.output : JSON.stringify(item.output ?? "");
+    input.push({ role: "tool", text: output, images: [], toolCallId: item.call_id });
+    return;
+  }
+  input.push(parseItem(item, param));
+}
+
+function parseItem(item: JsonObject, param: string): ChatMessage {
   if (item.type !== undefined && item.type !== "message") {
-    throw invalidRequest(`'${param}.type' '${String(item.type)}' is not supported; send message items.`, `${param}.type`, "unsupported_parameter");
+    throw invalidRequest(`'${param}.type' '${String(item.type)}' is not supported; send message, function_call or function_call_output items.`, `${param}.type`, "unsupported_parameter");
   }
   const role = item.role;
   if (typeof role !== "string" || !ROLES.has(role)) throw invalidRequest(`'${param}.role' must be one of user, assistant, system, developer.`, `${param}.role`);

@@ -1,10 +1,12 @@
 import type { ApiError } from "./api-error.ts";
+import type { ToolCall } from "./tools.ts";
 import type { Usage } from "./usage.ts";
 
 /**
  * The Responses API's shapes, as the openai SDK reads them (its
  * `responses.create` result and the events its `responses.stream` helper
- * accumulates): one assistant message with one `output_text` part.
+ * accumulates): one assistant message with one `output_text` part, or one
+ * `function_call` item per call.
  */
 export interface ResponseIdentity {
   id: string;
@@ -29,8 +31,22 @@ function message(who: ResponseIdentity, text: string, status: "in_progress" | "c
 
 const outputText = (text: string) => ({ type: "output_text", text, annotations: [], logprobs: [] });
 
-/** The whole response object; `text` undefined while nothing is written yet. */
-export function responseObject(who: ResponseIdentity, status: Status, text?: string, usage?: Usage, error?: ApiError) {
+/** A call's item; its id is derived from the call id, so that every event about it names the same item. */
+function functionCall(call: ToolCall, status: "in_progress" | "completed", args = call.arguments) {
+  return { type: "function_call", id: `fc_${call.id.replace(/^call_/, "")}`, call_id: call.id, name: call.name, arguments: args, status };
+}
+
+/** What a response answered: text, or function calls. */
+export type ResponseAnswer = { text: string } | { calls: ToolCall[] };
+
+function outputOf(who: ResponseIdentity, status: Status, answer: ResponseAnswer | undefined) {
+  if (answer === undefined) return [];
+  if ("calls" in answer) return answer.calls.map((call) => functionCall(call, "completed"));
+  return [message(who, answer.text, status === "completed" ? "completed" : status === "incomplete" ? "incomplete" : "in_progress")];
+}
+
+/** The whole response object; `answer` undefined while nothing is written yet. */
+export function responseObject(who: ResponseIdentity, status: Status, answer?: ResponseAnswer, usage?: Usage, error?: ApiError) {
   return {
     id: who.id,
     object: "response",
@@ -41,7 +57,7 @@ export function responseObject(who: ResponseIdentity, status: Status, text?: str
     instructions: who.instructions,
     max_output_tokens: null,
     model: who.model,
-    output: text === undefined ? [] : [message(who, text, status === "completed" ? "completed" : status === "incomplete" ? "incomplete" : "in_progress")],
+    output: outputOf(who, status, answer),
     parallel_tool_calls: true,
     previous_response_id: who.previousResponseId,
     reasoning: { effort: null, summary: null },
@@ -95,8 +111,22 @@ export class ResponseEvents {
       this.event("response.output_text.done", { item_id: this.who.messageId, output_index: 0, content_index: 0, text, logprobs: [] }),
       this.event("response.content_part.done", { item_id: this.who.messageId, output_index: 0, content_index: 0, part: outputText(text) }),
       this.event("response.output_item.done", { output_index: 0, item: message(this.who, text, status) }),
-      this.event(status === "completed" ? "response.completed" : "response.incomplete", { response: responseObject(this.who, status, text, usage) }),
+      this.event(status === "completed" ? "response.completed" : "response.incomplete", { response: responseObject(this.who, status, { text }, usage) }),
     ];
+  }
+
+  /** An answer of function calls: each call's item, its arguments (whole, in one delta), and the completed response. */
+  called(calls: ToolCall[], usage: Usage) {
+    const events = calls.flatMap((call, output_index) => {
+      const item_id = functionCall(call, "completed").id;
+      return [
+        this.event("response.output_item.added", { output_index, item: functionCall(call, "in_progress", "") }),
+        this.event("response.function_call_arguments.delta", { item_id, output_index, delta: call.arguments }),
+        this.event("response.function_call_arguments.done", { item_id, output_index, name: call.name, arguments: call.arguments }),
+        this.event("response.output_item.done", { output_index, item: functionCall(call, "completed") }),
+      ];
+    });
+    return [...events, this.event("response.completed", { response: responseObject(this.who, "completed", { calls }, usage) })];
   }
 
   failed(error: ApiError) {

@@ -30,26 +30,30 @@ const LABELS: Record<Role, string> = {
 /**
  * Renders a conversation as one text and fits it into Discord's limit.
  *
- * A lone message is sent as it is. A conversation becomes one paragraph per
- * turn, `User: …`, `Assistant: …`, `System: …`, separated by blank lines.
+ * A lone user message is sent as it is. Anything else becomes one paragraph
+ * per turn, `User: …`, `Assistant: …`, `System: …`, `Tool (fn, call): …`,
+ * separated by blank lines; an `instruction` (what the client requires of
+ * the answer: functions, JSON) is the last paragraph and is never dropped.
  * To fit, whole turns are dropped: the oldest user and assistant turns first,
- * then system turns, never the last user message. If that message alone is
- * still too long it is split over several messages, the last one carrying
- * the mention.
+ * then system turns, never the last user message. If what is left is still
+ * too long it is split over several messages, the last one carrying the
+ * mention.
  */
-export function planPrompt(messages: ChatMessage[], mention: string, limit = DISCORD_CONTENT_LIMIT): PromptPlan {
+export function planPrompt(messages: ChatMessage[], mention: string, instruction?: string, limit = DISCORD_CONTENT_LIMIT): PromptPlan {
   const turns = messages.filter((m) => m.text.trim() !== "");
   let anchor = turns.findLastIndex((m) => m.role === "user");
   if (anchor === -1) anchor = turns.length - 1;
   const prefix = `${mention} `;
   const budget = limit - prefix.length;
+  const pinned = instruction ? `\n\n${instruction}` : "";
 
   // Lengths are kept as sums so that dropping turns from a long conversation stays linear.
   const labelled = turns.map((m) => `${LABELS[m.role]}${m.name ? ` (${m.name})` : ""}: ${m.text.trim()}`);
   const kept = turns.map(() => true);
   let count = turns.length;
   let total = labelled.reduce((sum, t) => sum + t.length, 0);
-  const length = () => (count === 1 ? turns[kept.indexOf(true)].text.trim().length : total + 2 * (count - 1));
+  const bare = () => (count === 1 && !pinned ? bareText(turns[kept.indexOf(true)]) : undefined);
+  const length = () => (bare()?.length ?? total + 2 * (count - 1) + pinned.length);
   const dropOrder = turns
     .map((m, i) => ({ i, system: m.role === "system" || m.role === "developer" }))
     .filter(({ i }) => i !== anchor)
@@ -61,13 +65,18 @@ export function planPrompt(messages: ChatMessage[], mention: string, limit = DIS
     count--;
     total -= labelled[i].length;
   }
-  const text = count === 1 ? turns[kept.indexOf(true)].text.trim() : labelled.filter((_, i) => kept[i]).join("\n\n");
+  const text = bare() ?? labelled.filter((_, i) => kept[i]).join("\n\n") + pinned;
   if (text.length <= budget) return { contents: [prefix + text], text, dropped };
 
-  // Only the last user message is left, and it is too long for one message.
+  // What is left (the last user message, the instruction) is too long for one message.
   const pieces = splitText(text, limit);
   const last = pieces.pop()!;
   pieces.push(...splitText(last, budget));
   pieces[pieces.length - 1] = prefix + pieces[pieces.length - 1];
   return { contents: pieces, text, dropped };
+}
+
+/** A lone user message without a name goes as it is; any other lone turn keeps its label, which says what it is. */
+function bareText(message: ChatMessage): string | undefined {
+  return message.role === "user" && !message.name ? message.text.trim() : undefined;
 }

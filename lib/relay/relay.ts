@@ -33,8 +33,8 @@ export interface RelayRequest {
   threadName: string;
   files: OutgoingFile[];
   wantImage: boolean;
-  /** The whole reply text each time it changes; once called, the request can no longer move to another bot. */
-  onText?: (text: string) => void;
+  /** The whole reply text each time it changes; returns false while nothing reached the client. Once something did, the request can no longer move to another bot. */
+  onText?: (text: string) => boolean;
   signal: AbortSignal;
   requestId: string;
   /** Date.now() when the request arrived: its start deadline is REPLY_START_TIMEOUT after. */
@@ -71,9 +71,7 @@ export async function relay(ctx: RelayContext, request: RelayRequest): Promise<R
       firstText = false;
       metrics.firstToken.observe((performance.now() - started) / 1000);
     }
-    if (!request.onText) return;
-    delivered = true;
-    request.onText(text);
+    if (request.onText?.(text)) delivered = true;
   };
   const tried = new Set<PoolEntry>();
   let lastFailure: RelayError | undefined;

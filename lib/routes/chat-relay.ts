@@ -1,7 +1,9 @@
 import { log } from "../log.ts";
-import { invalidRequest, modelNotFound } from "../openai/api-error.ts";
-import type { ChatRequest } from "../openai/chat-request.ts";
+import { answerInstruction, holdsBack, judgeAnswer, type AnswerRules } from "../openai/answer-rules.ts";
+import { invalidRequest, modelNotFound, upstreamError } from "../openai/api-error.ts";
+import type { ChatMessage, ChatRequest } from "../openai/chat-request.ts";
 import type { FinishReason } from "../openai/chat-response.ts";
+import { renderToolCalls, type ToolCall } from "../openai/tools.ts";
 import { shapeAnswer, type AnswerLimits } from "../relay/answer-limits.ts";
 import { keyScope, planConversation, type ConversationPlan } from "../relay/conversation.ts";
 import { loadImageInputs } from "../relay/image-input.ts";
@@ -19,7 +21,10 @@ export const MAX_SSE_BACKLOG = 1024 * 1024;
 export interface Choice {
   /** The prompt as Coze read it (for `usage`). */
   promptText: string;
+  /** The text; "" when the answer is function calls. */
   content: string;
+  /** Function calls, when Coze answered with them (`finish_reason: "tool_calls"`). */
+  toolCalls?: ToolCall[];
   finishReason: FinishReason;
   place: ConversationPlace | undefined;
 }
@@ -32,7 +37,9 @@ export interface Choice {
  */
 export interface PreparedChat {
   conversation: ConversationPlan;
-  requestFor: () => RelayRequest;
+  /** A choice's relay request; `asked` adds turns in the conversation it lives in (a re-ask). */
+  requestFor: (asked?: { place: ConversationPlace | undefined; turns: ChatMessage[] }) => RelayRequest;
+  rules: AnswerRules;
   base: string;
 }
 
@@ -40,7 +47,7 @@ export async function prepareChat(
   req: Request,
   ctx: AppContext,
   info: RequestInfo,
-  chat: Pick<ChatRequest, "model" | "messages" | "n">,
+  chat: Pick<ChatRequest, "model" | "messages" | "n" | "rules">,
   named = conversationId(req),
 ): Promise<PreparedChat> {
   if (!ctx.pool.hasModel(chat.model)) throw modelNotFound(chat.model);
@@ -50,47 +57,68 @@ export async function prepareChat(
   // thread); a conversation the client named stays its own. Several choices are branches each.
   const place =
     conversation.key === undefined || chat.n > 1 ? undefined : conversation.named ? ctx.store.find(conversation.key) : ctx.store.take(conversation.key);
-  const requestFor = (): RelayRequest => ({
+  const instruction = answerInstruction(chat.rules);
+  const requestFor = (asked?: { place: ConversationPlace | undefined; turns: ChatMessage[] }): RelayRequest => ({
     model: chat.model,
     contents: (mention) => {
-      const plan = planPrompt(chat.messages, mention);
+      const plan = planPrompt(asked ? [...chat.messages, ...asked.turns] : chat.messages, mention, instruction);
       if (plan.dropped > 0) log.debug("prompt fitted to discord", { request: info.requestId, dropped_turns: plan.dropped });
       return plan;
     },
-    newTurns: (mention) => planPrompt(conversation.newTurns, mention),
-    place,
+    newTurns: (mention) => planPrompt(asked ? asked.turns.slice(-1) : conversation.newTurns, mention, instruction),
+    place: asked ? asked.place : place,
     threadName: conversation.threadName,
-    files,
+    files: asked ? [] : files,
     wantImage: false,
     signal: info.signal,
     requestId: info.requestId,
     receivedAt: info.receivedAt,
   });
-  return { conversation, requestFor, base: publicBase(ctx, req) };
+  return { conversation, requestFor, rules: chat.rules, base: publicBase(ctx, req) };
 }
 
 /**
- * One choice through the relay: the reply, its images kept, the client's
- * limits applied, the conversation remembered. `onText` gets the text the
- * client may see so far, each time it grows.
+ * One choice through the relay: the reply, its images kept, judged against
+ * the client's rules (function calls, JSON; asked once more in the same
+ * conversation when it does not hold), the client's limits applied, the
+ * conversation remembered. `onText` gets the text the client may see so far,
+ * each time it grows; it returns false while nothing reached the client.
  */
 export async function runChoice(
   ctx: AppContext,
   prepared: PreparedChat,
   limits: AnswerLimits,
   signal: AbortSignal,
-  onText?: (visible: string) => void,
+  onText?: (visible: string) => boolean,
 ): Promise<Choice> {
-  const request = { ...prepared.requestFor(), signal };
-  if (onText) {
-    // Image links wait for the end of the reply, when their images are kept and the links rewritten;
-    // a tail that may yet become a stop sequence waits for more text.
-    request.onText = (text) => onText(shapeAnswer(beforeLinks(text), limits, false).text);
+  const { rules } = prepared;
+  const ask = async (request: RelayRequest) => {
+    request.signal = signal;
+    if (onText) {
+      // Image links wait for the end of the reply, when their images are kept and the links rewritten;
+      // a tail that may yet become a stop sequence waits for more text, and so does text that may yet be a function call.
+      request.onText = (text) => !holdsBack(text, rules) && onText(shapeAnswer(beforeLinks(text), limits, false).text);
+    }
+    const result = await relay(ctx, request);
+    return { result, answer: await finalContent(ctx, result, prepared.base, signal) };
+  };
+  let { result, answer } = await ask(prepared.requestFor());
+  let promptText = result.promptText;
+  let verdict = judgeAnswer(answer, rules);
+  if (verdict.kind === "wrong") {
+    log.info("coze's answer did not hold the client's rules; asking once more", { problem: verdict.problem });
+    ({ result, answer } = await ask(prepared.requestFor({ place: result.place, turns: [{ role: "assistant", text: answer, images: [] }, { role: "user", text: verdict.reask, images: [] }] })));
+    promptText += `\n\n${result.promptText}`;
+    verdict = judgeAnswer(answer, rules);
+    if (verdict.kind === "wrong") throw upstreamError(`${verdict.problem}, also when asked again.`, "invalid_model_output");
   }
-  const result = await relay(ctx, request);
-  const shaped = shapeAnswer(await finalContent(ctx, result, prepared.base, signal), limits, true);
+  if (verdict.kind === "calls") {
+    remember(ctx, prepared.conversation, result.place, renderToolCalls(verdict.calls));
+    return { content: "", toolCalls: verdict.calls, finishReason: "tool_calls", place: result.place, promptText };
+  }
+  const shaped = shapeAnswer(verdict.text, limits, true);
   remember(ctx, prepared.conversation, result.place, shaped.text);
-  return { content: shaped.text, finishReason: shaped.finish ?? result.finishReason, place: result.place, promptText: result.promptText };
+  return { content: shaped.text, finishReason: shaped.finish ?? result.finishReason, place: result.place, promptText };
 }
 
 /**

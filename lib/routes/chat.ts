@@ -2,12 +2,13 @@ import { DeferredSse } from "../http/deferred-sse.ts";
 import { log } from "../log.ts";
 import { toApiError } from "../openai/api-error.ts";
 import { parseChatRequest, type ChatRequest } from "../openai/chat-request.ts";
-import { chatChunk, chatCompletion, completionIdentity, usageChunk } from "../openai/chat-response.ts";
+import { chatChunk, chatCompletion, completionIdentity, toolCallDeltas, usageChunk } from "../openai/chat-response.ts";
+import { renderToolCalls } from "../openai/tools.ts";
 import { SSE_DONE, sseData } from "../openai/sse.ts";
 import { usage } from "../openai/usage.ts";
 import type { AnswerLimits } from "../relay/answer-limits.ts";
 import { DeltaTracker } from "../relay/delta.ts";
-import { MAX_SSE_BACKLOG, prepareChat, runChoice, type PreparedChat } from "./chat-relay.ts";
+import { MAX_SSE_BACKLOG, prepareChat, runChoice, type Choice, type PreparedChat } from "./chat-relay.ts";
 import type { AppContext, RequestInfo, RouteHandler } from "./context.ts";
 
 /** `POST /v1/chat/completions`, whole or streamed, with `n` choices. */
@@ -20,7 +21,7 @@ export const chatCompletions: RouteHandler = async (req, ctx, info) => {
   const choices = await Promise.all(Array.from({ length: chat.n }, () => runChoice(ctx, prepared, limits, info.signal)));
   info.end();
   const who = completionIdentity(chat.model);
-  return Response.json(chatCompletion(who, choices, usage(choices[0].promptText, choices.map((c) => c.content).join(""))));
+  return Response.json(chatCompletion(who, choices, usage(choices[0].promptText, choices.map(answerText).join(""))));
 };
 
 /**
@@ -47,7 +48,15 @@ function streamChat(chat: ChatRequest, prepared: PreparedChat, limits: AnswerLim
     const choice = await runChoice(ctx, prepared, limits, signal, (visible) => {
       const piece = delta.next(visible);
       if (piece !== "") sse.data(chatChunk(who, { content: piece }, null, index));
+      return delta.sent !== "";
     });
+    if (choice.toolCalls) {
+      sse.data(chatChunk(who, toolCallDeltas(choice.toolCalls), null, index));
+      sse.data(chatChunk(who, {}, choice.finishReason, index));
+      sent[index] = answerText(choice);
+      promptText = choice.promptText;
+      return;
+    }
     const piece = delta.next(choice.content);
     if (delta.rewrites > 0) log.debug("coze rewrote its reply; only text that extended what was sent went out", { request: info.requestId, rewrites: delta.rewrites });
     sse.data(chatChunk(who, piece === "" ? {} : { content: piece }, choice.finishReason, index));
@@ -67,3 +76,6 @@ function streamChat(chat: ChatRequest, prepared: PreparedChat, limits: AnswerLim
   );
   return sse.response;
 }
+
+/** What a choice spent in completion tokens: its text, or its calls as Coze wrote them. */
+const answerText = (choice: Choice) => (choice.toolCalls ? renderToolCalls(choice.toolCalls) : choice.content);

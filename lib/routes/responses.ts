@@ -1,9 +1,10 @@
 import { DeferredSse } from "../http/deferred-sse.ts";
 import { ApiError, toApiError } from "../openai/api-error.ts";
-import type { ChatMessage } from "../openai/chat-request.ts";
+import { nameToolResults, type ChatMessage } from "../openai/chat-request.ts";
 import { parseResponsesRequest, type ResponsesRequest } from "../openai/responses-request.ts";
-import { ResponseEvents, responseIdentity, responseObject, type ResponseIdentity } from "../openai/responses-response.ts";
+import { ResponseEvents, responseIdentity, responseObject, type ResponseAnswer, type ResponseIdentity } from "../openai/responses-response.ts";
 import { sseEvent } from "../openai/sse.ts";
+import { renderToolCalls } from "../openai/tools.ts";
 import { usage } from "../openai/usage.ts";
 import type { AnswerLimits } from "../relay/answer-limits.ts";
 import { keyScope } from "../relay/conversation.ts";
@@ -23,19 +24,31 @@ export const createResponse: RouteHandler = async (req, ctx, info) => {
   const request = parseResponsesRequest(info.body);
   const scope = keyScope(req.headers.get("authorization"));
   const messages = withPrevious(ctx, scope, request);
-  const prepared = await prepareChat(req, ctx, info, { model: request.model, messages, n: 1 }, undefined);
+  nameToolResults(messages);
+  const prepared = await prepareChat(req, ctx, info, { model: request.model, messages, n: 1, rules: request.rules }, undefined);
   const limits: AnswerLimits = { stop: [], maxTokens: request.maxOutputTokens };
   const who = responseIdentity(request.model, request.instructions, request.previousResponseId);
-  const done = (choice: Choice) => {
-    ctx.store.rememberResponse(who.id, scope, [...messages, { role: "assistant", text: choice.content, images: [] }]);
-    return { status: choice.finishReason === "length" ? ("incomplete" as const) : ("completed" as const), spent: usage(choice.promptText, choice.content) };
+  const done = (choice: Choice): Finished => {
+    const text = choice.toolCalls ? renderToolCalls(choice.toolCalls) : choice.content;
+    ctx.store.rememberResponse(who.id, scope, [...messages, { role: "assistant", text, images: [], ...(choice.toolCalls ? { toolCalls: choice.toolCalls } : {}) }]);
+    return {
+      status: choice.finishReason === "length" ? "incomplete" : "completed",
+      answer: choice.toolCalls ? { calls: choice.toolCalls } : { text: choice.content },
+      spent: usage(choice.promptText, text),
+    };
   };
   if (request.stream) return streamResponse(ctx, info, prepared, limits, who, done);
   const choice = await runChoice(ctx, prepared, limits, info.signal);
   info.end();
-  const { status, spent } = done(choice);
-  return Response.json(responseObject(who, status, choice.content, spent));
+  const { status, answer, spent } = done(choice);
+  return Response.json(responseObject(who, status, answer, spent));
 };
+
+interface Finished {
+  status: "completed" | "incomplete";
+  answer: ResponseAnswer;
+  spent: ReturnType<typeof usage>;
+}
 
 /** The request's messages: the previous response's conversation (without its instructions), then this request's. */
 function withPrevious(ctx: AppContext, scope: string, request: ResponsesRequest): ChatMessage[] {
@@ -55,26 +68,37 @@ function streamResponse(
   prepared: PreparedChat,
   limits: AnswerLimits,
   who: ResponseIdentity,
-  done: (choice: Choice) => { status: "completed" | "incomplete"; spent: ReturnType<typeof usage> },
+  done: (choice: Choice) => Finished,
 ): Promise<Response> {
   const events = new ResponseEvents(who);
   const sse = new DeferredSse({
     keepaliveMs: ctx.settings.keepaliveMs,
     maxBacklogBytes: MAX_SSE_BACKLOG,
     signal: info.signal,
-    opening: () => [...events.created(), ...events.opened()].map(sseEvent),
+    opening: () => events.created().map(sseEvent),
     onClose: info.end,
   });
+  // The message item opens with its first text: until then the answer may still be function calls.
+  let opened = false;
+  const sendText = (piece: string) => {
+    if (!opened) for (const event of events.opened()) sse.send(sseEvent(event));
+    opened = true;
+    if (piece !== "") sse.send(sseEvent(events.delta(piece)));
+  };
   const delta = new DeltaTracker();
   runChoice(ctx, prepared, limits, sse.signal, (visible) => {
     const piece = delta.next(visible);
-    if (piece !== "") sse.send(sseEvent(events.delta(piece)));
+    if (piece !== "") sendText(piece);
+    return delta.sent !== "";
   }).then(
     (choice) => {
-      const piece = delta.next(choice.content);
-      if (piece !== "") sse.send(sseEvent(events.delta(piece)));
-      const { status, spent } = done(choice);
-      for (const event of events.finished(delta.sent, status, spent)) sse.send(sseEvent(event));
+      const { status, answer, spent } = done(choice);
+      if ("calls" in answer) {
+        for (const event of events.called(answer.calls, spent)) sse.send(sseEvent(event));
+      } else {
+        sendText(delta.next(choice.content));
+        for (const event of events.finished(delta.sent, status, spent)) sse.send(sseEvent(event));
+      }
       sse.close();
     },
     (error) => {
