@@ -14,7 +14,7 @@
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { BotEntry } from "../lib/config/bots.ts";
+import type { BotEntry, DiscordEntry } from "../lib/config/bots.ts";
 import type { ChatMessage } from "../lib/openai/chat-request.ts";
 import { planConversation } from "../lib/relay/conversation.ts";
 import { DiscordSimulator } from "../lib/simulator/simulator.ts";
@@ -67,7 +67,8 @@ function world(tokens: number, entries: number) {
   const bots = Array.from({ length: tokens }, () => sim.addBot());
   const cozes = Array.from({ length: entries }, () => sim.addCoze());
   const guild = sim.addGuild([...bots, ...cozes.map((c) => c.user)]);
-  const list: BotEntry[] = cozes.map((coze, index) => ({
+  const list: DiscordEntry[] = cozes.map((coze, index) => ({
+    kind: "discord",
     index,
     model: MODEL,
     bot_token: bots[index % tokens].token!,
@@ -347,7 +348,7 @@ async function measureBurst(command: string[]) {
   const coze = limited.addCoze();
   coze.behaviour = () => ({ text: "ok", steps: 1, firstDelayMs: 0 });
   const guild = limited.addGuild([bot, coze.user]);
-  const entry: BotEntry = { index: 0, model: MODEL, bot_token: bot.token!, coze_bot_id: coze.user.id, guild_id: guild.id, channel_id: limited.addChannel(guild).id, threads: true };
+  const entry: DiscordEntry = { kind: "discord", index: 0, model: MODEL, bot_token: bot.token!, coze_bot_id: coze.user.id, guild_id: guild.id, channel_id: limited.addChannel(guild).id, threads: true };
   const service = await startService(command, [entry], limited, { DISCORD_GLOBAL_RATE_LIMIT: "50", REPLY_START_TIMEOUT: "60" });
   const burst = 20;
   const statuses = await Promise.all(

@@ -49,7 +49,7 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
   });
   const inFlight = new InFlight(settings.maxInFlight);
   metrics.gauges.push(...poolGauges(pool, inFlight));
-  const images = imagePolicy({ proxyUrl: settings.proxyUrl, allowPrivate: settings.allowPrivateImageUrls, discordApiUrl: settings.discordApiUrl, fetchTimeoutMs: settings.imageFetchTimeoutMs });
+  const images = imagePolicy({ proxyUrl: settings.proxyUrl, allowPrivate: settings.allowPrivateImageUrls, discordApiUrl: settings.discordApiUrl, apiBases: entries.flatMap((e) => (e.kind === "api" ? [e.api_base] : [])), fetchTimeoutMs: settings.imageFetchTimeoutMs });
   const ctx: AppContext = { settings, pool, store, images, metrics, inFlight, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
   const housekeeping = setInterval(() => void tidy(pool, store, settings.threadIdleMs), Math.min(60_000, Math.max(100, settings.threadIdleMs / 2)));
   const server = startServer(ctx);
@@ -101,7 +101,7 @@ async function tidy(pool: DiscordPool, store: Store, idleMs: number): Promise<vo
     store.sweep();
     for (const place of store.idleThreads(Date.now() - idleMs)) {
       const entry = pool.entry(place.entryKey);
-      if (entry?.connection.usable) await entry.connection.setArchived(place.channelId, true);
+      if (entry && !entry.api && entry.connection.usable) await entry.connection.setArchived(place.channelId, true);
       store.markArchived(place.channelId);
     }
   } catch (error) {

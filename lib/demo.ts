@@ -24,7 +24,7 @@ export function startDemoDiscord(): { simulator: DiscordSimulator; entries: BotE
   // A long demo answer should not sit out REPLY_QUIET between its pieces.
   chat.continueButtons = true;
   images.behaviour = (prompt) => ({ text: `Here is a picture of ${JSON.stringify(prompt.slice(0, 200))}.`, image: "embed", steps: 2 });
-  return { simulator, entries: world.entries };
+  return { simulator, entries: world.entries.map((e) => ({ kind: "discord" as const, ...e })) };
 }
 
 /** The lines `--demo` prints: commands that work when pasted into another terminal. */

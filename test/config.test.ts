@@ -41,7 +41,7 @@ describe("bot.json", () => {
       },
     ]`;
     const { entries, warnings } = parseBots(text, "bot.json");
-    expect(entries).toEqual([{ index: 0, model: "gpt-3.5-turbo", bot_token: "MTI.abc//not-a-comment", coze_bot_id: ID, guild_id: ID, channel_id: ID, threads: true }]);
+    expect(entries).toEqual([{ kind: "discord", index: 0, model: "gpt-3.5-turbo", bot_token: "MTI.abc//not-a-comment", coze_bot_id: ID, guild_id: ID, channel_id: ID, threads: true }]);
     expect(warnings).toEqual(['bot.json entry 0: "guid_id" is read as "guild_id"; rename it to silence this warning']);
   });
 

@@ -9,10 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { startApp, type App } from "../lib/app.ts";
-import type { BotEntry } from "../lib/config/bots.ts";
+import type { ApiEntry, BotEntry, DiscordEntry } from "../lib/config/bots.ts";
 import { readSettings, type Settings } from "../lib/config/settings.ts";
 import { setLogSink } from "../lib/log.ts";
 import { buildScenario } from "../lib/simulator/scenario.ts";
+import { CozeApiSimulator, type ApiBot } from "../lib/simulator/coze-api.ts";
 import { DiscordSimulator, type SimulatorOptions } from "../lib/simulator/simulator.ts";
 import type { SimChannel, SimCoze, SimUser } from "../lib/simulator/world.ts";
 
@@ -29,9 +30,11 @@ export interface StackOptions {
   /** Set to false to leave the stack's Discord clients connecting (tests of failures). */
   waitReady?: boolean;
   /** A running simulator and entries to start a second service on (a restart test). */
-  reuse?: { sim: DiscordSimulator; entries: BotEntry[] };
+  reuse?: { sim: DiscordSimulator; entries: DiscordEntry[] };
   /** The service's DATA_DIR; a fresh temporary one by default (a restart test passes the same one twice). */
   dataDir?: string;
+  /** Entries on Coze's API (after the Discord ones in bot.json), each with a bot of its own on one simulated API. */
+  api?: { model: string; published?: boolean; token?: string }[];
   /** Override our bots' simulator options (e.g. a bot whose intents are refused). */
   botOptions?: { messageContentAllowed?: boolean }[];
 }
@@ -44,7 +47,11 @@ export interface Stack {
   bots: SimUser[];
   cozes: SimCoze[];
   channels: SimChannel[];
-  entries: BotEntry[];
+  entries: DiscordEntry[];
+  /** The simulated Coze API, its bots and the API entries (when `api` asked for them). */
+  apiSim: CozeApiSimulator;
+  apiBots: ApiBot[];
+  apiEntries: ApiEntry[];
   /** Log lines the service wrote while the stack ran. */
   logs: string[];
   /** fetch against the service, with the API key unless `headers.authorization` says otherwise. */
@@ -55,7 +62,10 @@ export interface Stack {
 /** Stacks still running, so that what one test left queued cannot answer the next. */
 const live = new Set<Stack>();
 afterEach(() => {
-  for (const stack of live) for (const coze of stack.cozes) coze.queue.length = 0;
+  for (const stack of live) {
+    for (const coze of stack.cozes) coze.queue.length = 0;
+    for (const bot of stack.apiBots) bot.queue.length = 0;
+  }
 });
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -74,9 +84,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     shutdownGraceMs: 500,
     ...options.settings,
   };
+  const apiSim = new CozeApiSimulator().start();
+  const apiBots = (options.api ?? []).map((a) => apiSim.addBot(a.published ?? true));
+  const apiEntries = (options.api ?? []).map(
+    (a, i): ApiEntry => ({ kind: "api", index: entries.length + i, model: a.model, coze_api_token: a.token ?? apiSim.addToken(), bot_id: apiBots[i].id, api_base: apiSim.url }),
+  );
   const logs: string[] = [];
   const previousSink = setLogSink((line) => logs.push(line));
-  const app = startApp(settings, entries);
+  const app = startApp(settings, [...entries, ...apiEntries]);
   if (options.waitReady !== false) await app.ready;
   const base = `http://127.0.0.1:${app.server.port}`;
   const stack: Stack = {
@@ -88,6 +103,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     cozes,
     channels,
     entries,
+    apiSim,
+    apiBots,
+    apiEntries,
     logs,
     fetch: (path, init = {}) => {
       const headers = new Headers(init.headers);
@@ -102,6 +120,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       app.server.stop(true);
       await app.stop();
       await sim.stop();
+      await apiSim.stop();
       setLogSink(previousSink);
       live.delete(stack);
       if (leaked > 0) throw new Error(`leaked in-flight slots: ${leaked} still held after the test's requests ended`);
@@ -120,11 +139,11 @@ function newWorld(options: StackOptions) {
   });
   // Entries a test points elsewhere: another token, or a channel that does not exist.
   wanted.forEach((w, i) => Object.assign(entries[i], w.token ? { bot_token: w.token } : {}, w.channelId ? { channel_id: w.channelId } : {}));
-  return { sim, bots, cozes, channels, entries: entries as BotEntry[] };
+  return { sim, bots, cozes, channels, entries: entries.map((e): DiscordEntry => ({ kind: "discord", ...e })) };
 }
 
 /** The world of a running simulator, for a second service on it (a restart). */
-function reuseWorld({ sim, entries }: { sim: DiscordSimulator; entries: BotEntry[] }) {
+function reuseWorld({ sim, entries }: { sim: DiscordSimulator; entries: DiscordEntry[] }) {
   const bots = [...new Set(entries.map((e) => [...sim.users.values()].find((u) => u.token === e.bot_token)!))];
   const cozes = entries.map((e) => sim.cozes.get(e.coze_bot_id)!);
   const channels = entries.map((e) => sim.channels.get(e.channel_id)!);

@@ -16,12 +16,13 @@ const MAY_IMPORT: Record<string, string[]> = {
   "config": ["lib"],
   "openai": ["lib"],
   "store": ["config", "lib"],
-  "discord": ["config", "openai", "lib"],
-  "relay": ["discord", "store", "openai", "config", "lib"],
+  "coze-api": ["config", "openai", "lib"],
+  "discord": ["coze-api", "config", "openai", "lib"], // the pool holds API entries beside Discord ones
+  "relay": ["discord", "coze-api", "store", "openai", "config", "lib"],
   "http": ["openai", "config", "lib"],
-  "routes": ["http", "relay", "discord", "store", "openai", "config", "lib"],
-  "check": ["relay", "discord", "openai", "config", "lib"],
-  "app": ["routes", "http", "relay", "discord", "store", "openai", "config", "lib"],
+  "routes": ["http", "relay", "discord", "coze-api", "store", "openai", "config", "lib"],
+  "check": ["relay", "discord", "coze-api", "openai", "config", "lib"],
+  "app": ["routes", "http", "relay", "discord", "coze-api", "store", "openai", "config", "lib"],
   "demo": ["simulator", "config", "lib"], // --demo starts the simulator in-process
   "simulator": [],
 };

@@ -1,4 +1,4 @@
-import type { BotEntry } from "../config/bots.ts";
+import type { BotEntry, DiscordEntry } from "../config/bots.ts";
 import type { Settings } from "../config/settings.ts";
 import type { PoolEntry } from "../discord/entry.ts";
 import { DiscordPool, entryKey } from "../discord/pool.ts";
@@ -7,6 +7,7 @@ import { Metrics } from "../metrics.ts";
 import { RelayError } from "../relay-error.ts";
 import { CozeError } from "../relay/coze-errors.ts";
 import { followReply, ReplyStartTimeout } from "../relay/reply-follower.ts";
+import { checkApiEntry, PROBE } from "./check-api.ts";
 
 /** One `bot.json` entry's verdict: ok with the time to Coze's first reply, or the problem and its fix. */
 export interface CheckRow {
@@ -19,7 +20,6 @@ export interface CheckRow {
   fix?: string;
 }
 
-const PROBE = 'Please answer with "OK": this is a connection check from coze-chat-proxy.';
 
 /**
  * `coze-chat-proxy check`: for every entry, logs in as bot-02, checks the
@@ -47,9 +47,10 @@ export async function runCheck(settings: Settings, entries: BotEntry[]): Promise
 }
 
 async function checkEntry(settings: Settings, entry: PoolEntry): Promise<CheckRow> {
-  const { config } = entry;
-  const row = { index: config.index, model: config.model };
+  const row = { index: entry.config.index, model: entry.config.model };
   const fail = (problem: string, fix: string): CheckRow => ({ ...row, ok: false, problem, fix });
+  if (entry.api) return checkApiEntry(settings, entry, row, fail);
+  const config = entry.config as DiscordEntry;
   if (!entry.connection.usable) {
     const problem = entry.connection.problem ?? "bot-02 could not log in to Discord";
     if (/4004/.test(problem)) return fail("Discord refused bot-02's token (close 4004)", "copy bot-02's token again from the Discord developer portal (Bot → Reset Token) into bot_token");
@@ -78,7 +79,7 @@ async function checkEntry(settings: Settings, entry: PoolEntry): Promise<CheckRo
 
 /** Posts the probe in a fresh thread (the channel itself for a threadless entry) and waits for Coze. */
 async function probe(settings: Settings, entry: PoolEntry, row: { index: number; model: string }, fail: (problem: string, fix: string) => CheckRow): Promise<CheckRow> {
-  const { config } = entry;
+  const config = entry.config as DiscordEntry;
   const signal = new AbortController().signal;
   const limits = { deadline: Date.now() + settings.replyStartTimeoutMs, signal };
   const channelId = config.threads ? await entry.createThread("coze-chat-proxy check", limits) : config.channel_id;

@@ -2,8 +2,12 @@ import { ConfigError } from "./config-error.ts";
 import { parseJsonc } from "./jsonc.ts";
 import { errorText } from "../error-text.ts";
 
-/** One line of `bot.json`: a model served by one Coze bot in one Discord channel. */
-export interface BotEntry {
+/** One line of `bot.json`: a model served by one Coze bot, through Discord or through Coze's API. */
+export type BotEntry = DiscordEntry | ApiEntry;
+
+/** A Coze bot reached through Discord: bot-02 mentions bot-01 in a channel. */
+export interface DiscordEntry {
+  kind: "discord";
   /** Position in `bot.json`, for messages that point the user at the right entry. */
   index: number;
   model: string;
@@ -21,6 +25,21 @@ export interface BotEntry {
   threads: boolean;
 }
 
+/** A Coze bot reached through Coze's official chat API (SPEC §9). */
+export interface ApiEntry {
+  kind: "api";
+  index: number;
+  model: string;
+  /** A Coze personal access token (`pat_…`). */
+  coze_api_token: string;
+  /** The bot's id, as Coze shows it; the bot must be published to the API. */
+  bot_id: string;
+  /** `https://api.coze.com`, or `https://api.coze.cn` for 扣子. */
+  api_base: string;
+}
+
+export const DEFAULT_API_BASE = "https://api.coze.com";
+
 export interface ParsedBots {
   entries: BotEntry[];
   warnings: string[];
@@ -28,6 +47,8 @@ export interface ParsedBots {
 
 const SNOWFLAKE = /^\d{17,20}$/;
 const FIELDS = ["model", "bot_token", "coze_bot_id", "guild_id", "channel_id"] as const;
+const DISCORD_ONLY = ["bot_token", "coze_bot_id", "guild_id", "guid_id", "channel_id", "threads"];
+const API_ONLY = ["coze_api_token", "bot_id", "api_base"];
 const ID_FIELDS = new Set(["coze_bot_id", "guild_id", "channel_id"]);
 
 /** Parses and validates the text of `bot.json`; `source` names the file in messages. */
@@ -49,6 +70,15 @@ export function parseBots(text: string, source: string): ParsedBots {
       throw new ConfigError(`${where} must be an object`);
     }
     const record = { ...(raw as Record<string, unknown>) };
+    const api = API_ONLY.find((f) => record[f] !== undefined);
+    const discord = DISCORD_ONLY.find((f) => record[f] !== undefined);
+    if (api && discord) {
+      throw new ConfigError(`${where} mixes a Discord field ("${discord}") with a Coze API field ("${api}"): an entry reaches Coze one way; make it two entries`);
+    }
+    if (!api && !discord) {
+      throw new ConfigError(`${where} is missing "bot_token" (to reach Coze through Discord) or "coze_api_token" (through Coze's API)`);
+    }
+    if (api) return parseApiEntry(record, index, where);
     if (record.guild_id === undefined && record.guid_id !== undefined) {
       record.guild_id = record.guid_id;
       warnings.push(`${where}: "guid_id" is read as "guild_id"; rename it to silence this warning`);
@@ -62,7 +92,8 @@ export function parseBots(text: string, source: string): ParsedBots {
     if (record.threads !== undefined && typeof record.threads !== "boolean") {
       throw new ConfigError(`${where} field "threads" must be true or false, got ${describe(record.threads)}`);
     }
-    const entry: BotEntry = {
+    const entry: DiscordEntry = {
+      kind: "discord",
       index,
       model: (record.model as string).trim(),
       bot_token: (record.bot_token as string).trim(),
@@ -80,6 +111,26 @@ export function parseBots(text: string, source: string): ParsedBots {
     return entry;
   });
   return { entries, warnings };
+}
+
+function parseApiEntry(record: Record<string, unknown>, index: number, where: string): ApiEntry {
+  const model = requireString(record, "model", where).trim();
+  const token = requireString(record, "coze_api_token", where).trim();
+  const botId = requireString(record, "bot_id", where).trim();
+  if (!/^\d{6,25}$/.test(botId)) throw new ConfigError(`${where} field "bot_id" is not a Coze bot id (the digits at the end of the bot's URL in Coze)`);
+  let apiBase = DEFAULT_API_BASE;
+  if (record.api_base !== undefined) {
+    const raw = requireString(record, "api_base", where).trim();
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new ConfigError(`${where} field "api_base" is not a URL (e.g. "https://api.coze.com", or "https://api.coze.cn" for 扣子)`);
+    }
+    if (url.protocol !== "https:" && url.protocol !== "http:") throw new ConfigError(`${where} field "api_base" must be an http(s) URL`);
+    apiBase = raw.replace(/\/+$/, "");
+  }
+  return { kind: "api", index, model, coze_api_token: token, bot_id: botId, api_base: apiBase };
 }
 
 /** A field that must be a non-empty string; the error names the entry and the field. */

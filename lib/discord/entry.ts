@@ -1,4 +1,5 @@
-import type { BotEntry } from "../config/bots.ts";
+import type { BotEntry, DiscordEntry } from "../config/bots.ts";
+import type { CozeApiClient } from "../coze-api/client.ts";
 import { log } from "../log.ts";
 import type { CallLimits, Connection, ConnectionState, OutgoingFile } from "./connection.ts";
 import type { ReplyMessage } from "./reply-message.ts";
@@ -23,8 +24,11 @@ export type Outcome = "ok" | "quota" | "failure" | "neutral";
 /** Whether an entry takes a request now, and if not, why. */
 export type Admission = "open" | "probe" | "busy" | "quota" | "resting" | "down";
 
+/** How an entry reaches Coze: a Discord connection (shared by the entries of one bot token), or Coze's API. */
+export type Link = { kind: "discord"; connection: Connection } | { kind: "api"; client: CozeApiClient };
+
 /**
- * A `bot.json` entry as the pool serves it: its connection, its load, and its
+ * A `bot.json` entry as the pool serves it: its way to Coze, its load, and its
  * rest after failures.
  *
  * Failed Discord calls work a circuit breaker: the first failure opens it for
@@ -51,7 +55,7 @@ export class PoolEntry {
     readonly config: BotEntry,
     /** What the entry is remembered by across restarts (conversations, rests). */
     readonly key: string,
-    readonly connection: Connection,
+    readonly link: Link,
     private readonly policy: RestPolicy,
     /** Told when the quota rest changes, so that it can outlive a restart. */
     private readonly onQuotaRest: (entry: PoolEntry) => void = () => {},
@@ -61,13 +65,28 @@ export class PoolEntry {
     return `entry ${this.config.index} (${this.config.model})`;
   }
 
-  get cozeBotId(): string {
-    return this.config.coze_bot_id;
+  /** The Discord connection of a Discord entry; asking an API entry for one is a bug. */
+  get connection(): Connection {
+    if (this.link.kind !== "discord") throw new Error(`${this.label} reaches Coze through its API, not Discord`);
+    return this.link.connection;
   }
 
-  /** Whether conversations get a thread each. */
+  /** The API client of an API entry, undefined for a Discord entry. */
+  get api(): CozeApiClient | undefined {
+    return this.link.kind === "api" ? this.link.client : undefined;
+  }
+
+  private get link_(): { state: ConnectionState; problem: string | undefined; usable: boolean } {
+    return this.link.kind === "api" ? this.link.client : this.link.connection;
+  }
+
+  get cozeBotId(): string {
+    return (this.config as DiscordEntry).coze_bot_id;
+  }
+
+  /** Whether conversations get a place of their own: a thread each on Discord (unless turned off); always on the API. */
   get threads(): boolean {
-    return this.config.threads;
+    return this.config.kind === "api" || this.config.threads;
   }
 
   /**
@@ -94,15 +113,19 @@ export class PoolEntry {
   }
 
   get state(): ConnectionState {
-    return this.connection.state;
+    return this.link_.state;
   }
 
   get problem(): string | undefined {
-    return this.connection.problem;
+    return this.link_.problem;
+  }
+
+  get usable(): boolean {
+    return this.link_.usable;
   }
 
   admission(now = Date.now()): Admission {
-    if (!this.connection.usable) return "down";
+    if (!this.usable) return "down";
     if (this.quotaUntil > now) return "quota";
     if (this.failures > 0) {
       if (this.restUntil > now || this.probing) return "resting";
@@ -167,7 +190,7 @@ export class PoolEntry {
   async createThread(name: string, limits: CallLimits): Promise<string> {
     this.queued++;
     try {
-      return await this.connection.createThread(this.config.channel_id, name, limits);
+      return await this.connection.createThread((this.config as DiscordEntry).channel_id, name, limits);
     } finally {
       this.queued--;
     }
@@ -195,7 +218,7 @@ export class Lease {
 
   /** While the gateway reconnects or recovers, silence says nothing about Coze: quiet timers wait. */
   get quietHeld(): boolean {
-    return this.entry.connection.state !== "ready";
+    return this.entry.state !== "ready";
   }
 
   release(outcome: Outcome): void {

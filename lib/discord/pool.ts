@@ -2,14 +2,17 @@
  * The per-model round-robin pool of discord.js clients. This folder is the
  * only place that speaks discord.js: one client per distinct `bot_token`
  * (connection.ts), shared by every `bot.json` entry that uses it (entry.ts).
+ * Entries that reach Coze through its API (SPEC §9) sit in the same pool with
+ * a client of their own, so both kinds take turns under one admission.
  * The relay asks for a lease on an entry of a model and gives it back with
  * an outcome; admission, rests and the breaker stay in here.
  */
 import type { BotEntry } from "../config/bots.ts";
+import { CozeApiClient } from "../coze-api/client.ts";
 import type { Metrics } from "../metrics.ts";
 import type { ClientOptions } from "./client.ts";
 import { Connection } from "./connection.ts";
-import { PoolEntry, type Lease, type RestPolicy } from "./entry.ts";
+import { PoolEntry, type Lease, type Link, type RestPolicy } from "./entry.ts";
 import { setGatewayProxy } from "./gateway-proxy.ts";
 
 export interface PoolOptions extends ClientOptions {
@@ -40,6 +43,7 @@ interface ModelGroup {
 
 interface Assignment {
   connections: Map<string, Connection>;
+  apiClients: Map<string, CozeApiClient>;
   byModel: Map<string, ModelGroup>;
 }
 
@@ -49,12 +53,14 @@ const RELOAD_CONNECT_WAIT_MS = 30_000;
 
 /** The key an entry is remembered by across restarts: what it is, never its token in clear. */
 export function entryKey(e: BotEntry): string {
-  const token = new Bun.CryptoHasher("sha256").update(e.bot_token).digest("hex").slice(0, 16);
-  return [e.model, token, e.coze_bot_id, e.guild_id, e.channel_id].join("/");
+  const digest = (secret: string) => new Bun.CryptoHasher("sha256").update(secret).digest("hex").slice(0, 16);
+  if (e.kind === "api") return [e.model, "api", digest(e.coze_api_token), e.bot_id, e.api_base].join("/");
+  return [e.model, digest(e.bot_token), e.coze_bot_id, e.guild_id, e.channel_id].join("/");
 }
 
 export class DiscordPool {
   private connections = new Map<string, Connection>();
+  private apiClients = new Map<string, CozeApiClient>();
   private byModel = new Map<string, ModelGroup>();
   private readonly policy: RestPolicy;
   private labels = 0;
@@ -78,38 +84,47 @@ export class DiscordPool {
     const oldEntries = new Map<string, PoolEntry>();
     for (const group of this.byModel.values()) for (const e of group.entries) oldEntries.set(entryKey(e.config), e);
     const connections = new Map<string, Connection>();
+    const apiClients = new Map<string, CozeApiClient>();
     const byModel = new Map<string, ModelGroup>();
     for (const config of entries) {
-      let connection = connections.get(config.bot_token) ?? this.connections.get(config.bot_token);
-      if (!connection) connection = new Connection(config.bot_token, `bot ${++this.labels}`, this.options);
-      connections.set(config.bot_token, connection);
-      // Only ever added to: a request still following a removed entry's Coze bot must keep getting its reply.
-      connection.cozeIds.add(config.coze_bot_id);
       const key = entryKey(config);
       const old = oldEntries.get(key);
       let entry: PoolEntry;
-      if (old && old.connection === connection) {
-        entry = old;
-        Object.assign(entry.config, { index: config.index });
+      if (config.kind === "api") {
+        const client = apiClients.get(key) ?? (old?.api && this.apiClients.get(key)) ?? new CozeApiClient(config, { proxyUrl: this.options.proxyUrl });
+        apiClients.set(key, client);
+        entry = old?.api === client ? old : this.newEntry(config, key, { kind: "api", client });
       } else {
-        entry = new PoolEntry(config, key, connection, this.policy, (e) => this.options.onQuotaRest?.(key, e.quotaUntil));
-        entry.quotaUntil = this.options.restoredQuota?.get(key) ?? 0;
+        let connection = connections.get(config.bot_token) ?? this.connections.get(config.bot_token);
+        if (!connection) connection = new Connection(config.bot_token, `bot ${++this.labels}`, this.options);
+        connections.set(config.bot_token, connection);
+        // Only ever added to: a request still following a removed entry's Coze bot must keep getting its reply.
+        connection.cozeIds.add(config.coze_bot_id);
+        entry = old && old.link.kind === "discord" && old.connection === connection ? old : this.newEntry(config, key, { kind: "discord", connection });
       }
+      Object.assign(entry.config, { index: config.index });
       const group = byModel.get(config.model) ?? { entries: [], next: this.byModel.get(config.model)?.next ?? 0 };
       group.entries.push(entry);
       byModel.set(config.model, group);
     }
-    return { connections, byModel };
+    return { connections, apiClients, byModel };
+  }
+
+  private newEntry(config: BotEntry, key: string, link: Link): PoolEntry {
+    const entry = new PoolEntry(config, key, link, this.policy, (e) => this.options.onQuotaRest?.(key, e.quotaUntil));
+    entry.quotaUntil = this.options.restoredQuota?.get(key) ?? 0;
+    return entry;
   }
 
   private install(assignment: Assignment): void {
     this.connections = assignment.connections;
+    this.apiClients = assignment.apiClients;
     this.byModel = assignment.byModel;
   }
 
-  /** Logs every client in; resolves when each is connected or has failed. */
+  /** Logs every client in and checks every API entry; resolves when each is connected or has failed. */
   async start(): Promise<void> {
-    await Promise.all([...this.connections.values()].map((c) => c.connect()));
+    await Promise.all([...[...this.connections.values()].map((c) => c.connect()), ...[...this.apiClients.values()].map((c) => c.connect())]);
   }
 
   /**
@@ -121,14 +136,17 @@ export class DiscordPool {
   async reload(entries: BotEntry[]): Promise<void> {
     const next = this.plan(entries);
     const fresh = [...next.connections.values()].filter((c) => ![...this.connections.values()].includes(c));
-    await Promise.race([Promise.all(fresh.map((c) => c.connect())), Bun.sleep(RELOAD_CONNECT_WAIT_MS)]);
+    const freshApi = [...next.apiClients.values()].filter((c) => ![...this.apiClients.values()].includes(c));
+    await Promise.race([Promise.all([...fresh.map((c) => c.connect()), ...freshApi.map((c) => c.connect())]), Bun.sleep(RELOAD_CONNECT_WAIT_MS)]);
     const retired = [...this.connections.values()].filter((c) => ![...next.connections.values()].includes(c));
+    const retiredApi = [...this.apiClients.values()].filter((c) => ![...next.apiClients.values()].includes(c));
     this.install(next);
     for (const connection of retired) void retireWhenIdle(connection);
+    for (const client of retiredApi) void client.close();
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.connections.values()].map((c) => c.close()));
+    await Promise.all([...[...this.connections.values()].map((c) => c.close()), ...[...this.apiClients.values()].map((c) => c.close())]);
   }
 
   get models(): string[] {
@@ -182,7 +200,7 @@ export class DiscordPool {
     if (probeCandidate && probeCandidate.quotaUntil <= now && probeCandidate.inFlight < this.policy.maxInFlight) return probeCandidate.lease(true);
     if (busy) return { reason: "busy" };
     if (cooling !== Infinity) return { reason: "cooling", retryAfterMs: cooling };
-    return { reason: "disconnected", problems: entries.filter((e) => !e.connection.usable).map((e) => `${e.label}: ${e.problem ?? e.state}`) };
+    return { reason: "disconnected", problems: entries.filter((e) => !e.usable).map((e) => `${e.label}: ${e.problem ?? e.state}`) };
   }
 
   /**
@@ -219,9 +237,10 @@ export class DiscordPool {
     const now = Date.now();
     return [...this.byModel].map(([model, { entries }]) => ({
       model,
-      ready: entries.some((e) => e.connection.usable),
+      ready: entries.some((e) => e.usable),
       entries: entries.map((e) => ({
         index: e.config.index,
+        via: e.config.kind,
         ...(e.threads ? {} : { shared_context: "threads are off: requests share one Coze context in the channel, one at a time" }),
         state: e.state,
         in_flight: e.inFlight,

@@ -69,8 +69,11 @@ export const bodyTimeout = (seconds: number) =>
   new ApiError(408, `The request body did not arrive within ${seconds} s.`, "invalid_request_error", "request_timeout");
 
 /** 429: Discord's rate limit would keep the request waiting past its start deadline. */
-export const rateLimited = (message: string, retryAfterSeconds: number) =>
-  new ApiError(429, message, "rate_limit_error", "discord_rate_limited", null, retryAfterSeconds, true);
+export const rateLimited = (message: string, retryAfterSeconds: number) => rateLimitedBy(message, retryAfterSeconds, "discord_rate_limited");
+
+/** 429: a backend's rate limit (`code` says whose) would keep the request waiting past its start deadline. */
+export const rateLimitedBy = (message: string, retryAfterSeconds: number, code: string) =>
+  new ApiError(429, message, "rate_limit_error", code, null, retryAfterSeconds, true);
 
 /** 429: the service is at its limit of requests in flight. */
 export const overloaded = (message: string, retryAfterSeconds: number) =>

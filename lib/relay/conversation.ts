@@ -14,6 +14,8 @@ import type { ChatMessage } from "../openai/chat-request.ts";
  * image URLs, scoped to the API key, so two keys never share a thread.
  */
 export interface ConversationPlan {
+  /** The API key's digest the conversation is scoped to. */
+  scope: string;
   /** The remembered state this request would continue: the fingerprint of its messages up to the last assistant message, or the client's id. */
   key: string | undefined;
   /** The client named the conversation (X-Conversation-Id): its key is kept, not used up. */
@@ -37,7 +39,7 @@ export function planConversation(scope: string, messages: ChatMessage[], convers
   const threadName = [...(firstUser?.text.trim().replace(/\s+/g, " ") ?? "conversation")].slice(0, THREAD_NAME_LIMIT).join("") || "conversation";
   if (conversationId !== undefined) {
     const key = `id:${scope}:${conversationId}`;
-    return { key, named: true, newTurns, threadName, rememberKeys: () => [key] };
+    return { scope, key, named: true, newTurns, threadName, rememberKeys: () => [key] };
   }
   // One pass over the messages: the history's fingerprint is a prefix of the one remembered after the answer.
   const hasher = new Bun.CryptoHasher("sha256").update(scope);
@@ -45,6 +47,7 @@ export function planConversation(scope: string, messages: ChatMessage[], convers
   const key = lastAssistant === -1 ? undefined : `fp:${hasher.copy().digest("hex")}`;
   addMessages(hasher, messages.slice(lastAssistant + 1));
   return {
+    scope,
     key,
     named: false,
     newTurns,

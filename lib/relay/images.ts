@@ -4,7 +4,8 @@ import { download, DownloadRefused, type Downloaded, type DownloadRules } from "
 /**
  * Where the images in a reply may be downloaded from, resolved once at start.
  * Hosts the backend itself serves images from (Discord's CDN, or the host of
- * DISCORD_API_URL for a simulator or reverse proxy) are downloaded as they
+ * DISCORD_API_URL for a simulator or reverse proxy; an API entry's api_base
+ * host and Coze's domains) are downloaded as they
  * are; any other link in a reply (a plugin's CDN, or a link Coze merely
  * echoed from the prompt) only under the image-input rules.
  */
@@ -17,13 +18,15 @@ export interface ImagePolicy {
 }
 
 const DISCORD_CDN_HOSTS = ["cdn.discordapp.com", "media.discordapp.net"];
+/** Coze serves the images of its API answers from its own domains. */
+const COZE_CDN_SUFFIXES = [".coze.com", ".coze.cn"];
 export const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
 
-export function imagePolicy(options: { proxyUrl?: string; allowPrivate: boolean; discordApiUrl: string; fetchTimeoutMs: number }): ImagePolicy {
+export function imagePolicy(options: { proxyUrl?: string; allowPrivate: boolean; discordApiUrl: string; apiBases?: string[]; fetchTimeoutMs: number }): ImagePolicy {
   return {
     input: { proxyUrl: options.proxyUrl, maxBytes: MAX_IMAGE_BYTES, timeoutMs: options.fetchTimeoutMs, maxRedirects: 3, allowPrivate: options.allowPrivate },
     backend: { proxyUrl: options.proxyUrl, maxBytes: 25 * 1024 * 1024, timeoutMs: 30_000, maxRedirects: 3, allowPrivate: true },
-    backendHosts: new Set([...DISCORD_CDN_HOSTS, new URL(options.discordApiUrl).host]),
+    backendHosts: new Set([...DISCORD_CDN_HOSTS, new URL(options.discordApiUrl).host, ...(options.apiBases ?? []).map((base) => new URL(base).host)]),
   };
 }
 
@@ -35,7 +38,8 @@ export function downloadReplyImage(url: string, policy: ImagePolicy, signal: Abo
   } catch {
     return Promise.reject(new DownloadRefused("it is not a valid URL"));
   }
-  return download(url, policy.backendHosts.has(host) ? policy.backend : policy.input, signal);
+  const own = policy.backendHosts.has(host) || COZE_CDN_SUFFIXES.some((suffix) => host.endsWith(suffix));
+  return download(url, own ? policy.backend : policy.input, signal);
 }
 
 /**

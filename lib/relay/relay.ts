@@ -1,3 +1,4 @@
+import type { DiscordEntry } from "../config/bots.ts";
 import type { CallLimits, OutgoingFile } from "../discord/connection.ts";
 import type { Lease, PoolEntry } from "../discord/entry.ts";
 import type { DiscordPool, PickFailure } from "../discord/pool.ts";
@@ -12,6 +13,9 @@ import { CozeError } from "./coze-errors.ts";
 import type { PromptPlan } from "./prompt.ts";
 import { followReply, type FollowResult } from "./reply-follower.ts";
 import { errorStack } from "../error-text.ts";
+import type { ChatMessage } from "../openai/chat-request.ts";
+import type { Usage } from "../openai/usage.ts";
+import { attemptApi } from "./api-attempt.ts";
 
 /** What a relay needs from the running service. */
 export interface RelayContext {
@@ -31,6 +35,14 @@ export interface RelayRequest {
   place?: ConversationPlace;
   /** The name of a new thread. */
   threadName: string;
+  /** For entries on Coze's API, which take role-tagged messages: the whole conversation, */
+  history: ChatMessage[];
+  /** its turns after the last answer (when Coze keeps the conversation), */
+  newHistory: ChatMessage[];
+  /** and what the client requires of the answer (functions, JSON), closing the last user turn. */
+  instruction?: string;
+  /** Who asks, for Coze's per-user memory: a stable digest of the API key, never the key. */
+  user: string;
   files: OutgoingFile[];
   wantImage: boolean;
   /** The whole reply text each time it changes; returns false while nothing reached the client. Once something did, the request can no longer move to another bot. */
@@ -47,6 +59,8 @@ export interface RelayResult extends FollowResult {
   promptText: string;
   /** Where the conversation now lives; undefined on a threadless entry, whose channel holds no conversation of its own. */
   place: ConversationPlace | undefined;
+  /** Coze's own token counts, when the backend reports them (the API does; Discord does not). */
+  usage?: Usage;
 }
 
 /** Active threads archived to make room when Discord says the guild has too many (160006). */
@@ -85,7 +99,7 @@ export async function relay(ctx: RelayContext, request: RelayRequest): Promise<R
     let endTurn: (() => void) | undefined;
     try {
       if (!entry.threads) endTurn = await entry.takeTurn(request.signal);
-      const result = await attempt(ctx, request, lease, home ? request.place : undefined, emit);
+      const result = await (entry.api ? attemptApi : attempt)(ctx, request, lease, home ? request.place : undefined, emit);
       lease.release("ok");
       metrics.reply.observe((performance.now() - started) / 1000);
       return result;
@@ -128,7 +142,7 @@ async function attempt(
     place = entry.threads ? { entryKey: entry.key, channelId: await startThread(store, entry, request.threadName, first) } : undefined;
     plan = request.contents(mention);
   }
-  const channelId = place?.channelId ?? entry.config.channel_id;
+  const channelId = place?.channelId ?? (entry.config as DiscordEntry).channel_id;
   if (place) store.touchThread(place);
 
   const follow = async (promptContents: string[], files: OutgoingFile[], callLimits: CallLimits, prefix: string, last: boolean) => {

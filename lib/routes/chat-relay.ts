@@ -4,6 +4,7 @@ import { invalidRequest, modelNotFound, upstreamError } from "../openai/api-erro
 import type { ChatMessage, ChatRequest } from "../openai/chat-request.ts";
 import type { FinishReason } from "../openai/chat-response.ts";
 import { renderToolCalls, type ToolCall } from "../openai/tools.ts";
+import type { Usage } from "../openai/usage.ts";
 import { shapeAnswer, type AnswerLimits } from "../relay/answer-limits.ts";
 import { keyScope, planConversation, type ConversationPlan } from "../relay/conversation.ts";
 import { loadImageInputs } from "../relay/image-input.ts";
@@ -27,6 +28,16 @@ export interface Choice {
   toolCalls?: ToolCall[];
   finishReason: FinishReason;
   place: ConversationPlace | undefined;
+  /** Coze's own token counts (Coze's API reports them), else undefined and estimated. */
+  usage?: Usage;
+}
+
+/** What the choices spent: Coze's own counts when every choice has them, else the estimate. */
+export function spentOn(choices: Choice[], estimate: () => Usage): Usage {
+  if (!choices.every((c) => c.usage)) return estimate();
+  const sum = (key: keyof Usage) => choices.reduce((n, c) => n + c.usage![key], 0);
+  // The prompt was read once per choice, but the client sent it once: count it as the first choice read it.
+  return { prompt_tokens: choices[0].usage!.prompt_tokens, completion_tokens: sum("completion_tokens"), total_tokens: choices[0].usage!.prompt_tokens + sum("completion_tokens") };
 }
 
 /**
@@ -68,6 +79,10 @@ export async function prepareChat(
     newTurns: (mention) => planPrompt(asked ? asked.turns.slice(-1) : conversation.newTurns, mention, instruction),
     place: asked ? asked.place : place,
     threadName: conversation.threadName,
+    history: asked ? [...chat.messages, ...asked.turns] : chat.messages,
+    newHistory: asked ? asked.turns.slice(-1) : conversation.newTurns,
+    instruction,
+    user: conversation.scope,
     files: asked ? [] : files,
     wantImage: false,
     signal: info.signal,
@@ -104,22 +119,30 @@ export async function runChoice(
   };
   let { result, answer } = await ask(prepared.requestFor());
   let promptText = result.promptText;
+  let spent = result.usage;
   let verdict = judgeAnswer(answer, rules);
   if (verdict.kind === "wrong") {
     log.info("coze's answer did not hold the client's rules; asking once more", { problem: verdict.problem });
     ({ result, answer } = await ask(prepared.requestFor({ place: result.place, turns: [{ role: "assistant", text: answer, images: [] }, { role: "user", text: verdict.reask, images: [] }] })));
     promptText += `\n\n${result.promptText}`;
+    spent = spent && result.usage && addUsage(spent, result.usage);
     verdict = judgeAnswer(answer, rules);
     if (verdict.kind === "wrong") throw upstreamError(`${verdict.problem}, also when asked again.`, "invalid_model_output");
   }
   if (verdict.kind === "calls") {
     remember(ctx, prepared.conversation, result.place, renderToolCalls(verdict.calls));
-    return { content: "", toolCalls: verdict.calls, finishReason: "tool_calls", place: result.place, promptText };
+    return { content: "", toolCalls: verdict.calls, finishReason: "tool_calls", place: result.place, promptText, usage: spent };
   }
   const shaped = shapeAnswer(verdict.text, limits, true);
   remember(ctx, prepared.conversation, result.place, shaped.text);
-  return { content: shaped.text, finishReason: shaped.finish ?? result.finishReason, place: result.place, promptText };
+  return { content: shaped.text, finishReason: shaped.finish ?? result.finishReason, place: result.place, promptText, usage: spent };
 }
+
+const addUsage = (a: Usage, b: Usage): Usage => ({
+  prompt_tokens: a.prompt_tokens + b.prompt_tokens,
+  completion_tokens: a.completion_tokens + b.completion_tokens,
+  total_tokens: a.total_tokens + b.total_tokens,
+});
 
 /**
  * The answer as the client gets it: Coze's text with the reply's images, each

@@ -8,7 +8,7 @@ import { SSE_DONE, sseData } from "../openai/sse.ts";
 import { usage } from "../openai/usage.ts";
 import type { AnswerLimits } from "../relay/answer-limits.ts";
 import { DeltaTracker } from "../relay/delta.ts";
-import { MAX_SSE_BACKLOG, prepareChat, runChoice, type Choice, type PreparedChat } from "./chat-relay.ts";
+import { MAX_SSE_BACKLOG, prepareChat, runChoice, spentOn, type Choice, type PreparedChat } from "./chat-relay.ts";
 import type { AppContext, RequestInfo, RouteHandler } from "./context.ts";
 
 /** `POST /v1/chat/completions`, whole or streamed, with `n` choices. */
@@ -21,7 +21,7 @@ export const chatCompletions: RouteHandler = async (req, ctx, info) => {
   const choices = await Promise.all(Array.from({ length: chat.n }, () => runChoice(ctx, prepared, limits, info.signal)));
   info.end();
   const who = completionIdentity(chat.model);
-  return Response.json(chatCompletion(who, choices, usage(choices[0].promptText, choices.map(answerText).join(""))));
+  return Response.json(chatCompletion(who, choices, spentOn(choices, () => usage(choices[0].promptText, choices.map(answerText).join("")))));
 };
 
 /**
@@ -42,6 +42,7 @@ function streamChat(chat: ChatRequest, prepared: PreparedChat, limits: AnswerLim
   const failed = new AbortController();
   const signal = AbortSignal.any([sse.signal, failed.signal]);
   const sent: string[] = [];
+  const done: Choice[] = [];
   let promptText = "";
   const streams = Array.from({ length: chat.n }, async (_, index) => {
     const delta = new DeltaTracker();
@@ -55,6 +56,7 @@ function streamChat(chat: ChatRequest, prepared: PreparedChat, limits: AnswerLim
       sse.data(chatChunk(who, {}, choice.finishReason, index));
       sent[index] = answerText(choice);
       promptText = choice.promptText;
+      done[index] = choice;
       return;
     }
     const piece = delta.next(choice.content);
@@ -62,10 +64,11 @@ function streamChat(chat: ChatRequest, prepared: PreparedChat, limits: AnswerLim
     sse.data(chatChunk(who, piece === "" ? {} : { content: piece }, choice.finishReason, index));
     sent[index] = delta.sent;
     promptText = choice.promptText;
+    done[index] = choice;
   });
   Promise.all(streams).then(
     () => {
-      if (chat.includeUsage) sse.data(usageChunk(who, usage(promptText, sent.join(""))));
+      if (chat.includeUsage) sse.data(usageChunk(who, spentOn(done, () => usage(promptText, sent.join("")))));
       sse.send(SSE_DONE);
       sse.close();
     },

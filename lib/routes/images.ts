@@ -3,6 +3,7 @@ import { log } from "../log.ts";
 import { parseImageRequest, type ImageRequest } from "../openai/image-request.ts";
 import { DownloadRefused } from "../relay/download.ts";
 import { downloadReplyImage, keepImages } from "../relay/images.ts";
+import { keyScope } from "../relay/conversation.ts";
 import { planPrompt } from "../relay/prompt.ts";
 import { relay } from "../relay/relay.ts";
 import { publicBase, type RouteHandler } from "./context.ts";
@@ -17,11 +18,16 @@ export const imageGenerations: RouteHandler = async (req, ctx, info) => {
   const request = parseImageRequest(info.body, ctx.settings.maxImages);
   if (!ctx.pool.hasModel(request.model)) throw modelNotFound(request.model);
   const prompt = imagePrompt(request);
+  const turn = [{ role: "user" as const, text: prompt, images: [] }];
+  const user = keyScope(req.headers.get("authorization"));
   const outcomes = await Promise.allSettled(
     Array.from({ length: request.n }, async () => {
       const result = await relay(ctx, {
         model: request.model,
-        contents: (mention) => planPrompt([{ role: "user", text: prompt, images: [] }], mention),
+        contents: (mention) => planPrompt(turn, mention),
+        history: turn,
+        newHistory: turn,
+        user,
         threadName: [...request.prompt.replace(/\s+/g, " ").trim()].slice(0, 100).join("") || "image",
         files: [],
         wantImage: true,

@@ -34,7 +34,7 @@ export const createResponse: RouteHandler = async (req, ctx, info) => {
     return {
       status: choice.finishReason === "length" ? "incomplete" : "completed",
       answer: choice.toolCalls ? { calls: choice.toolCalls } : { text: choice.content },
-      spent: usage(choice.promptText, text),
+      spent: choice.usage ?? usage(choice.promptText, text),
     };
   };
   if (request.stream) return streamResponse(ctx, info, prepared, limits, who, done);

@@ -1,0 +1,47 @@
+import type { Settings } from "../config/settings.ts";
+import { CozeAnswer } from "../coze-api/answer.ts";
+import { CozeApiFailure, failureKind } from "../coze-api/failure.ts";
+import type { PoolEntry } from "../discord/entry.ts";
+import { errorText } from "../error-text.ts";
+import type { CheckRow } from "./check.ts";
+
+/** What both kinds of entry are asked by `check`. */
+export const PROBE = 'Please answer with "OK": this is a connection check from coze-chat-proxy.';
+
+/**
+ * `check` for an entry on Coze's API: the token and the bot's publication
+ * (checked when the pool started), then a probe chat whose first answer
+ * text is timed. The probe's conversation is Coze's own and left there.
+ */
+export async function checkApiEntry(
+  settings: Settings,
+  entry: PoolEntry,
+  row: { index: number; model: string },
+  fail: (problem: string, fix: string) => CheckRow,
+): Promise<CheckRow> {
+  const client = entry.api!;
+  if (!client.usable) return fail(client.problem ?? "Coze's API refused the entry", "see the problem above: the token needs chat permission, the bot must be published to the API");
+  const started = performance.now();
+  const answer = new CozeAnswer();
+  const signal = AbortSignal.timeout(settings.replyStartTimeoutMs);
+  try {
+    const events = client.chat({ user_id: "coze-chat-proxy-check", additional_messages: [{ role: "user", type: "question", content: PROBE, content_type: "text" }] }, undefined, {
+      deadline: Date.now() + settings.replyStartTimeoutMs,
+      signal,
+    });
+    for await (const event of events) {
+      const step = answer.step(event);
+      if (step.kind === "text") return { ...row, ok: true, firstReplyMs: performance.now() - started };
+      if (step.kind === "failed") throw new CozeApiFailure(failureKind(step.code), step.code, step.msg);
+      if (step.kind === "done" || step.kind === "completed") break;
+    }
+    return fail("Coze's API answered the probe without any text", "try the bot in Coze's own debug chat");
+  } catch (error) {
+    if (signal.aborted) return fail(`no answer over Coze's API within REPLY_START_TIMEOUT (${settings.replyStartTimeoutMs / 1000} s)`, "try the bot in Coze's own debug chat; it may be slow or broken");
+    if (error instanceof CozeApiFailure) {
+      if (error.kind === "quota") return fail(`Coze's API reports a quota problem: ${error.msg} (code ${error.code})`, "top up Coze credits or wait for the quota to reset");
+      return fail(error.message, error.kind === "entry" ? "check the token's permissions and that the bot is published to the API" : "run check again later");
+    }
+    return fail(`Coze's API could not be reached: ${errorText(error)}`, "check api_base, PROXY_URL and the network");
+  }
+}

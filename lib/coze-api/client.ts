@@ -1,0 +1,166 @@
+import type { ApiEntry } from "../config/bots.ts";
+import { errorText } from "../error-text.ts";
+import { log } from "../log.ts";
+import { readLimited } from "../read-limited.ts";
+import { CozeApiFailure, entryProblem, failureKind } from "./failure.ts";
+import type { CozeMessage } from "./messages.ts";
+import { CozeStreamParser, type CozeStreamEvent } from "./stream.ts";
+
+export type ApiLinkState = "connecting" | "ready" | "down";
+
+/** A file to upload for an `object_string` message. */
+export interface ApiFile {
+  name: string;
+  data: Uint8Array;
+  contentType: string;
+}
+
+export interface ApiClientOptions {
+  proxyUrl?: string;
+}
+
+/** How long a down entry waits before it checks its token and bot again (a user may fix them in Coze meanwhile). */
+const RECHECK_MS = 60_000;
+/** Longest JSON answer read from Coze (an error envelope, an upload's result). */
+const MAX_JSON_BYTES = 1024 * 1024;
+/** Wait after a busy answer without `retry-after`. */
+const BUSY_WAIT_MS = 1_000;
+
+/**
+ * One `bot.json` entry's way into Coze's official chat API (SPEC §9), with
+ * `fetch`: its token and bot checked at start (and again while down), chats
+ * streamed, files uploaded, chats cancelled. States mirror a Discord
+ * connection's so the pool treats both alike.
+ */
+export class CozeApiClient {
+  state: ApiLinkState = "connecting";
+  problem: string | undefined;
+  private recheck: Timer | undefined;
+  private closed = false;
+
+  constructor(
+    readonly entry: ApiEntry,
+    private readonly options: ApiClientOptions = {},
+  ) {}
+
+  get usable(): boolean {
+    return this.state === "ready";
+  }
+
+  /** Checks the token and that the bot is published to the API (`GET /v1/bot/get_online_info`). */
+  async connect(): Promise<void> {
+    try {
+      const response = await this.request(`/v1/bot/get_online_info?bot_id=${encodeURIComponent(this.entry.bot_id)}`, { method: "GET" });
+      const body = await this.envelope(response);
+      if (body.code === 0 && response.ok) {
+        if (this.state !== "ready") log.info("coze api entry ready", { entry: this.entry.index, model: this.entry.model });
+        this.state = "ready";
+        this.problem = undefined;
+        return;
+      }
+      const kind = failureKind(body.code, response.status);
+      if (kind === "entry") return this.markDown(entryProblem(body.code, body.msg));
+      this.problem = `Coze's API answered ${body.code ?? response.status}: ${body.msg}`;
+    } catch (error) {
+      this.problem = `Coze's API could not be reached: ${errorText(error)}`;
+    }
+    // Coze could not say yes or no (busy, unreachable): the entry is tried anyway, and checked again later.
+    this.state = "ready";
+    log.warn("coze api entry could not be checked; serving anyway", { entry: this.entry.index, problem: this.problem });
+  }
+
+  /** The token or bot was refused: the entry is down, with words the user can act on, until a later check passes. */
+  markDown(problem: string): void {
+    if (this.state !== "down") log.error("coze api entry is down", { entry: this.entry.index, model: this.entry.model, problem });
+    this.state = "down";
+    this.problem = problem;
+    clearTimeout(this.recheck);
+    if (!this.closed) this.recheck = setTimeout(() => void this.connect(), RECHECK_MS);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.recheck);
+  }
+
+  /**
+   * Starts a chat and yields its stream's events. A busy or rate-limited
+   * answer before the stream is waited out (its `retry-after`, else a second)
+   * while `deadline` allows; any other refusal throws a CozeApiFailure.
+   */
+  async *chat(
+    body: { user_id: string; additional_messages: CozeMessage[] },
+    conversationId: string | undefined,
+    limits: { deadline: number; signal: AbortSignal },
+  ): AsyncGenerator<CozeStreamEvent> {
+    const query = conversationId ? `?conversation_id=${encodeURIComponent(conversationId)}` : "";
+    const payload = JSON.stringify({ bot_id: this.entry.bot_id, stream: true, auto_save_history: true, ...body });
+    let response: Response;
+    for (;;) {
+      response = await this.request(`/v3/chat${query}`, { method: "POST", body: payload, headers: { "content-type": "application/json" }, signal: limits.signal });
+      if (response.ok && !(response.headers.get("content-type") ?? "").includes("application/json")) break;
+      const envelope = await this.envelope(response);
+      if (response.ok && envelope.code === 0) throw new CozeApiFailure("other", undefined, "Coze answered a streamed chat with JSON and no error");
+      const kind = failureKind(envelope.code, response.status);
+      const wait = retryAfterMs(response) ?? BUSY_WAIT_MS;
+      if (kind === "busy" && Date.now() + wait < limits.deadline) {
+        await Bun.sleep(wait);
+        limits.signal.throwIfAborted();
+        continue;
+      }
+      throw new CozeApiFailure(kind, envelope.code, envelope.msg, kind === "busy" ? wait : undefined);
+    }
+    const parser = new CozeStreamParser();
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body!) {
+      yield* parser.push(decoder.decode(chunk, { stream: true }));
+    }
+    yield* parser.end();
+  }
+
+  /** Uploads a file with the entry's token (`POST /v1/files/upload`, field `file`); its id. */
+  async upload(file: ApiFile, signal: AbortSignal): Promise<string> {
+    const form = new FormData();
+    form.append("file", new Blob([file.data as Uint8Array<ArrayBuffer>], { type: file.contentType }), file.name);
+    const response = await this.request("/v1/files/upload", { method: "POST", body: form, signal });
+    const body = await this.envelope(response);
+    if (!response.ok || body.code !== 0 || typeof body.data?.id !== "string") throw new CozeApiFailure(failureKind(body.code, response.status), body.code, body.msg);
+    return body.data.id;
+  }
+
+  /** Cancels a chat the service gave up on, so that its conversation never stays busy (Coze's 4016). Best effort. */
+  cancel(conversationId: string, chatId: string): void {
+    void this.request("/v3/chat/cancel", {
+      method: "POST",
+      body: JSON.stringify({ conversation_id: conversationId, chat_id: chatId }),
+      headers: { "content-type": "application/json" },
+      signal: AbortSignal.timeout(10_000),
+    })
+      .then((r) => r.body?.cancel())
+      .catch((error) => log.debug("cancelling a coze chat failed", { entry: this.entry.index, error: errorText(error) }));
+  }
+
+  private request(path: string, init: RequestInit): Promise<Response> {
+    return fetch(`${this.entry.api_base}${path}`, {
+      ...init,
+      proxy: this.options.proxyUrl,
+      headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${this.entry.coze_api_token}` },
+    });
+  }
+
+  /** Coze's JSON envelope `{code, msg, data}`; an answer that is not one reads as its HTTP status. */
+  private async envelope(response: Response): Promise<{ code: number | undefined; msg: string; data?: any }> {
+    const text = new TextDecoder().decode(await readLimited(response, MAX_JSON_BYTES, () => new Error("too large")).catch(() => new Uint8Array()));
+    try {
+      const body = JSON.parse(text);
+      return { code: typeof body.code === "number" ? body.code : undefined, msg: String(body.msg ?? `HTTP ${response.status}`).slice(0, 300), data: body.data };
+    } catch {
+      return { code: undefined, msg: `HTTP ${response.status}` };
+    }
+  }
+}
+
+function retryAfterMs(response: Response): number | undefined {
+  const seconds = Number(response.headers.get("retry-after"));
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
+}

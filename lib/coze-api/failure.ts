@@ -1,0 +1,80 @@
+import { quotaExhausted, rateLimitedBy, unavailable, upstreamError, type ApiError } from "../openai/api-error.ts";
+import { RelayError, type FailureOutcome } from "../relay-error.ts";
+
+/**
+ * What a Coze API error code means for the service (SPEC §9):
+ * - `entry`: the token is invalid or not allowed, or the bot is not published
+ *   to the API or not found. The entry is down until fixed; the request moves
+ *   on, and the client never sees a 401 for Coze's token.
+ * - `quota`: usage limit, balance, arrears: the entry rests (QUOTA_COOLDOWN),
+ *   the request moves on, else 429.
+ * - `busy`: rate limited or busy: waited out within the start deadline, then
+ *   the request moves on, else 429 with `retry-after`.
+ * - `action`: the bot waits for the caller's tool output; nothing here can give it.
+ * - `other`: anything else: 502.
+ */
+export type CozeApiFailureKind = "entry" | "quota" | "busy" | "action" | "other";
+
+const ENTRY_CODES = new Set([4100, 4101, 700012006, 4015, 4006]);
+const QUOTA_CODES = new Set([4008, 4011, 4019, 4022]);
+const BUSY_CODES = new Set([4013, 4020, 4009]);
+
+/** The kind of a failure from Coze's code, or from the HTTP status when there is no code. */
+export function failureKind(code: number | undefined, status?: number): CozeApiFailureKind {
+  if (code !== undefined && code !== 0) {
+    if (ENTRY_CODES.has(code)) return "entry";
+    if (QUOTA_CODES.has(code)) return "quota";
+    if (BUSY_CODES.has(code)) return "busy";
+    return "other";
+  }
+  if (status === 401 || status === 403) return "entry";
+  if (status === 429) return "busy";
+  return "other";
+}
+
+/** Words a user can act on for an entry that is down. */
+export function entryProblem(code: number | undefined, msg: string): string {
+  if (code === 4015) return `the bot is not published to the API (Coze code 4015): publish it with "API" checked in Coze`;
+  if (code === 4006) return `Coze does not know this bot_id (code 4006): copy it from the bot's URL in Coze`;
+  return `Coze refused the token (${code ?? "HTTP 401"}: ${msg}): create a personal access token with chat permission; for 扣子 set "api_base": "https://api.coze.cn"`;
+}
+
+export class CozeApiFailure extends RelayError {
+  override name = "CozeApiFailure";
+  override readonly retryAfterMs: number | undefined;
+
+  constructor(
+    readonly kind: CozeApiFailureKind,
+    readonly code: number | undefined,
+    /** Coze's own words (never the token or the prompt). */
+    readonly msg: string,
+    retryAfterMs?: number,
+  ) {
+    super(`Coze API error${code !== undefined ? ` ${code}` : ""}: ${msg}`);
+    this.retryAfterMs = retryAfterMs;
+  }
+
+  get movesOn(): boolean {
+    return this.kind !== "action";
+  }
+
+  get outcome(): FailureOutcome {
+    if (this.kind === "quota") return "quota";
+    return this.kind === "other" ? "failure" : "neutral";
+  }
+
+  toApiError(retryAfterMs?: number): ApiError {
+    switch (this.kind) {
+      case "quota":
+        return quotaExhausted(`Coze quota exhausted on every bot of the model: ${this.msg} (code ${this.code})`, (retryAfterMs ?? 60_000) / 1000);
+      case "busy":
+        return rateLimitedBy(`Coze's API is rate limiting or busy (${this.code ?? "HTTP 429"}); try again shortly.`, (retryAfterMs ?? this.retryAfterMs ?? 5_000) / 1000, "coze_rate_limited");
+      case "entry":
+        return unavailable(`No entry of the model could reach its Coze bot: ${entryProblem(this.code, this.msg)}`);
+      case "action":
+        return upstreamError("The Coze bot waits for the caller's tool output (conversation.chat.requires_action), which this service cannot give; remove the plugin or workflow that asks for it.", "coze_requires_action");
+      default:
+        return upstreamError(`Coze's API answered with an error${this.code !== undefined ? ` (code ${this.code})` : ""}: ${this.msg}`, "coze_error");
+    }
+  }
+}

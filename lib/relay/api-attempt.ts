@@ -1,0 +1,115 @@
+import { CozeAnswer } from "../coze-api/answer.ts";
+import type { CozeApiClient } from "../coze-api/client.ts";
+import { CozeApiFailure, entryProblem, failureKind } from "../coze-api/failure.ts";
+import { promptTextOf, toCozeMessages } from "../coze-api/messages.ts";
+import type { Lease } from "../discord/entry.ts";
+import { replyTimeout, type ApiError } from "../openai/api-error.ts";
+import type { FinishReason } from "../openai/chat-response.ts";
+import type { Usage } from "../openai/usage.ts";
+import { errorText } from "../error-text.ts";
+import { RelayError } from "../relay-error.ts";
+import type { ConversationPlace } from "../store/store.ts";
+import type { RelayContext, RelayRequest, RelayResult } from "./relay.ts";
+import { markdownImages } from "./reply-text.ts";
+
+/**
+ * Nothing of an answer came over Coze's API within REPLY_START_TIMEOUT
+ * (`chat.created` comes at once even when the bot never answers, so it does
+ * not count). As on Discord, another bot would most likely be as slow.
+ */
+export class ApiStartTimeout extends RelayError {
+  override name = "ApiStartTimeout";
+  readonly movesOn = false;
+  readonly outcome = "neutral";
+
+  toApiError(): ApiError {
+    return replyTimeout("The Coze bot did not start answering on Coze's API in time (REPLY_START_TIMEOUT). Check that it is published to the API and answers in Coze's own debug chat.");
+  }
+}
+
+/**
+ * One try on an entry that reaches Coze through its API (SPEC §9): images
+ * uploaded with the entry's token, the conversation's messages (only its new
+ * turns when Coze keeps the conversation), the answer relayed as its deltas
+ * come, Coze's token counts as usage. A chat the service gives up on is
+ * cancelled, so its conversation never stays busy.
+ */
+export async function attemptApi(
+  { settings }: RelayContext,
+  request: RelayRequest,
+  lease: Lease,
+  home: ConversationPlace | undefined,
+  emit: (text: string) => void,
+): Promise<RelayResult> {
+  const { entry } = lease;
+  const client = entry.api!;
+  const deadline = request.receivedAt + settings.replyStartTimeoutMs;
+  const stop = new AbortController();
+  const signal = AbortSignal.any([request.signal, stop.signal]);
+  let timedOut: "start" | "total" | undefined;
+  const startTimer = setTimeout(() => ((timedOut = "start"), stop.abort()), Math.max(0, deadline - Date.now()));
+  const totalTimer = setTimeout(() => ((timedOut = "total"), stop.abort()), settings.replyTimeoutMs);
+  const answer = new CozeAnswer();
+  let conversationId = home?.channelId;
+  let chatId: string | undefined;
+  let finished = false;
+  let usage: Usage | undefined;
+  let promptText = "";
+  try {
+    const fileIds = await Promise.all(request.files.map((file) => guard(client, () => client.upload(file, signal))));
+    const messages = toCozeMessages(home ? request.newHistory : request.history, request.instruction, fileIds);
+    promptText = promptTextOf(messages);
+    const events = client.chat({ user_id: request.user, additional_messages: messages }, home?.channelId, { deadline, signal });
+    await guard(client, async () => {
+      for await (const event of events) {
+        const step = answer.step(event);
+        if (step.kind === "created") {
+          chatId = step.chatId;
+          conversationId = step.conversationId || conversationId;
+        } else if (step.kind === "text" || step.kind === "message") {
+          clearTimeout(startTimer); // the first message event is the first sign of an answer
+          if (step.kind === "text") emit(answer.text);
+        } else if (step.kind === "completed") {
+          if (step.usage) usage = { prompt_tokens: step.usage.input_count, completion_tokens: step.usage.output_count, total_tokens: step.usage.token_count };
+          finished = true;
+        } else if (step.kind === "failed") {
+          finished = true;
+          throw new CozeApiFailure(failureKind(step.code), step.code, step.msg);
+        } else if (step.kind === "requires_action") {
+          throw new CozeApiFailure("action", undefined, "the bot requires the caller's tool output");
+        } else if (step.kind === "done") break;
+      }
+    });
+    if (!finished) throw new CozeApiFailure("other", undefined, "the answer's stream ended before the chat completed");
+  } catch (error) {
+    if (request.signal.aborted) throw request.signal.reason ?? error;
+    if (timedOut === "start") throw new ApiStartTimeout("no answer within REPLY_START_TIMEOUT");
+    if (timedOut !== "total") throw error;
+  } finally {
+    clearTimeout(startTimer);
+    clearTimeout(totalTimer);
+    if (!finished && conversationId && chatId) client.cancel(conversationId, chatId);
+  }
+  const text = answer.text;
+  const finishReason: FinishReason = timedOut === "total" ? "length" : "stop";
+  const place = conversationId ? { entryKey: entry.key, channelId: conversationId } : undefined;
+  return { text, images: markdownImages(text), buttons: [], finishReason, lease, place, promptText, usage };
+}
+
+/**
+ * Runs a call on the client: a refused token or bot takes the entry down
+ * (with the reason `/readyz` shows), and a network failure is a failure of
+ * the entry, not of the service.
+ */
+async function guard<T>(client: CozeApiClient, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof CozeApiFailure) {
+      if (error.kind === "entry") client.markDown(entryProblem(error.code, error.msg));
+      throw error;
+    }
+    if (error instanceof Error && error.name === "AbortError") throw error;
+    throw new CozeApiFailure("other", undefined, `Coze's API could not be reached (${errorText(error)})`);
+  }
+}
