@@ -72,6 +72,7 @@ async function main(args: string[]): Promise<number> {
     log.info("stopping", { signal });
     await app.stop();
     await simulated?.simulator.stop();
+    await simulated?.api.stop();
     resolve(0);
   };
   process.on("SIGINT", () => void stop("SIGINT"));

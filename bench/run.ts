@@ -14,7 +14,8 @@
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { BotEntry, DiscordEntry } from "../lib/config/bots.ts";
+import type { ApiEntry, BotEntry, DiscordEntry } from "../lib/config/bots.ts";
+import { CozeApiSimulator } from "../lib/simulator/coze-api.ts";
 import type { ChatMessage } from "../lib/openai/chat-request.ts";
 import { planConversation } from "../lib/relay/conversation.ts";
 import { DiscordSimulator } from "../lib/simulator/simulator.ts";
@@ -462,6 +463,78 @@ async function measureImageInput(command: string[]) {
   });
 }
 
+/**
+ * The Coze API path (SPEC §9) against a bare `fetch` loop making the same
+ * `/v3/chat` calls to the same simulated API: throughput with an instantly
+ * answering bot, and the time to the first text of an answer (the proxy's
+ * extra HTTP hop included), median and p99 of sequential requests.
+ */
+async function measureApi(command: string[]) {
+  const api = new CozeApiSimulator().start();
+  const token = api.addToken();
+  const bot = api.addBot();
+  bot.behaviour = () => ({ text: "pong from the API", deltas: 3, firstDelayMs: 0, intervalMs: 0, followUps: [] });
+  const entry: ApiEntry = { kind: "api", index: 0, model: MODEL, coze_api_token: token, bot_id: bot.id, api_base: api.url };
+  const service = await startService(command, [entry]);
+  const bareBody = JSON.stringify({ bot_id: bot.id, user_id: "bench", stream: true, auto_save_history: true, additional_messages: [{ role: "user", type: "question", content: "ping", content_type: "text" }] });
+  const bareHeaders = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+  /** One call, to its first answer text; then read to the end. Returns ms to the first text. */
+  const firstText = async (call: () => Promise<Response>, marker: string) => {
+    const started = performance.now();
+    const res = await call();
+    if (res.status !== 200) throw new Error(`answered ${res.status}: ${await res.text()}`);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let seen = "";
+    let at = NaN;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (Number.isNaN(at)) {
+        seen += decoder.decode(value, { stream: true });
+        if (seen.includes(marker)) at = performance.now() - started;
+      }
+    }
+    return at;
+  };
+  const viaService = () => fetch(`${service.base}/v1/chat/completions`, { method: "POST", headers, body: JSON.stringify({ model: MODEL, stream: true, messages: [{ role: "user", content: "ping" }] }) });
+  const viaBare = () => fetch(`${api.url}/v3/chat`, { method: "POST", headers: bareHeaders, body: bareBody });
+  const runs = QUICK ? 30 : 300;
+  const proxied: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    proxied.push(await firstText(viaService, "pong"));
+    bare.push(await firstText(viaBare, "pong"));
+  }
+  proxied.sort((a, b) => a - b);
+  bare.sort((a, b) => a - b);
+  const loop = async (one: () => Promise<unknown>) => {
+    let done = 0;
+    const end = performance.now() + config.throughputSeconds * 1000;
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (performance.now() < end) {
+        await one();
+        done++;
+      }
+    }));
+    return done / config.throughputSeconds;
+  };
+  const wholeService = async () => (await fetch(`${service.base}/v1/chat/completions`, { method: "POST", headers, body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "ping" }] }) })).arrayBuffer();
+  const wholeBare = async () => (await viaBare()).arrayBuffer();
+  const rates = { proxy: [] as number[], bare: [] as number[] };
+  for (let run = 0; run < config.throughputRuns; run++) {
+    rates.bare.push(await loop(wholeBare));
+    rates.proxy.push(await loop(wholeService));
+  }
+  await service.stop();
+  await api.stop();
+  const ratio = (median(rates.proxy) / median(rates.bare)) * 100;
+  results.api = { first_text_ms: { proxy: { p50: median(proxied), p99: percentile(proxied, 99) }, bare: { p50: median(bare), p99: percentile(bare, 99) } }, rates };
+  rows.push({ figure: "API path: throughput vs bare fetch, c=32", value: ratio, unit: "%", budget: ">= 90%", holds: ratio >= 90, detail: `${median(rates.proxy).toFixed(0)} vs ${median(rates.bare).toFixed(0)} req/s` });
+  rows.push({ figure: "API path: first text over bare fetch, p50", value: median(proxied) - median(bare), unit: "ms", budget: "", holds: true, detail: `${median(proxied).toFixed(2)} vs ${median(bare).toFixed(2)} ms, the proxy's HTTP hop included` });
+  rows.push({ figure: "API path: first text over bare fetch, p99", value: percentile(proxied, 99) - percentile(bare, 99), unit: "ms", budget: "", holds: true, detail: `${percentile(proxied, 99).toFixed(2)} vs ${percentile(bare, 99).toFixed(2)} ms` });
+}
+
 async function measureBinary(): Promise<string[] | undefined> {
   const hello = join(tmp, "hello.ts");
   writeFileSync(hello, 'console.log("hello");\n');
@@ -489,6 +562,7 @@ await measureLoad(source);
 await measureBurst(source);
 measureStore();
 await measureImageInput(source);
+await measureApi(source);
 const binary = await measureBinary();
 if (binary) await measureStartAndIdle("binary", binary);
 await sim.stop();

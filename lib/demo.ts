@@ -2,18 +2,21 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BotEntry } from "./config/bots.ts";
+import { CozeApiSimulator } from "./simulator/coze-api.ts";
 import { buildScenario } from "./simulator/scenario.ts";
 import { DiscordSimulator } from "./simulator/simulator.ts";
 
 export const DEMO_CHAT_MODEL = "coze-demo";
 export const DEMO_IMAGE_MODEL = "coze-demo-image";
+export const DEMO_API_MODEL = "coze-demo-api";
 
 /**
  * `--demo`: a Discord simulator in-process on loopback, with one of our bots,
- * two simulated Coze bots (chat and images) and a channel each; returns the
- * `bot.json` entries that point the service at them.
+ * two simulated Coze bots (chat and images) and a channel each, and a
+ * simulated Coze API with one bot; returns the `bot.json` entries that point
+ * the service at them.
  */
-export function startDemoDiscord(): { simulator: DiscordSimulator; entries: BotEntry[] } {
+export function startDemoDiscord(): { simulator: DiscordSimulator; api: CozeApiSimulator; entries: BotEntry[] } {
   const simulator = new DiscordSimulator({ recordLimit: 200 }).start();
   const world = buildScenario(simulator, {
     bots: [{ username: "coze-chat-proxy" }],
@@ -24,7 +27,10 @@ export function startDemoDiscord(): { simulator: DiscordSimulator; entries: BotE
   // A long demo answer should not sit out REPLY_QUIET between its pieces.
   chat.continueButtons = true;
   images.behaviour = (prompt) => ({ text: `Here is a picture of ${JSON.stringify(prompt.slice(0, 200))}.`, image: "embed", steps: 2 });
-  return { simulator, entries: world.entries.map((e) => ({ kind: "discord" as const, ...e })) };
+  const api = new CozeApiSimulator().start();
+  const apiBot = api.addBot();
+  const apiEntry: BotEntry = { kind: "api", index: world.entries.length, model: DEMO_API_MODEL, coze_api_token: api.addToken(), bot_id: apiBot.id, api_base: api.url };
+  return { simulator, api, entries: [...world.entries.map((e) => ({ kind: "discord" as const, ...e })), apiEntry] };
 }
 
 /** The lines `--demo` prints: commands that work when pasted into another terminal. */
@@ -41,6 +47,9 @@ export function demoInstructions(base: string, key: string): string {
     `  curl -N ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_CHAT_MODEL}","stream":true,"messages":[{"role":"user","content":"Stream me a long reply"}]}'`,
     "",
     `  curl -s ${base}/v1/images/generations ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_IMAGE_MODEL}","prompt":"a red fox in the snow"}'`,
+    "",
+    "Through Coze's official API instead of Discord (a simulated one), with Coze's own token counts:",
+    `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_API_MODEL}","messages":[{"role":"user","content":"Hello over the API"}]}'`,
     "",
     "A conversation: each one is a Discord thread of its own, and Coze remembers what was said in it:",
     `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -H "X-Conversation-Id: demo-1" -d '{"model":"${DEMO_CHAT_MODEL}","messages":[{"role":"user","content":"My name is Ann."}]}'`,

@@ -28,6 +28,9 @@ test("bun run bench --quick produces every figure", async () => {
     "burst of 20: last post after the earliest allowed",
     "binary: start to ready, 10 bots",
     "binary: RSS idle, 10 bots",
+    "API path: throughput vs bare fetch, c=32",
+    "API path: first text over bare fetch, p50",
+    "API path: first text over bare fetch, p99",
   ]) {
     expect(figures).toContain(wanted);
     expect(out).toContain(wanted);

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CozeApiSimulator } from "../lib/simulator/coze-api.ts";
 import { COZE_ERRORS } from "../lib/simulator/coze-script.ts";
 import { buildScenario } from "../lib/simulator/scenario.ts";
 import { DiscordSimulator } from "../lib/simulator/simulator.ts";
@@ -41,7 +42,7 @@ async function check(w: World, entries: Record<string, unknown>[] = [w.entry], a
     cwd: dir,
     env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", BOT_CONFIG: join(dir, "bot.json"), DISCORD_API_URL: w.sim.apiUrl, REPLY_START_TIMEOUT: "1.5", REPLY_QUIET: "0.5" },
   }).finished();
-  for (const e of entries) expect(out + err).not.toContain(String(e.bot_token));
+  for (const e of entries) expect(out + err).not.toContain(String(e.bot_token ?? e.coze_api_token));
   return { code, out, err };
 }
 
@@ -83,5 +84,35 @@ describe("coze-chat-proxy check", () => {
     expect(out).toMatch(/^entry 0 \(gpt-test\) {2}FAIL {2}/m);
     expect(out).toMatch(problem);
     expect(out).toMatch(fix);
+  });
+});
+
+describe("coze-chat-proxy check on Coze API entries", () => {
+  const apis: CozeApiSimulator[] = [];
+  afterEach(async () => {
+    for (const api of apis.splice(0)) await api.stop();
+  });
+
+  test("a working entry, a revoked token, an unpublished bot and a quota: one row each, exit 1, no token printed", async () => {
+    const w = world();
+    const api = new CozeApiSimulator().start();
+    apis.push(api);
+    const token = api.addToken();
+    const [good, quota] = [api.addBot(), api.addBot()];
+    quota.queue.push({ fail: { code: 4011, msg: "insufficient balance" } });
+    const entries = [
+      { model: "api", coze_api_token: token, bot_id: good.id, api_base: api.url },
+      { model: "api", coze_api_token: "pat_revoked_token_value", bot_id: good.id, api_base: api.url },
+      { model: "api", coze_api_token: token, bot_id: api.addBot(false).id, api_base: api.url },
+      { model: "api", coze_api_token: token, bot_id: quota.id, api_base: api.url },
+    ];
+    const { code, out } = await check(w, entries);
+    expect(out).toMatch(/^entry 0 \(api\) {2}ok {2}first reply after \d+\.\d s$/m);
+    expect(out).toMatch(/^entry 1 \(api\) {2}FAIL {2}Coze refused the token \(4100/m);
+    expect(out).toMatch(/^entry 2 \(api\) {2}FAIL {2}the bot is not published to the API/m);
+    expect(out).toMatch(/^entry 3 \(api\) {2}FAIL {2}Coze's API reports a quota problem: insufficient balance/m);
+    expect(out).toContain("3 of 4 entries need attention");
+    for (const e of entries) expect(out).not.toContain(e.coze_api_token);
+    expect(code).toBe(1);
   });
 });

@@ -48,7 +48,7 @@ describe("bot.json", () => {
   test("bot.json.example is a valid configuration", async () => {
     const text = await Bun.file(join(import.meta.dir, "..", "bot.json.example")).text();
     const { entries, warnings } = parseBots(text, "bot.json.example");
-    expect(entries.map((e) => e.model)).toEqual(["gpt-4o", "gpt-4o", "dall-e-3"]);
+    expect(entries.map((e) => `${e.model} ${e.kind}`)).toEqual(["gpt-4o discord", "gpt-4o discord", "gpt-4o api", "dall-e-3 discord"]);
     expect(warnings).toEqual([]);
   });
 
@@ -76,6 +76,28 @@ describe("bot.json", () => {
     const { entries, warnings } = bots([entry(), entry()]);
     expect(entries).toHaveLength(2);
     expect(warnings).toEqual(["bot.json entry 1 repeats entry 0 exactly; it only makes that bot take more turns"]);
+  });
+});
+
+describe("bot.json entries on Coze's API", () => {
+  const api = (over: Record<string, unknown> = {}) => ({ model: "gpt-4o", coze_api_token: "pat_x", bot_id: "7351234567890123456", ...over });
+
+  test("api_base defaults to api.coze.com; both kinds may serve one model", () => {
+    const { entries } = bots([entry(), api(), api({ api_base: "https://api.coze.cn/" })]);
+    expect(entries.map((e) => e.kind)).toEqual(["discord", "api", "api"]);
+    expect(entries[1]).toEqual({ kind: "api", index: 1, model: "gpt-4o", coze_api_token: "pat_x", bot_id: "7351234567890123456", api_base: "https://api.coze.com" });
+    expect(entries[2]).toMatchObject({ api_base: "https://api.coze.cn" });
+  });
+
+  test.each([
+    ["both kinds of field", { ...entry(), coze_api_token: "pat_x" }, 'bot.json entry 0 mixes a Discord field ("bot_token") with a Coze API field ("coze_api_token")'],
+    ["neither kind", { model: "gpt-4o" }, 'bot.json entry 0 is missing "bot_token" (to reach Coze through Discord) or "coze_api_token" (through Coze\'s API)'],
+    ["no bot_id", api({ bot_id: undefined }), 'bot.json entry 0 is missing "bot_id"'],
+    ["a bot_id that is no id", api({ bot_id: "my bot" }), 'bot.json entry 0 field "bot_id" is not a Coze bot id'],
+    ["an api_base that is no URL", api({ api_base: "api.coze.com" }), 'bot.json entry 0 field "api_base" is not a URL'],
+    ["an empty token", api({ coze_api_token: " " }), 'bot.json entry 0 field "coze_api_token" is empty'],
+  ])("%s names the entry and the field", (_what, raw, message) => {
+    expect(failure(() => bots([raw]))).toStartWith(message);
   });
 });
 
@@ -180,17 +202,20 @@ describe("startup", () => {
     try {
       const out = await demo.until("With the openai SDK");
       const curls = out.split("\n").filter((l) => l.trim().startsWith("curl "));
-      expect(curls).toHaveLength(6);
+      expect(curls).toHaveLength(7);
       const results = curls.map((line) => Bun.spawnSync(["bash", "-c", line.trim()]).stdout.toString());
-      expect(JSON.parse(results[0]).data.map((m: any) => m.id)).toEqual(["coze-demo", "coze-demo-image"]);
+      expect(JSON.parse(results[0]).data.map((m: any) => m.id)).toEqual(["coze-demo", "coze-demo-image", "coze-demo-api"]);
       expect(JSON.parse(results[1]).choices[0].message.content).toStartWith("You said: Hello, Coze!");
       expect(results[2]).toContain('"role":"assistant"');
       expect(results[2]).toContain("Line 60 of a long simulated reply");
       expect(results[2].trim()).toEndWith("data: [DONE]");
       const image = JSON.parse(results[3]).data[0].url;
+      const overApi = JSON.parse(results[4]);
+      expect(overApi.choices[0].message.content).toBe("API says: Hello over the API");
+      expect(overApi.usage.completion_tokens).toBe(Math.ceil("API says: Hello over the API".length / 3)); // the simulated Coze's own count
       // The two-turn conversation: the second answer recalls the first, because both are in one thread.
-      expect(JSON.parse(results[4]).choices[0].message.content).toStartWith("You said: My name is Ann.");
-      expect(JSON.parse(results[5]).choices[0].message.content).toContain('Earlier in this conversation you said: "My name is Ann."');
+      expect(JSON.parse(results[5]).choices[0].message.content).toStartWith("You said: My name is Ann.");
+      expect(JSON.parse(results[6]).choices[0].message.content).toContain('Earlier in this conversation you said: "My name is Ann."');
       const png = await fetch(image);
       expect(png.headers.get("content-type")).toBe("image/png");
       proc.kill("SIGTERM");

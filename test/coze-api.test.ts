@@ -145,6 +145,26 @@ describe("through the service", () => {
     expect(served.headers.get("content-type")).toBe("image/png");
   });
 
+  test("the Responses API and function calling work the same on the API: the instruction closes the user turn", async () => {
+    bot().queue.push({ text: '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]}' });
+    const first = await stack.openai.responses.create({
+      model: MODEL,
+      input: "Oslo weather?",
+      tools: [{ type: "function", name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } }, strict: false }],
+    });
+    const call = first.output[0] as OpenAI.Responses.ResponseFunctionToolCall;
+    expect(call).toMatchObject({ type: "function_call", name: "get_weather", arguments: '{"city":"Oslo"}' });
+    const sent = last().additional.at(-1)!.content;
+    expect(sent).toStartWith("Oslo weather?\n\nYou can call these functions");
+    const conversation = last().conversationId;
+    bot().queue.push({ text: "Oslo: 4 degrees." });
+    const second = await stack.openai.responses.create({ model: MODEL, previous_response_id: first.id, input: [{ type: "function_call_output", call_id: call.call_id, output: "4" }] });
+    expect(second.output_text).toBe("Oslo: 4 degrees.");
+    expect(last().conversationId).toBe(conversation);
+    expect(last().additional.map((m) => m.content)).toEqual([`Tool (get_weather, ${call.call_id}): 4`]);
+    expect(second.usage!.output_tokens).toBe(last().usage!.output_count);
+  });
+
   test("quota on the model's only entry is a 429 with retry-after and Coze's words", async () => {
     bot().queue.push({ refuse: { status: 200, code: 4011, msg: "insufficient balance" } });
     const quota = await stack.fetch("/v1/chat/completions", { method: "POST", body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "q" }] }) });

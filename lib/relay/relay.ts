@@ -15,6 +15,7 @@ import { followReply, type FollowResult } from "./reply-follower.ts";
 import { errorStack } from "../error-text.ts";
 import type { ChatMessage } from "../openai/chat-request.ts";
 import type { Usage } from "../openai/usage.ts";
+import { CozeApiFailure } from "../coze-api/failure.ts";
 import { attemptApi } from "./api-attempt.ts";
 
 /** What a relay needs from the running service. */
@@ -198,6 +199,9 @@ function noteFailure(metrics: Metrics, requestId: string, entry: number, error: 
   if (error instanceof CozeError) {
     metrics.cozeErrors.inc({ kind: error.kind });
     log.warn("coze answered with an error", { request: requestId, entry, kind: error.kind });
+  } else if (error instanceof CozeApiFailure) {
+    metrics.cozeErrors.inc({ kind: error.kind === "quota" ? "quota" : "failure" });
+    log.warn("coze's api answered with an error", { request: requestId, entry, kind: error.kind, code: error.code });
   } else if (error.movesOn) {
     log.warn("discord call failed; trying the next entry", { request: requestId, entry, error: error.message });
   }
