@@ -165,6 +165,27 @@ describe("through the service", () => {
     expect(second.usage!.output_tokens).toBe(last().usage!.output_count);
   });
 
+  test("two requests at once in one named conversation take turns: one conversation_id, no 4016", async () => {
+    const headers = { "x-conversation-id": "together" };
+    await stack.openai.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "start" }] }, { headers });
+    const conversation = last().conversationId;
+    bot().queue.push({ text: "slow one", deltas: 5, intervalMs: 40 }, { text: "quick one" });
+    const [a, b] = await Promise.all(
+      ["first", "second"].map((content) => stack.openai.chat.completions.create({ model: MODEL, messages: [{ role: "user", content }] }, { headers })),
+    );
+    expect([a.choices[0].message.content, b.choices[0].message.content]).toEqual(["slow one", "quick one"]);
+    expect(stack.apiSim.chats.slice(-2).map((c) => c.conversationId)).toEqual([conversation, conversation]);
+    expect(stack.apiSim.busyRefusals).toBe(0);
+  });
+
+  test("an image generation on an API entry returns the service's own URL for Coze's image", async () => {
+    bot().queue.push({ text: "Here it is:", image: true });
+    const image = await stack.openai.images.generate({ model: MODEL, prompt: "a fox" });
+    const url = image.data![0].url!;
+    expect(url.startsWith(`${stack.base}/images/`)).toBe(true);
+    expect((await fetch(url)).headers.get("content-type")).toBe("image/png");
+  });
+
   test("quota on the model's only entry is a 429 with retry-after and Coze's words", async () => {
     bot().queue.push({ refuse: { status: 200, code: 4011, msg: "insufficient balance" } });
     const quota = await stack.fetch("/v1/chat/completions", { method: "POST", body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "q" }] }) });

@@ -37,6 +37,8 @@ export class CozeApiClient {
   problem: string | undefined;
   private recheck: Timer | undefined;
   private closed = false;
+  /** The chat under way in each conversation: Coze refuses a second one (4016), so they wait their turn. */
+  private readonly turns = new Map<string, Promise<void>>();
 
   constructor(
     readonly entry: ApiEntry,
@@ -118,6 +120,26 @@ export class CozeApiClient {
     yield* parser.end();
   }
 
+  /**
+   * Runs `chat` once the conversation's previous chat has ended: two requests
+   * continuing one conversation (a client's own X-Conversation-Id) take
+   * turns instead of meeting Coze's 4016.
+   */
+  async inTurn<T>(conversationId: string | undefined, signal: AbortSignal, chat: () => Promise<T>): Promise<T> {
+    if (conversationId === undefined) return chat();
+    const previous = this.turns.get(conversationId) ?? Promise.resolve();
+    const { promise: mine, resolve } = Promise.withResolvers<void>();
+    const chained = previous.then(() => mine);
+    this.turns.set(conversationId, chained);
+    try {
+      await Promise.race([previous, new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))]);
+      return await chat();
+    } finally {
+      resolve();
+      if (this.turns.get(conversationId) === chained) this.turns.delete(conversationId);
+    }
+  }
+
   /** Uploads a file with the entry's token (`POST /v1/files/upload`, field `file`); its id. */
   async upload(file: ApiFile, signal: AbortSignal): Promise<string> {
     const form = new FormData();
@@ -128,9 +150,9 @@ export class CozeApiClient {
     return body.data.id;
   }
 
-  /** Cancels a chat the service gave up on, so that its conversation never stays busy (Coze's 4016). Best effort. */
-  cancel(conversationId: string, chatId: string): void {
-    void this.request("/v3/chat/cancel", {
+  /** Cancels a chat the service gave up on, so that its conversation never stays busy (Coze's 4016). Best effort: never throws. */
+  cancel(conversationId: string, chatId: string): Promise<void> {
+    return this.request("/v3/chat/cancel", {
       method: "POST",
       body: JSON.stringify({ conversation_id: conversationId, chat_id: chatId }),
       headers: { "content-type": "application/json" },

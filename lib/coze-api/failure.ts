@@ -17,7 +17,9 @@ export type CozeApiFailureKind = "entry" | "quota" | "busy" | "action" | "other"
 
 const ENTRY_CODES = new Set([4100, 4101, 700012006, 4015, 4006]);
 const QUOTA_CODES = new Set([4008, 4011, 4019, 4022]);
-const BUSY_CODES = new Set([4013, 4020, 4009]);
+// 4016 (the conversation is busy) should not happen, since chats in one conversation take turns and a chat
+// given up on is cancelled; should it still, it passes like the others.
+const BUSY_CODES = new Set([4013, 4020, 4009, 4016]);
 
 /** The kind of a failure from Coze's code, or from the HTTP status when there is no code. */
 export function failureKind(code: number | undefined, status?: number): CozeApiFailureKind {

@@ -59,27 +59,34 @@ export async function attemptApi(
     const fileIds = await Promise.all(request.files.map((file) => guard(client, () => client.upload(file, signal))));
     const messages = toCozeMessages(home ? request.newHistory : request.history, request.instruction, fileIds);
     promptText = promptTextOf(messages);
-    const events = client.chat({ user_id: request.user, additional_messages: messages }, home?.channelId, { deadline, signal });
-    await guard(client, async () => {
-      for await (const event of events) {
-        const step = answer.step(event);
-        if (step.kind === "created") {
-          chatId = step.chatId;
-          conversationId = step.conversationId || conversationId;
-        } else if (step.kind === "text" || step.kind === "message") {
-          clearTimeout(startTimer); // the first message event is the first sign of an answer
-          if (step.kind === "text") emit(answer.text);
-        } else if (step.kind === "completed") {
-          if (step.usage) usage = { prompt_tokens: step.usage.input_count, completion_tokens: step.usage.output_count, total_tokens: step.usage.token_count };
-          finished = true;
-        } else if (step.kind === "failed") {
-          finished = true;
-          throw new CozeApiFailure(failureKind(step.code), step.code, step.msg);
-        } else if (step.kind === "requires_action") {
-          throw new CozeApiFailure("action", undefined, "the bot requires the caller's tool output");
-        } else if (step.kind === "done") break;
-      }
-    });
+    await client.inTurn(home?.channelId, signal, () =>
+      guard(client, async () => {
+        const events = client.chat({ user_id: request.user, additional_messages: messages }, home?.channelId, { deadline, signal });
+        try {
+          for await (const event of events) {
+            const step = answer.step(event);
+            if (step.kind === "created") {
+              chatId = step.chatId;
+              conversationId = step.conversationId || conversationId;
+            } else if (step.kind === "text" || step.kind === "message") {
+              clearTimeout(startTimer); // the first message event is the first sign of an answer
+              if (step.kind === "text") emit(answer.text);
+            } else if (step.kind === "completed") {
+              if (step.usage) usage = { prompt_tokens: step.usage.input_count, completion_tokens: step.usage.output_count, total_tokens: step.usage.token_count };
+              finished = true;
+            } else if (step.kind === "failed") {
+              finished = true;
+              throw new CozeApiFailure(failureKind(step.code), step.code, step.msg);
+            } else if (step.kind === "requires_action") {
+              throw new CozeApiFailure("action", undefined, "the bot requires the caller's tool output");
+            } else if (step.kind === "done") break;
+          }
+        } finally {
+          // Within the conversation's turn, so that the next chat in it never finds this one still running.
+          if (!finished && conversationId && chatId) await client.cancel(conversationId, chatId);
+        }
+      }),
+    );
     if (!finished) throw new CozeApiFailure("other", undefined, "the answer's stream ended before the chat completed");
   } catch (error) {
     if (request.signal.aborted) throw request.signal.reason ?? error;
@@ -88,7 +95,6 @@ export async function attemptApi(
   } finally {
     clearTimeout(startTimer);
     clearTimeout(totalTimer);
-    if (!finished && conversationId && chatId) client.cancel(conversationId, chatId);
   }
   const text = answer.text;
   const finishReason: FinishReason = timedOut === "total" ? "length" : "stop";

@@ -94,6 +94,8 @@ export class CozeApiSimulator {
   readonly chats: ChatRecord[] = [];
   /** Calls to `/v1/bot/get_online_info`, for tests of the entry check. */
   onlineInfoCalls = 0;
+  /** Chats refused because their conversation had a chat in progress (4016). */
+  busyRefusals = 0;
   private server: Server<unknown> | undefined;
   private readonly pending = new Set<Promise<void>>();
   private readonly images = new Map<string, Uint8Array>();
@@ -202,7 +204,10 @@ export class CozeApiSimulator {
     if (requested) {
       conversation = this.conversations.get(requested);
       if (!conversation || conversation.account !== account) return envelope({ code: 4200, msg: "conversation not found" });
-      if (conversation.busy) return envelope(CODE.busy);
+      if (conversation.busy) {
+        this.busyRefusals++;
+        return envelope(CODE.busy);
+      }
     }
     const script = bot.queue.shift() ?? bot.behaviour(lastUserText(additional), conversation?.messages ?? []);
     if (script.refuse) {
