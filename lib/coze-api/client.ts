@@ -114,8 +114,11 @@ export class CozeApiClient {
     }
     const parser = new CozeStreamParser();
     const decoder = new TextDecoder();
-    for await (const chunk of response.body!) {
-      yield* parser.push(decoder.decode(chunk, { stream: true }));
+    const reader = response.body!.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      yield* parser.push(decoder.decode(value, { stream: true }));
     }
     yield* parser.end();
   }
