@@ -133,6 +133,20 @@ describe("images in chat", () => {
     expect(new Uint8Array(post.files[1].data)).toEqual(promptPng("a cat"));
   });
 
+  test("an image post that meets a rate limit or a 5xx is sent again whole: the body can be read twice", async () => {
+    const png = promptPng("sent twice");
+    for (const status of [429, 500]) {
+      stack.sim.failPosts(1, status);
+      stack.sim.script(chat(), { text: "Got it." });
+      const completion = await stack.openai.chat.completions.create({
+        model: CHAT,
+        messages: [{ role: "user", content: [{ type: "text", text: `again after ${status}` }, { type: "image_url", image_url: { url: `data:image/png;base64,${Buffer.from(png).toString("base64")}` } }] }],
+      });
+      expect(completion.choices[0].message.content).toBe("Got it.");
+      expect(new Uint8Array(lastPost().files[0].data)).toEqual(png);
+    }
+  });
+
   test.each([
     ["a data: URI that is not base64", "data:image/png,rawbytes"],
     ["a data: URI that is not an image", `data:text/plain;base64,${btoa("hello")}`],

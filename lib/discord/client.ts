@@ -1,6 +1,7 @@
 import type { Client as DiscordClient } from "discord.js";
 import { waitMissesDeadline } from "./deadline.ts";
 import { Client, GatewayIntentBits, Options, Partials } from "./discord-js.ts";
+import { MultipartBody } from "./multipart.ts";
 
 export interface ClientOptions {
   discordApiUrl: string;
@@ -30,7 +31,7 @@ export function createClient(options: ClientOptions): DiscordClient {
       handlerSweepInterval: 5_000,
       // A rate limit is waited out while the request's start deadline allows; past it the call fails and the request moves on.
       rejectOnRateLimit: (limit) => waitMissesDeadline(limit.retryAfter),
-      ...(options.proxyUrl ? { makeRequest: proxiedFetch(options.proxyUrl) } : {}),
+      makeRequest: bunFetch(options.proxyUrl),
     },
     // A relay reads replies from raw gateway payloads and keeps nothing:
     // without these limits discord.js would cache every message and user it sees.
@@ -56,8 +57,19 @@ export function createClient(options: ClientOptions): DiscordClient {
   });
 }
 
-/** discord.js's REST through Bun's fetch with a proxy. */
-function proxiedFetch(proxy: string) {
+/**
+ * discord.js's REST through Bun's fetch (discord.js's own choice on Bun),
+ * with PROXY_URL when set, and a file-carrying body (multipart.ts) streamed
+ * with its length.
+ */
+function bunFetch(proxy: string | undefined) {
   // discord.js types `init` with undici's RequestInit; Bun's fetch takes the same fields plus `proxy`.
-  return (url: string, init: object) => fetch(url, { ...init, proxy } as RequestInit) as Promise<never>;
+  return (url: string, init: { body?: unknown; headers?: unknown }) => {
+    if (init.body instanceof MultipartBody) {
+      // discord.js passes its headers as a plain object.
+      const headers = { ...(init.headers as Record<string, string>), "Content-Length": String(init.body.size) };
+      return fetch(url, { ...init, headers, body: init.body as never, proxy } as RequestInit) as Promise<never>;
+    }
+    return fetch(url, { ...init, proxy } as RequestInit) as Promise<never>;
+  };
 }

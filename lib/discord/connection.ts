@@ -6,6 +6,7 @@ import { runWithDeadline } from "./deadline.ts";
 import { DiscordAPIError, Events, PermissionFlagsBits, RESTEvents, Routes } from "./discord-js.ts";
 import { toPostError, toReplyMessage } from "./payload.ts";
 import { PostError } from "./post-error.ts";
+import { MultipartBody } from "./multipart.ts";
 import { ReplyRouter } from "./reply-router.ts";
 import { skipPacketObjects } from "./skip-packets.ts";
 import { errorText } from "../error-text.ts";
@@ -199,15 +200,17 @@ export class Connection {
   /** Posts one message; only `mentionId` may be pinged by it. Returns the message id. */
   post(channelId: string, content: string, mentionId: string | undefined, files: OutgoingFile[], limits: CallLimits): Promise<string> {
     return this.call("the post", limits, async (signal) => {
+      const payload = {
+        content,
+        // The prompt can ping the Coze bot and nobody else, whatever it says.
+        allowed_mentions: { parse: [], users: mentionId ? [mentionId] : [], replied_user: false },
+        ...(files.length > 0 ? { attachments: files.map((f, id) => ({ id, filename: f.name })) } : {}),
+      };
+      // Files go as a body of our own, streamed from their bytes (multipart.ts), still through discord.js's queue.
+      const multipart = files.length > 0 ? new MultipartBody(payload, files) : undefined;
       const message = (await this.client.rest.post(Routes.channelMessages(channelId), {
-        body: {
-          content,
-          // The prompt can ping the Coze bot and nobody else, whatever it says.
-          allowed_mentions: { parse: [], users: mentionId ? [mentionId] : [], replied_user: false },
-          ...(files.length > 0 ? { attachments: files.map((f, id) => ({ id, filename: f.name })) } : {}),
-        },
-        // A Buffer view of the same bytes, not a copy: ten 10 MiB images must not cost ten more.
-        files: files.map((f) => ({ name: f.name, data: Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength), contentType: f.contentType })),
+        body: multipart ?? payload,
+        ...(multipart ? { passThroughBody: true, headers: { "Content-Type": multipart.contentType } } : {}),
         signal,
       })) as APIMessage;
       return message.id;

@@ -118,24 +118,29 @@ async function readDecoded(response: Response, limit: number, timedOut: AbortSig
     await response.body?.cancel();
     throw new DownloadRefused(`it is larger than ${limit / 1048576} MiB`);
   }
-  // With a declared, uncompressed length the bytes go straight into one buffer of that size: no second copy.
-  const exact = !response.headers.has("content-encoding") && Number.isInteger(declared) && declared > 0 ? new Uint8Array(declared) : undefined;
+  // With a declared, uncompressed length within the limit, HTTP's framing bounds the body: Bun reads it into
+  // one buffer natively, with no chunks to copy and leave behind for the collector.
+  if (!response.headers.has("content-encoding") && Number.isInteger(declared) && declared > 0) {
+    try {
+      return new Uint8Array(await response.arrayBuffer());
+    } catch {
+      throw new DownloadRefused(timedOut.aborted ? `it did not arrive within ${timeoutMs / 1000} s` : "it broke off");
+    }
+  }
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
     for await (const chunk of response.body ?? []) {
-      if (size + chunk.byteLength > limit || (exact && size + chunk.byteLength > exact.byteLength)) {
+      if (size + chunk.byteLength > limit) {
         await response.body?.cancel().catch(() => {});
         throw new DownloadRefused(`it is larger than ${limit / 1048576} MiB`);
       }
-      if (exact) exact.set(chunk, size);
-      else chunks.push(chunk);
+      chunks.push(chunk);
       size += chunk.byteLength;
     }
   } catch (error) {
     if (error instanceof DownloadRefused) throw error;
     throw new DownloadRefused(timedOut.aborted ? `it did not arrive within ${timeoutMs / 1000} s` : "it broke off");
   }
-  if (exact) return size === exact.byteLength ? exact : exact.subarray(0, size);
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
 }

@@ -144,6 +144,8 @@ async function postMessage(sim: DiscordSimulator, req: Request, user: SimUser, c
   const type = req.headers.get("content-type") ?? "";
   try {
     if (type.startsWith("multipart/form-data")) {
+      // Discord (behind Cloudflare) refuses a body without a length: 411 Length Required, HTML, no JSON.
+      if (req.headers.get("content-length") === null) return new Response("<html><body><h1>411 Length Required</h1></body></html>", { status: 411, headers: { "content-type": "text/html" } });
       const form = await req.formData();
       body = JSON.parse(String(form.get("payload_json") ?? "{}"));
       for (const [key, value] of form) {
