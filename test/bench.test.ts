@@ -29,6 +29,7 @@ test("bun run bench --quick produces every figure", async () => {
     "binary: start to ready, 10 bots",
     "binary: RSS idle, 10 bots",
     "API path: throughput vs bare fetch, c=32",
+    "API path: throughput vs a no-logic relay, c=32",
     "API path: first text over bare fetch, p50",
     "API path: first text over bare fetch, p99",
   ]) {

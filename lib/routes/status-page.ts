@@ -17,11 +17,11 @@ export function statusPage(ctx: AppContext, authorized: boolean, loginFailed: bo
     entries.map((e) => {
       const resting = e.cooling_down_seconds > 0 ? `resting until ${new Date(now + e.cooling_down_seconds * 1000).toISOString().slice(11, 19)} UTC` : "";
       const cells = [model, e.state === "ready" ? "connected" : e.state, resting];
-      if (authorized) cells.push(String(e.index), String(e.in_flight), e.problem ?? ("shared_context" in e ? String(e.shared_context) : ""));
+      if (authorized) cells.push(String(e.index), e.via === "api" ? "Coze API" : "Discord", String(e.in_flight), e.problem ?? ("shared_context" in e ? String(e.shared_context) : ""));
       return `<tr class="${e.state}">${cells.map((c) => `<td>${escape(c)}</td>`).join("")}</tr>`;
     }),
   );
-  const head = ["model", "state", "rest"].concat(authorized ? ["entry", "in flight", "problem"] : []);
+  const head = ["model", "state", "rest"].concat(authorized ? ["entry", "via", "in flight", "problem"] : []);
   const errors = authorized ? recentErrors(ctx) : [];
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -42,6 +42,7 @@ ${authorized ? `<h2>Recent errors</h2>${errors.length === 0 ? "<p>None since the
 <li>bot-02 has <b>Message Content Intent</b> on (README: Setting up Discord and Coze).</li>
 <li>In each channel bot-02 may View Channel, Send Messages, Send Messages in Threads, Create Public Threads, Read Message History, Attach Files.</li>
 <li>The Coze bot answers messages from other bots, is published to Discord, and has Long-term memory off.</li>
+<li>Or, for a Coze bot that ignores bots: an entry on Coze's API (a personal access token, the bot published to the API; README: Two ways in).</li>
 <li>Run <code>coze-chat-proxy check</code>: it tests each entry and says what to fix (README: Troubleshooting).</li>
 </ol>
 </body></html>
