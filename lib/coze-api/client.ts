@@ -115,12 +115,18 @@ export class CozeApiClient {
     const parser = new CozeStreamParser();
     const decoder = new TextDecoder();
     const reader = response.body!.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      yield* parser.push(decoder.decode(value, { stream: true }));
+    let ended = false;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if ((ended = done)) break;
+        yield* parser.push(decoder.decode(value, { stream: true }));
+      }
+      yield* parser.end();
+    } finally {
+      // A reader that stops early (the answer is done, or given up on) lets go of the connection.
+      if (!ended) reader.cancel().catch(() => {});
     }
-    yield* parser.end();
   }
 
   /**
