@@ -11,7 +11,9 @@ import { createReadStream, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CozeApiSimulator } from "../lib/simulator/coze-api.ts";
-import { json, readSse, stackPerTest, startStack, type Stack } from "./harness.ts";
+import { startApp } from "../lib/app.ts";
+import { readSettings } from "../lib/config/settings.ts";
+import { json, KEY, readSse, stackPerTest, startStack, type Stack } from "./harness.ts";
 
 const MODEL = "gpt-api";
 
@@ -258,6 +260,28 @@ describe("failures and mixed pools", () => {
     expect(silent.status).toBe(504);
     for (let i = 0; i < 50 && !stack.apiSim.chats.at(-1)!.cancelled; i++) await Bun.sleep(20);
     expect(stack.apiSim.chats.at(-1)!.cancelled).toBe(true);
+  });
+
+  test("a conversation on the API continues in its conversation_id after a restart with the same DATA_DIR", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "coze-api-restart-"));
+    const stack = await stackFor({ entries: [], api: [{ model: MODEL }], dataDir });
+    const history: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [{ role: "user", content: "before the restart" }];
+    const first = await stack.openai.chat.completions.create({ model: MODEL, messages: history });
+    history.push({ role: "assistant", content: first.choices[0].message.content }, { role: "user", content: "after the restart" });
+    const conversation = stack.apiSim.chats.at(-1)!.conversationId;
+    await stack.app.stop();
+    // A new service on the same store and the same Coze API.
+    const again = startApp({ ...readSettings({ AUTH_TOKEN: KEY, DATA_DIR: dataDir }), host: "127.0.0.1", port: 0 }, stack.apiEntries);
+    try {
+      await again.ready;
+      const client = new OpenAI({ baseURL: `http://127.0.0.1:${again.server.port}/v1`, apiKey: KEY, maxRetries: 0 });
+      const second = await client.chat.completions.create({ model: MODEL, messages: history });
+      expect(second.choices[0].message.content).toBe("API says: after the restart (after 2 messages)");
+      expect(stack.apiSim.chats.at(-1)!.conversationId).toBe(conversation);
+      expect(stack.apiSim.chats.at(-1)!.additional.map((m) => m.content)).toEqual(["after the restart"]);
+    } finally {
+      await again.stop();
+    }
   });
 
   test("a model served by one Discord entry and one API entry: they take turns", async () => {
