@@ -140,7 +140,9 @@ describe("through the service", () => {
     expect(sent.content_type).toBe("object_string");
     const items = JSON.parse(sent.content);
     expect(items[0]).toEqual({ type: "text", text: "what is this?" });
-    expect(stack.apiSim.files.get(items[1].file_id)!.type).toBe("image/png");
+    const uploaded = stack.apiSim.files.get(items[1].file_id)!;
+    expect(uploaded.type).toBe("image/png");
+    expect(Buffer.from(uploaded.bytes).toString("base64")).toBe(pixel.split(",")[1]); // bytes intact
     const link = /!\[image\]\((.+?)\)/.exec(completion.choices[0].message.content!)![1];
     expect(link.startsWith(stack.base + "/images/")).toBe(true);
     const served = await fetch(link);

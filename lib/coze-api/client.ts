@@ -1,6 +1,7 @@
 import type { ApiEntry } from "../config/bots.ts";
 import { errorText } from "../error-text.ts";
 import { log } from "../log.ts";
+import { MultipartBody } from "../multipart-body.ts";
 import { readLimited } from "../read-limited.ts";
 import { CozeApiFailure, entryProblem, failureKind } from "./failure.ts";
 import type { CozeMessage } from "./messages.ts";
@@ -151,9 +152,10 @@ export class CozeApiClient {
 
   /** Uploads a file with the entry's token (`POST /v1/files/upload`, field `file`); its id. */
   async upload(file: ApiFile, signal: AbortSignal): Promise<string> {
-    const form = new FormData();
-    form.append("file", new Blob([file.data as Uint8Array<ArrayBuffer>], { type: file.contentType }), file.name);
-    const response = await this.request("/v1/files/upload", { method: "POST", body: form, signal });
+    // Streamed from the image's own bytes with its length, like Discord's uploads (multipart-body.ts).
+    const form = new MultipartBody([], [{ field: "file", ...file }]);
+    const headers = { "content-type": form.contentType, "content-length": String(form.size) };
+    const response = await this.request("/v1/files/upload", { method: "POST", body: form as never, headers, signal });
     const body = await this.envelope(response);
     if (!response.ok || body.code !== 0 || typeof body.data?.id !== "string") throw new CozeApiFailure(failureKind(body.code, response.status), body.code, body.msg);
     return body.data.id;

@@ -1,7 +1,7 @@
 import type { Client as DiscordClient } from "discord.js";
 import { waitMissesDeadline } from "./deadline.ts";
 import { Client, GatewayIntentBits, Options, Partials } from "./discord-js.ts";
-import { MultipartBody } from "./multipart.ts";
+import { MultipartBody } from "../multipart-body.ts";
 
 export interface ClientOptions {
   discordApiUrl: string;
@@ -59,7 +59,7 @@ export function createClient(options: ClientOptions): DiscordClient {
 
 /**
  * discord.js's REST through Bun's fetch (discord.js's own choice on Bun),
- * with PROXY_URL when set, and a file-carrying body (multipart.ts) streamed
+ * with PROXY_URL when set, and a file-carrying body (multipart-body.ts) streamed
  * with its length.
  */
 function bunFetch(proxy: string | undefined) {

@@ -6,7 +6,7 @@ import { runWithDeadline } from "./deadline.ts";
 import { DiscordAPIError, Events, PermissionFlagsBits, RESTEvents, Routes } from "./discord-js.ts";
 import { toPostError, toReplyMessage } from "./payload.ts";
 import { PostError } from "./post-error.ts";
-import { MultipartBody } from "./multipart.ts";
+import { MultipartBody } from "../multipart-body.ts";
 import { ReplyRouter } from "./reply-router.ts";
 import { skipPacketObjects } from "./skip-packets.ts";
 import { errorText } from "../error-text.ts";
@@ -206,8 +206,11 @@ export class Connection {
         allowed_mentions: { parse: [], users: mentionId ? [mentionId] : [], replied_user: false },
         ...(files.length > 0 ? { attachments: files.map((f, id) => ({ id, filename: f.name })) } : {}),
       };
-      // Files go as a body of our own, streamed from their bytes (multipart.ts), still through discord.js's queue.
-      const multipart = files.length > 0 ? new MultipartBody(payload, files) : undefined;
+      // Files go as a body of our own, streamed from their bytes (multipart-body.ts), still through discord.js's queue.
+      const multipart =
+        files.length > 0
+          ? new MultipartBody([{ name: "payload_json", value: JSON.stringify(payload), contentType: "application/json" }], files.map((f, i) => ({ field: `files[${i}]`, ...f })))
+          : undefined;
       const message = (await this.client.rest.post(Routes.channelMessages(channelId), {
         body: multipart ?? payload,
         ...(multipart ? { passThroughBody: true, headers: { "Content-Type": multipart.contentType } } : {}),
