@@ -69,26 +69,30 @@ export async function prepareChat(
   const place =
     conversation.key === undefined || chat.n > 1 ? undefined : conversation.named ? ctx.store.find(conversation.key) : ctx.store.take(conversation.key);
   const instruction = answerInstruction(chat.rules);
-  const requestFor = (asked?: { place: ConversationPlace | undefined; turns: ChatMessage[] }): RelayRequest => ({
-    model: chat.model,
-    contents: (mention) => {
-      const plan = planPrompt(asked ? [...chat.messages, ...asked.turns] : chat.messages, mention, instruction);
-      if (plan.dropped > 0) log.debug("prompt fitted to discord", { request: info.requestId, dropped_turns: plan.dropped });
-      return plan;
-    },
-    newTurns: (mention) => planPrompt(asked ? asked.turns.slice(-1) : conversation.newTurns, mention, instruction),
-    place: asked ? asked.place : place,
-    threadName: conversation.threadName,
-    history: asked ? [...chat.messages, ...asked.turns] : chat.messages,
-    newHistory: asked ? asked.turns.slice(-1) : conversation.newTurns,
-    instruction,
-    user: conversation.scope,
-    files: asked ? [] : files,
-    wantImage: false,
-    signal: info.signal,
-    requestId: info.requestId,
-    receivedAt: info.receivedAt,
-  });
+  const requestFor = (asked?: { place: ConversationPlace | undefined; turns: ChatMessage[] }): RelayRequest => {
+    const history = asked ? [...chat.messages, ...asked.turns] : chat.messages;
+    const newHistory = asked ? asked.turns.slice(-1) : conversation.newTurns;
+    return {
+      model: chat.model,
+      contents: (mention) => {
+        const plan = planPrompt(history, mention, instruction);
+        if (plan.dropped > 0) log.debug("prompt fitted to discord", { request: info.requestId, dropped_turns: plan.dropped });
+        return plan;
+      },
+      newTurns: (mention) => planPrompt(newHistory, mention, instruction),
+      place: asked ? asked.place : place,
+      threadName: conversation.threadName,
+      history,
+      newHistory,
+      instruction,
+      user: conversation.scope,
+      files: asked ? [] : files,
+      wantImage: false,
+      signal: info.signal,
+      requestId: info.requestId,
+      receivedAt: info.receivedAt,
+    };
+  };
   return { conversation, requestFor, rules: chat.rules, base: publicBase(ctx, req) };
 }
 
