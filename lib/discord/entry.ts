@@ -76,7 +76,8 @@ export class PoolEntry {
     return this.link.kind === "api" ? this.link.client : undefined;
   }
 
-  private get link_(): { state: ConnectionState; problem: string | undefined; usable: boolean } {
+  /** What both kinds of link report alike: state, problem, usable. */
+  private get linkState(): { state: ConnectionState; problem: string | undefined; usable: boolean } {
     return this.link.kind === "api" ? this.link.client : this.link.connection;
   }
 
@@ -113,15 +114,15 @@ export class PoolEntry {
   }
 
   get state(): ConnectionState {
-    return this.link_.state;
+    return this.linkState.state;
   }
 
   get problem(): string | undefined {
-    return this.link_.problem;
+    return this.linkState.problem;
   }
 
   get usable(): boolean {
-    return this.link_.usable;
+    return this.linkState.usable;
   }
 
   admission(now = Date.now()): Admission {
