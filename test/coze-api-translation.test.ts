@@ -48,6 +48,14 @@ describe("the answer", () => {
     expect(a.text).toBe("Hello\nWorld");
   });
 
+  test("an answer is found however its JSON is spaced; a message whose data never says answer is not one", () => {
+    const a = new CozeAnswer();
+    expect(a.step({ event: "conversation.message.delta", data: JSON.stringify(answer("1", "Hi"), null, 2) })).toEqual({ kind: "text", text: "Hi" });
+    expect(a.step(ev("conversation.message.delta", { id: "2", type: "function_call", content: "{}", content_type: "text" }))).toEqual({ kind: "message" });
+    expect(a.step(ev("conversation.chat.in_progress", { id: "c" }))).toEqual({ kind: "other" });
+    expect(a.text).toBe("Hi");
+  });
+
   test("completed carries usage; failed and error carry the code; done is done", () => {
     const a = new CozeAnswer();
     expect(a.step(ev("conversation.chat.completed", { usage: { token_count: 3, input_count: 1, output_count: 2 } }))).toEqual({ kind: "completed", usage: { token_count: 3, input_count: 1, output_count: 2 } });

@@ -25,16 +25,14 @@ export async function checkApiEntry(
   const answer = new CozeAnswer();
   const signal = AbortSignal.timeout(settings.replyStartTimeoutMs);
   try {
-    const events = client.chat({ user_id: "coze-chat-proxy-check", additional_messages: [{ role: "user", type: "question", content: PROBE, content_type: "text" }] }, undefined, {
-      deadline: Date.now() + settings.replyStartTimeoutMs,
-      signal,
-    });
-    for await (const event of events) {
+    let answered = false;
+    await client.chat({ user_id: "coze-chat-proxy-check", additional_messages: [{ role: "user", type: "question", content: PROBE, content_type: "text" }] }, undefined, { deadline: Date.now() + settings.replyStartTimeoutMs, signal }, (event) => {
       const step = answer.step(event);
-      if (step.kind === "text") return { ...row, ok: true, firstReplyMs: performance.now() - started };
       if (step.kind === "failed") throw new CozeApiFailure(failureKind(step.code), step.code, step.msg);
-      if (step.kind === "done" || step.kind === "completed") break;
-    }
+      answered = step.kind === "text";
+      return answered || step.kind === "done" || step.kind === "completed";
+    });
+    if (answered) return { ...row, ok: true, firstReplyMs: performance.now() - started };
     return fail("Coze's API answered the probe without any text", "try the bot in Coze's own debug chat");
   } catch (error) {
     if (signal.aborted) return fail(`no answer over Coze's API within REPLY_START_TIMEOUT (${settings.replyStartTimeoutMs / 1000} s)`, "try the bot in Coze's own debug chat; it may be slow or broken");

@@ -36,6 +36,10 @@ export class CozeAnswer {
 
   step(event: CozeStreamEvent): CozeStep {
     if (event.event === "done") return { kind: "done" };
+    if (event.event === "conversation.chat.in_progress") return { kind: "other" };
+    // Most messages of a chat are not its answer (verbose packets, follow-ups): one whose data never says
+    // "answer" cannot be of that type, and is not parsed. A JSON encoder escapes no ASCII letter, so this never misses one.
+    if (event.event.startsWith("conversation.message.") && !event.data.includes('"answer"')) return { kind: "message" };
     let data: any;
     try {
       data = JSON.parse(event.data);
@@ -52,7 +56,7 @@ export class CozeAnswer {
         if (!this.texts.has(id)) this.order.push(id);
         const before = this.texts.get(id) ?? "";
         this.texts.set(id, event.event === "conversation.message.delta" ? before + data.content : data.content);
-        const joined = this.order.map((k) => this.texts.get(k)!).filter((t) => t !== "").join("\n");
+        const joined = this.order.length === 1 ? this.texts.get(id)! : this.order.map((k) => this.texts.get(k)!).filter((t) => t !== "").join("\n");
         if (joined === this.joined) return { kind: "message" };
         this.joined = joined;
         return { kind: "text", text: joined };

@@ -87,15 +87,22 @@ export class CozeApiClient {
   }
 
   /**
-   * Starts a chat and yields its stream's events. A busy or rate-limited
-   * answer before the stream is waited out (its `retry-after`, else a second)
-   * while `deadline` allows; any other refusal throws a CozeApiFailure.
+   * Starts a chat and hands each event of its stream to `onEvent`, which
+   * returns true when it has heard enough (the stream is let go then). A busy
+   * or rate-limited answer before the stream is waited out (its
+   * `retry-after`, else a second) while `deadline` allows; any other refusal
+   * throws a CozeApiFailure, and so does whatever `onEvent` throws.
+   *
+   * A callback, not an async generator: every event would otherwise cost a
+   * few promise round trips, and at ten events a chat that was a tenth of the
+   * service's time per request.
    */
-  async *chat(
+  async chat(
     body: { user_id: string; additional_messages: CozeMessage[] },
     conversationId: string | undefined,
     limits: { deadline: number; signal: AbortSignal },
-  ): AsyncGenerator<CozeStreamEvent> {
+    onEvent: (event: CozeStreamEvent) => boolean,
+  ): Promise<void> {
     const query = conversationId ? `?conversation_id=${encodeURIComponent(conversationId)}` : "";
     const payload = JSON.stringify({ bot_id: this.entry.bot_id, stream: true, auto_save_history: true, ...body });
     let response: Response;
@@ -121,9 +128,9 @@ export class CozeApiClient {
       for (;;) {
         const { done, value } = await reader.read();
         if ((ended = done)) break;
-        yield* parser.push(decoder.decode(value, { stream: true }));
+        for (const event of parser.push(decoder.decode(value, { stream: true }))) if (onEvent(event)) return;
       }
-      yield* parser.end();
+      for (const event of parser.end()) if (onEvent(event)) return;
     } finally {
       // A reader that stops early (the answer is done, or given up on) lets go of the connection.
       if (!ended) reader.cancel().catch(() => {});

@@ -17,18 +17,18 @@ export class CozeStreamParser {
 
   /** The events completed by `chunk`. */
   push(chunk: string): CozeStreamEvent[] {
-    this.buffer += chunk;
-    const lines = this.buffer.split("\n");
-    this.buffer = lines.pop()!;
+    const text = this.buffer === "" ? chunk : this.buffer + chunk;
     const events: CozeStreamEvent[] = [];
-    for (const line of lines) {
-      const colon = line.indexOf(":");
-      if (colon === -1) continue;
-      const field = line.slice(0, colon).trim();
-      const value = line.slice(colon + 1).trim();
-      if (field === "event") this.event = value;
-      else if (field === "data") events.push({ event: this.event, data: value });
+    // Line by line with indexOf, not split: no array of every line, and the rest stays one slice.
+    let start = 0;
+    for (let end = text.indexOf("\n"); end !== -1; start = end + 1, end = text.indexOf("\n", start)) {
+      const colon = text.indexOf(":", start);
+      if (colon === -1 || colon > end) continue;
+      const field = text.slice(start, colon).trim();
+      if (field === "event") this.event = text.slice(colon + 1, end).trim();
+      else if (field === "data") events.push({ event: this.event, data: text.slice(colon + 1, end).trim() });
     }
+    this.buffer = start === 0 ? text : text.slice(start);
     return events;
   }
 

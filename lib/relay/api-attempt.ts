@@ -61,9 +61,8 @@ export async function attemptApi(
     promptText = promptTextOf(messages);
     await client.inTurn(home?.channelId, signal, () =>
       guard(client, async () => {
-        const events = client.chat({ user_id: request.user, additional_messages: messages }, home?.channelId, { deadline, signal });
         try {
-          for await (const event of events) {
+          await client.chat({ user_id: request.user, additional_messages: messages }, home?.channelId, { deadline, signal }, (event) => {
             const step = answer.step(event);
             if (step.kind === "created") {
               chatId = step.chatId;
@@ -79,8 +78,9 @@ export async function attemptApi(
               throw new CozeApiFailure(failureKind(step.code), step.code, step.msg);
             } else if (step.kind === "requires_action") {
               throw new CozeApiFailure("action", undefined, "the bot requires the caller's tool output");
-            } else if (step.kind === "done") break;
-          }
+            }
+            return step.kind === "done";
+          });
         } finally {
           // Within the conversation's turn, so that the next chat in it never finds this one still running.
           if (!finished && conversationId && chatId) await client.cancel(conversationId, chatId);
