@@ -20,12 +20,17 @@ export class InFlight {
   begin(clientSignal: AbortSignal): { signal: AbortSignal; end: () => void } {
     if (this.draining) throw unavailable("The service is shutting down; try again in a moment.");
     if (this.active.size >= this.max) throw overloaded(`The service has ${this.max} requests in flight (MAX_IN_FLIGHT); try again shortly.`, 1);
+    // One controller that the client's leaving also aborts: cheaper than AbortSignal.any on every request.
     const controller = new AbortController();
+    const clientLeft = () => controller.abort(clientSignal.reason);
+    if (clientSignal.aborted) clientLeft();
+    else clientSignal.addEventListener("abort", clientLeft, { once: true });
     this.active.add(controller);
     return {
-      signal: AbortSignal.any([clientSignal, controller.signal]),
+      signal: controller.signal,
       end: () => {
         if (!this.active.delete(controller)) return;
+        clientSignal.removeEventListener("abort", clientLeft);
         if (this.active.size === 0) this.idle?.();
       },
     };

@@ -70,7 +70,21 @@ function addMessages(hasher: Bun.CryptoHasher, messages: ChatMessage[]): Bun.Cry
   return hasher;
 }
 
+/**
+ * Scopes of the API keys seen, by Authorization header: only keys that passed
+ * the key check reach here, so this holds a few entries per configured key
+ * (the scheme's case may vary), and each request spares a digest.
+ */
+const scopes = new Map<string, string>();
+const MAX_SCOPES = 256;
+
 /** A stable, non-reversible name for an API key, so that conversations are scoped per key without storing it. */
 export function keyScope(authorization: string | null): string {
-  return new Bun.CryptoHasher("sha256").update(authorization ?? "").digest("hex").slice(0, 16);
+  const header = authorization ?? "";
+  let scope = scopes.get(header);
+  if (scope === undefined) {
+    scope = new Bun.CryptoHasher("sha256").update(header).digest("hex").slice(0, 16);
+    if (scopes.size < MAX_SCOPES) scopes.set(header, scope);
+  }
+  return scope;
 }

@@ -51,7 +51,8 @@ export interface PreparedChat {
   /** A choice's relay request; `asked` adds turns in the conversation it lives in (a re-ask). */
   requestFor: (asked?: { place: ConversationPlace | undefined; turns: ChatMessage[] }) => RelayRequest;
   rules: AnswerRules;
-  base: string;
+  /** The base of the service's own image links; computed only for an answer that has images. */
+  base: () => string;
 }
 
 export async function prepareChat(
@@ -93,7 +94,7 @@ export async function prepareChat(
       receivedAt: info.receivedAt,
     };
   };
-  return { conversation, requestFor, rules: chat.rules, base: publicBase(ctx, req) };
+  return { conversation, requestFor, rules: chat.rules, base: () => publicBase(ctx, req) };
 }
 
 /**
@@ -153,10 +154,10 @@ const addUsage = (a: Usage, b: Usage): Usage => ({
  * stored by the service and linked from its own URL (Discord's links expire
  * in about a day); a link the download rules refuse stays as it was.
  */
-async function finalContent(ctx: AppContext, result: RelayResult, base: string, signal: AbortSignal): Promise<string> {
+async function finalContent(ctx: AppContext, result: RelayResult, base: () => string, signal: AbortSignal): Promise<string> {
   const content = withImages(result.text, result.images);
   if (result.images.length === 0) return content;
-  return rewriteLinks(content, await keepImages(result.images, ctx.images, ctx.store.images, base, signal));
+  return rewriteLinks(content, await keepImages(result.images, ctx.images, ctx.store.images, base(), signal));
 }
 
 /** `X-Conversation-Id`: a client's own name for its conversation (any string up to 200 characters). */
