@@ -1,8 +1,9 @@
 /**
  * The API path's no-logic baseline: Bun.serve and fetch and nothing else.
  * For each POST it makes one streamed `/v3/chat` call to Coze's API, reads
- * it to the end, and answers with a small JSON. What the proxy adds over
- * this is its own logic; what this adds over a bare fetch loop is one HTTP hop.
+ * it to the end chunk by chunk (as any relay that forwards an answer while it
+ * streams must) and answers with a small JSON. What the proxy adds over this
+ * is its own logic; what this adds over a bare fetch loop is one HTTP hop.
  *
  * bun bench/bare-api-relay.ts API_BASE TOKEN BOT_ID  (prints its port)
  */
@@ -14,8 +15,14 @@ const server = Bun.serve({
   port: 0,
   async fetch(req) {
     await req.arrayBuffer();
-    const text = await (await fetch(`${apiBase}/v3/chat`, { method: "POST", headers, body })).text();
-    return Response.json({ ok: true, bytes: text.length });
+    const reader = (await fetch(`${apiBase}/v3/chat`, { method: "POST", headers, body })).body!.getReader();
+    let bytes = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      bytes += value.byteLength;
+    }
+    return Response.json({ ok: true, bytes });
   },
 });
 console.log(server.port);
