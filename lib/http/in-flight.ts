@@ -1,3 +1,4 @@
+import { abortWhen } from "../abort-link.ts";
 import { ApiError, overloaded, unavailable } from "../openai/api-error.ts";
 
 /**
@@ -20,17 +21,14 @@ export class InFlight {
   begin(clientSignal: AbortSignal): { signal: AbortSignal; end: () => void } {
     if (this.draining) throw unavailable("The service is shutting down; try again in a moment.");
     if (this.active.size >= this.max) throw overloaded(`The service has ${this.max} requests in flight (MAX_IN_FLIGHT); try again shortly.`, 1);
-    // One controller that the client's leaving also aborts: cheaper than AbortSignal.any on every request.
     const controller = new AbortController();
-    const clientLeft = () => controller.abort(clientSignal.reason);
-    if (clientSignal.aborted) clientLeft();
-    else clientSignal.addEventListener("abort", clientLeft, { once: true });
+    const unlink = abortWhen(clientSignal, controller);
     this.active.add(controller);
     return {
       signal: controller.signal,
       end: () => {
         if (!this.active.delete(controller)) return;
-        clientSignal.removeEventListener("abort", clientLeft);
+        unlink();
         if (this.active.size === 0) this.idle?.();
       },
     };

@@ -6,6 +6,7 @@ import type { Lease } from "../discord/entry.ts";
 import { replyTimeout, type ApiError } from "../openai/api-error.ts";
 import type { FinishReason } from "../openai/chat-response.ts";
 import type { Usage } from "../openai/usage.ts";
+import { abortWhen } from "../abort-link.ts";
 import { errorText } from "../error-text.ts";
 import { RelayError } from "../relay-error.ts";
 import type { ConversationPlace } from "../store/store.ts";
@@ -44,12 +45,10 @@ export async function attemptApi(
   const { entry } = lease;
   const client = entry.api!;
   const deadline = request.receivedAt + settings.replyStartTimeoutMs;
-  // Aborted by the client's leaving or by a timer: one controller, cheaper than AbortSignal.any per request.
+  // Aborted by the client's leaving or by a timer.
   const stop = new AbortController();
   const signal = stop.signal;
-  const clientLeft = () => stop.abort(request.signal.reason);
-  if (request.signal.aborted) clientLeft();
-  else request.signal.addEventListener("abort", clientLeft, { once: true });
+  const unlink = abortWhen(request.signal, stop);
   let timedOut: "start" | "total" | undefined;
   const startTimer = setTimeout(() => ((timedOut = "start"), stop.abort()), Math.max(0, deadline - Date.now()));
   const totalTimer = setTimeout(() => ((timedOut = "total"), stop.abort()), settings.replyTimeoutMs);
@@ -99,7 +98,7 @@ export async function attemptApi(
   } finally {
     clearTimeout(startTimer);
     clearTimeout(totalTimer);
-    request.signal.removeEventListener("abort", clientLeft);
+    unlink();
   }
   const text = answer.text;
   const finishReason: FinishReason = timedOut === "total" ? "length" : "stop";

@@ -71,9 +71,9 @@ function addMessages(hasher: Bun.CryptoHasher, messages: ChatMessage[]): Bun.Cry
 }
 
 /**
- * Scopes of the API keys seen, by Authorization header: only keys that passed
- * the key check reach here, so this holds a few entries per configured key
- * (the scheme's case may vary), and each request spares a digest.
+ * Scopes of the API keys seen, by Authorization header, so that each request
+ * spares a digest: behind the key check only configured keys reach here (a
+ * few spellings of the scheme each); without one, it stops growing at 256.
  */
 const scopes = new Map<string, string>();
 const MAX_SCOPES = 256;
