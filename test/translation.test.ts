@@ -266,3 +266,28 @@ describe("conversation identity", () => {
     expect(planConversation("k", [m("user", "x".repeat(300))]).threadName).toHaveLength(100);
   });
 });
+
+describe("abortWhen", () => {
+  const { abortWhen } = require("../lib/abort-link.ts") as typeof import("../lib/abort-link.ts");
+
+  test("the controller aborts with the source's reason while linked, and not once unlinked", () => {
+    const source = new AbortController();
+    const linked = new AbortController();
+    const unlinked = new AbortController();
+    abortWhen(source.signal, linked);
+    abortWhen(source.signal, unlinked)();
+    const reason = new Error("client left");
+    source.abort(reason);
+    expect(linked.signal.aborted).toBe(true);
+    expect(linked.signal.reason).toBe(reason);
+    expect(unlinked.signal.aborted).toBe(false);
+  });
+
+  test("a source that has already aborted aborts the controller at once", () => {
+    const source = new AbortController();
+    source.abort(new Error("gone"));
+    const controller = new AbortController();
+    abortWhen(source.signal, controller);
+    expect(controller.signal.reason).toBe(source.signal.reason);
+  });
+});

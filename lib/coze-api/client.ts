@@ -149,7 +149,7 @@ export class CozeApiClient {
     const chained = previous.then(() => mine);
     this.turns.set(conversationId, chained);
     try {
-      await Promise.race([previous, new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))]);
+      await Promise.race([previous, new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)))]);
       return await chat();
     } finally {
       resolve();

@@ -2,6 +2,7 @@ import type { APIMessage, APIThreadChannel, Client as DiscordClient, GatewayDisp
 import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { createClient, type ClientOptions } from "./client.ts";
+import { abortWhen } from "../abort-link.ts";
 import { runWithDeadline } from "./deadline.ts";
 import { DiscordAPIError, Events, PermissionFlagsBits, RESTEvents, Routes } from "./discord-js.ts";
 import { toPostError, toReplyMessage } from "./payload.ts";
@@ -276,8 +277,7 @@ export class Connection {
     // signal (and what discord.js hangs on it) alive until the deadline, a minute by default.
     const overdue = new AbortController();
     const timer = setTimeout(() => overdue.abort(), Math.max(0, limits.deadline - Date.now()));
-    const stop = () => overdue.abort();
-    limits.signal.addEventListener("abort", stop, { once: true });
+    const unlink = abortWhen(limits.signal, overdue);
     try {
       return await runWithDeadline(limits.deadline, () => send(overdue.signal));
     } catch (error) {
@@ -290,7 +290,7 @@ export class Connection {
       throw failure;
     } finally {
       clearTimeout(timer);
-      limits.signal.removeEventListener("abort", stop);
+      unlink();
     }
   }
 }

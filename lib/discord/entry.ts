@@ -101,7 +101,7 @@ export class PoolEntry {
     this.turn = previous.then(() => promise);
     const aborted = new Promise<never>((_, reject) => {
       if (signal.aborted) reject(signal.reason);
-      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+      signal.addEventListener("abort", () => reject(signal.reason));
     });
     try {
       await Promise.race([previous, aborted]);

@@ -1,3 +1,4 @@
+import { abortWhen } from "../abort-link.ts";
 import type { ApiError } from "../openai/api-error.ts";
 import { SSE_HEADERS, SSE_KEEPALIVE, sseData } from "../openai/sse.ts";
 
@@ -35,7 +36,8 @@ export class DeferredSse {
     const { promise, resolve } = Promise.withResolvers<Response>();
     this.response = promise;
     this.resolve = resolve;
-    this.signal = AbortSignal.any([options.signal, this.abort.signal]);
+    abortWhen(options.signal, this.abort);
+    this.signal = this.abort.signal;
     this.keepalive = setInterval(() => this.send(SSE_KEEPALIVE), options.keepaliveMs);
   }
 

@@ -138,6 +138,6 @@ export function followReply(subscribe: Subscribe, options: FollowOptions): Promi
   }
   unsubscribe = stop;
   if (options.signal?.aborted) onAbort();
-  else options.signal?.addEventListener("abort", onAbort, { once: true });
+  else options.signal?.addEventListener("abort", onAbort); // removed in finish(): `once` would only add cost
   return promise;
 }

@@ -1,3 +1,4 @@
+import { abortWhen } from "../abort-link.ts";
 import { DeferredSse } from "../http/deferred-sse.ts";
 import { log } from "../log.ts";
 import { toApiError } from "../openai/api-error.ts";
@@ -40,7 +41,8 @@ function streamChat(chat: ChatRequest, prepared: PreparedChat, limits: AnswerLim
   });
   // One choice failing ends the others: the stream ends with the error.
   const failed = new AbortController();
-  const signal = AbortSignal.any([sse.signal, failed.signal]);
+  abortWhen(sse.signal, failed);
+  const signal = failed.signal;
   const sent: string[] = [];
   const done: Choice[] = [];
   let promptText = "";
