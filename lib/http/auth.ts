@@ -22,8 +22,9 @@ export function createKeyCheck(keys: readonly string[]): (authorization: string 
   };
 }
 
-function digest(key: string): Buffer {
-  return new Bun.CryptoHasher("sha256").update(key).digest();
+/** Stateless Bun.SHA256, not a CryptoHasher: no native object per request for the collector to finalize. */
+function digest(key: string): Uint8Array {
+  return Bun.SHA256.hash(key) as Uint8Array;
 }
 
 /** The cookie the status page's login sets: a digest of the key, never the key itself. */
