@@ -41,14 +41,29 @@ export function setLogSink(next: (line: string) => void): (line: string) => void
   return previous;
 }
 
-function render(value: unknown): string {
-  const text = String(value);
-  return /[\s"=]/.test(text) || text === "" ? JSON.stringify(text) : text;
+function render(value: string | number | boolean): string {
+  // Numbers and booleans never need quotes; only strings are looked at.
+  if (typeof value !== "string") return String(value);
+  return value === "" || /[\s"=]/.test(value) ? JSON.stringify(value) : value;
+}
+
+const LABELS: Record<LogLevel, string> = { debug: "DEBUG", info: "INFO ", warn: "WARN ", error: "ERROR" };
+
+/** The ISO time of the last line, reused within its millisecond: a busy service logs several lines per one. */
+let stampMs = 0;
+let stamp = "";
+function now(): string {
+  const ms = Date.now();
+  if (ms !== stampMs) {
+    stampMs = ms;
+    stamp = new Date(ms).toISOString();
+  }
+  return stamp;
 }
 
 function write(level: LogLevel, message: string, fields?: Fields): void {
   if (rank[level] < threshold) return;
-  let line = `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}`;
+  let line = `${now()} ${LABELS[level]} ${message}`;
   if (fields) {
     for (const key in fields) {
       const value = fields[key];
