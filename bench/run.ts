@@ -14,6 +14,7 @@
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Subprocess } from "bun";
 import type { ApiEntry, BotEntry, DiscordEntry } from "../lib/config/bots.ts";
 import { CozeApiSimulator } from "../lib/simulator/coze-api.ts";
 import type { ChatMessage } from "../lib/openai/chat-request.ts";
@@ -42,6 +43,18 @@ const config = QUICK
   ? { startRuns: 1, idleWaitMs: 500, throughputRuns: 1, throughputSeconds: 1, apiWarmupSeconds: 0.2, apiRuns: 1, apiSeconds: 1, latency: [1, 10, 30], edits: 4, editMs: 100, growthRequests: 800, growthWarmup: 200 }
   : { startRuns: 5, idleWaitMs: 1500, throughputRuns: 3, throughputSeconds: 5, apiWarmupSeconds: 3, apiRuns: 5, apiSeconds: 3, latency: [1, 100, 1000], edits: 10, editMs: 500, growthRequests: 20_000, growthWarmup: 5_000 };
 const tmp = mkdtempSync(join(tmpdir(), "coze-bench-"));
+
+/** Every process the bench starts, stopped when it exits, failed or not: a crash must leave none behind. */
+const children = new Set<Subprocess>();
+process.on("exit", () => {
+  for (const child of children) child.kill();
+});
+const spawnChild = ((...args: Parameters<typeof Bun.spawn>) => {
+  const child = Bun.spawn(...args);
+  children.add(child);
+  void child.exited.then(() => children.delete(child));
+  return child;
+}) as typeof Bun.spawn;
 
 // ---- the simulated Discord -------------------------------------------------
 
@@ -100,7 +113,7 @@ async function startService(command: string[], entries: BotEntry[], discord = si
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const started = performance.now();
-  const proc = Bun.spawn(command, {
+  const proc = spawnChild(command, {
     cwd: tmp,
     env: { PATH: process.env.PATH!, SERVER_HOST: "127.0.0.1", SERVER_PORT: String(port), BOT_CONFIG: file, AUTH_TOKEN: KEY, DISCORD_API_URL: discord.apiUrl, DISCORD_GLOBAL_RATE_LIMIT: String(GLOBAL_LIMIT), ...env },
     stdout: process.env.BENCH_DEBUG ? "inherit" : "ignore",
@@ -254,7 +267,7 @@ async function measureLoad(command: string[]) {
     const seconds = (performance.now() - startedAt) / 1000;
     const rps = n / seconds;
     cpuShares.push({ service: (cpuSeconds(service.pid) - cpu[0]) / seconds, bench: (cpuSeconds("self") - cpu[1]) / seconds });
-    const baseline = Bun.spawn(["bun", join(import.meta.dir, "bare-client.ts"), sim.apiUrl, bare.bots[0].token!, pairs, "32", String(config.throughputSeconds), String(GLOBAL_LIMIT)], {
+    const baseline = spawnChild(["bun", join(import.meta.dir, "bare-client.ts"), sim.apiUrl, bare.bots[0].token!, pairs, "32", String(config.throughputSeconds), String(GLOBAL_LIMIT)], {
       stdout: "pipe",
       stderr: "inherit",
     });
@@ -281,7 +294,7 @@ async function measureLoad(command: string[]) {
   const relayWorld = world(1, 1);
   for (const coze of relayWorld.cozes) cozeFor(coze, config.edits, config.editMs);
   const { channel_id, coze_bot_id } = relayWorld.entries[0];
-  const bareRelay = Bun.spawn(["bun", join(import.meta.dir, "bare-relay.ts"), sim.apiUrl, relayWorld.bots[0].token!, channel_id, coze_bot_id, String(GLOBAL_LIMIT)], {
+  const bareRelay = spawnChild(["bun", join(import.meta.dir, "bare-relay.ts"), sim.apiUrl, relayWorld.bots[0].token!, channel_id, coze_bot_id, String(GLOBAL_LIMIT)], {
     stdout: "pipe",
     stderr: "inherit",
   });
@@ -527,7 +540,7 @@ async function measureApi(command: string[]) {
     }));
     return done / config.throughputSeconds;
   };
-  const bareRelay = Bun.spawn(["bun", join(import.meta.dir, "bare-api-relay.ts"), api.url, token, bot.id], { stdout: "pipe", stderr: "inherit" });
+  const bareRelay = spawnChild(["bun", join(import.meta.dir, "bare-api-relay.ts"), api.url, token, bot.id], { stdout: "pipe", stderr: "inherit" });
   const relayBase = `http://127.0.0.1:${await firstLine(bareRelay.stdout)}`;
   const wholeRelay = async () => (await fetch(relayBase, { method: "POST", body: "{}" })).arrayBuffer();
   const wholeService = async () => (await fetch(`${service.base}/v1/chat/completions`, { method: "POST", headers, body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "ping" }] }) })).arrayBuffer();
