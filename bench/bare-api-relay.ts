@@ -1,28 +1,56 @@
 /**
  * The API path's no-logic baseline: Bun.serve and fetch and nothing else.
- * For each POST it makes one streamed `/v3/chat` call to Coze's API, reads
- * it to the end chunk by chunk (as any relay that forwards an answer while it
- * streams must) and answers with a small JSON. What the proxy adds over this
- * is its own logic; what this adds over a bare fetch loop is one HTTP hop.
+ * For each POST it makes one streamed `/v3/chat` call to Coze's API with the
+ * last message's text (an OpenAI body, `ping` when there is none) and reads it
+ * chunk by chunk, as any relay that forwards an answer while it streams must.
+ * Asked to stream, it writes each answer delta's text as an SSE event as it
+ * comes (the latency baseline); otherwise it answers a small JSON at the end
+ * (the throughput baseline). What the proxy adds is its own logic; what this
+ * adds over a bare fetch loop is one HTTP hop.
  *
  * bun bench/bare-api-relay.ts API_BASE TOKEN BOT_ID  (prints its port)
  */
+import { answerDeltas } from "./answer-deltas.ts";
+
 const [apiBase, token, botId] = process.argv.slice(2);
-const body = JSON.stringify({ bot_id: botId, user_id: "bench", stream: true, auto_save_history: true, additional_messages: [{ role: "user", type: "question", content: "ping", content_type: "text" }] });
 const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+const encoder = new TextEncoder();
+const chat = (content: string) =>
+  fetch(`${apiBase}/v3/chat`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ bot_id: botId, user_id: "bench", stream: true, auto_save_history: true, additional_messages: [{ role: "user", type: "question", content, content_type: "text" }] }),
+  });
+
 const server = Bun.serve({
   hostname: "127.0.0.1",
   port: 0,
+  idleTimeout: 0,
   async fetch(req) {
-    await req.arrayBuffer();
-    const reader = (await fetch(`${apiBase}/v3/chat`, { method: "POST", headers, body })).body!.getReader();
-    let bytes = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      bytes += value.byteLength;
+    const { stream = false, messages = [] } = (await req.json()) as { stream?: boolean; messages?: { content: string }[] };
+    const reader = (await chat(messages.at(-1)?.content ?? "ping")).body!.getReader();
+    if (!stream) {
+      let bytes = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        bytes += value.byteLength;
+      }
+      return Response.json({ ok: true, bytes });
     }
-    return Response.json({ ok: true, bytes });
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        const decoder = new TextDecoder();
+        const take = answerDeltas((content) => controller.enqueue(encoder.encode(`data: ${JSON.stringify(content)}\n\n`)));
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          take(decoder.decode(value, { stream: true }));
+        }
+        controller.close();
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
   },
 });
 console.log(server.port);

@@ -22,6 +22,7 @@ import { planConversation } from "../lib/relay/conversation.ts";
 import { DiscordSimulator } from "../lib/simulator/simulator.ts";
 import { Store } from "../lib/store/store.ts";
 import { buildBinary } from "../scripts/build.ts";
+import { answerDeltas } from "./answer-deltas.ts";
 import { freePort } from "../test/support/ports.ts";
 import type { SimCoze } from "../lib/simulator/world.ts";
 
@@ -226,6 +227,40 @@ type Row = { figure: string; value: number; unit: string; budget: string; holds:
 const rows: Row[] = [];
 const results: Record<string, unknown> = { date: new Date().toISOString(), quick: QUICK, bun: Bun.version, cpus: navigator.hardwareConcurrency };
 
+/**
+ * §7's added latency at each concurrency of `config.latency`: the time from
+ * the simulator writing a marked piece of an answer to the client reading
+ * it, through the service and then through the no-logic relay, measured
+ * alike. Rows go to `out`, figures to `into`; the service's peak RSS during
+ * the last run is returned.
+ */
+async function compareLatency(
+  { service, relayBase, what, counted, into, firstRun }: { service: Service; relayBase: string; what: string; counted: string; into: Record<string, unknown>; firstRun: number },
+  out: Row[] = rows,
+): Promise<number> {
+  let peak = 0;
+  for (const [run, streams] of config.latency.entries()) {
+    peak = rssMb(service.pid);
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(service.pid))), 20);
+    const samples = (await streamLatency(service.base, streams, firstRun + 2 * run)).sort((a, b) => a - b);
+    clearInterval(sampler);
+    const relayed = (await streamLatency(relayBase, streams, firstRun + 2 * run + 1)).sort((a, b) => a - b);
+    const [p50, p90, p99] = [50, 90, 99].map((p) => percentile(samples, p));
+    const relayP99 = percentile(relayed, 99);
+    into[`latency_${streams}_ms`] = { p50, p90, p99, samples: samples.length, peak_rss_mb: peak, bare_relay: { p50: percentile(relayed, 50), p99: relayP99, samples: relayed.length } };
+    const last = run === config.latency.length - 1;
+    out.push({
+      figure: `${what} → SSE chunk over a bare relay, ${streams} streams`,
+      value: p99 - relayP99,
+      unit: "ms p99",
+      budget: last ? "< 1 ms" : "",
+      holds: !last || p99 - relayP99 < 1,
+      detail: `proxy ${p50.toFixed(2)} / ${p90.toFixed(2)} / ${p99.toFixed(2)} ms (p50/p90/p99), bare relay ${percentile(relayed, 50).toFixed(2)} / ${relayP99.toFixed(2)} ms (p50/p99); ${samples.length} and ${relayed.length} ${counted}; RSS peak ${peak.toFixed(0)} MB`,
+    });
+  }
+  return peak;
+}
+
 async function measureStartAndIdle(label: string, command: string[]) {
   const ten = world(10, 10);
   const readies: number[] = [];
@@ -299,27 +334,8 @@ async function measureLoad(command: string[]) {
     stderr: "inherit",
   });
   const relayBase = `http://127.0.0.1:${await firstLine(bareRelay.stdout)}`;
-  for (const [run, streams] of config.latency.entries()) {
-    let peak = rssMb(service.pid);
-    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(service.pid))), 20);
-    const samples = (await streamLatency(service.base, streams, 2 * run + 1)).sort((a, b) => a - b);
-    clearInterval(sampler);
-    const bare = (await streamLatency(relayBase, streams, 2 * run + 2)).sort((a, b) => a - b);
-    const [p50, p90, p99] = [50, 90, 99].map((p) => percentile(samples, p));
-    const bareP99 = percentile(bare, 99);
-    const added = p99 - bareP99;
-    results[`latency_${streams}_ms`] = { p50, p90, p99, samples: samples.length, peak_rss_mb: peak, bare_relay: { p50: percentile(bare, 50), p99: bareP99, samples: bare.length } };
-    const last = run === config.latency.length - 1;
-    rows.push({
-      figure: `edit → SSE chunk over a bare relay, ${streams} streams`,
-      value: added,
-      unit: "ms p99",
-      budget: last ? "< 1 ms" : "",
-      holds: !last || added < 1,
-      detail: `proxy ${p50.toFixed(2)} / ${p90.toFixed(2)} / ${p99.toFixed(2)} ms (p50/p90/p99), bare relay p99 ${bareP99.toFixed(2)} ms, ${samples.length} edits`,
-    });
-    if (last) rows.push({ figure: `RSS peak, ${streams} streams`, value: peak, unit: "MB", budget: "< 150 MB", holds: peak < 150 });
-  }
+  const peak = await compareLatency({ service, relayBase, what: "edit", counted: "edits", into: results, firstRun: 1 });
+  rows.push({ figure: `RSS peak, ${config.latency.at(-1)} streams`, value: peak, unit: "MB", budget: "< 150 MB", holds: peak < 150 });
   bareRelay.kill();
   await bareRelay.exited;
 
@@ -494,9 +510,16 @@ async function measureApi(command: string[]) {
   const api = new CozeApiSimulator().start();
   const token = api.addToken();
   const bot = api.addBot();
-  bot.behaviour = () => ({ text: "pong from the API", deltas: 3, firstDelayMs: 0, intervalMs: 0, followUps: [] });
+  bot.behaviour = (prompt) => {
+    const stream = /^lat (\d+)$/.exec(prompt)?.[1];
+    if (stream === undefined) return { text: "pong from the API", deltas: 3, firstDelayMs: 0, intervalMs: 0, followUps: [] };
+    // One marker a delta, each timed as the simulator writes it, as cozeFor does for Discord's edits.
+    const marks = Array.from({ length: config.edits }, (_, k) => `#${k} `);
+    return { text: marks.join(""), deltas: marks.length, firstDelayMs: Math.random() * config.editMs, intervalMs: config.editMs, onDelta: (k) => dispatched.set(`${stream}:${k}`, performance.now()) };
+  };
   const entry: ApiEntry = { kind: "api", index: 0, model: MODEL, coze_api_token: token, bot_id: bot.id, api_base: api.url };
-  const service = await startService(command, [entry]);
+  // §7's latency runs hold up to 1,000 chats at once on this one entry.
+  const service = await startService(command, [entry], sim, { MAX_IN_FLIGHT_PER_BOT: String(Math.max(...config.latency)) });
   const bareBody = JSON.stringify({ bot_id: bot.id, user_id: "bench", stream: true, auto_save_history: true, additional_messages: [{ role: "user", type: "question", content: "ping", content_type: "text" }] });
   const bareHeaders = { authorization: `Bearer ${token}`, "content-type": "application/json" };
   /** One call, to its first answer text; then read to the end. Returns ms to the first text. */
@@ -550,21 +573,12 @@ async function measureApi(command: string[]) {
   const answerBare = async () => {
     const reader = (await viaBare()).body!.getReader();
     const decoder = new TextDecoder();
-    let rest = "";
     let answer = "";
+    const take = answerDeltas((content) => (answer += content));
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      const lines = (rest + decoder.decode(value, { stream: true })).split("\n");
-      rest = lines.pop()!;
-      let event = "";
-      for (const line of lines) {
-        if (line.startsWith("event:")) event = line.slice(6).trim();
-        else if (line.startsWith("data:") && event === "conversation.message.delta") {
-          const data = JSON.parse(line.slice(5));
-          if (data.type === "answer") answer += data.content;
-        }
-      }
+      take(decoder.decode(value, { stream: true }));
     }
     if (!answer) throw new Error("the bare client found no answer");
   };
@@ -584,12 +598,17 @@ async function measureApi(command: string[]) {
     for (const name of run % 2 === 0 ? order : order.toReversed()) rates[name].push((measured[name] = await loop(loops[name])));
     for (const name of ["bare", "raw", "relay"] as const) ratios[name].push(measured.proxy! / measured[name]!);
   }
+  // Added latency per Coze delta, as §7 measures it for Discord's edits: delta written → SSE chunk read,
+  // through the service and through the no-logic relay (which streams each delta's text as it comes).
+  const latency: Record<string, unknown> = {};
+  const latencyRows: Row[] = [];
+  await compareLatency({ service, relayBase, what: "API path: delta", counted: "deltas", into: latency, firstRun: 101 }, latencyRows);
   bareRelay.kill();
   await bareRelay.exited;
   await service.stop();
   await api.stop();
   const ratio = median(ratios.bare) * 100;
-  results.api = { first_text_ms: { proxy: { p50: median(proxied), p99: percentile(proxied, 99) }, bare: { p50: median(bare), p99: percentile(bare, 99) } }, rates, ratios };
+  results.api = { first_text_ms: { proxy: { p50: median(proxied), p99: percentile(proxied, 99) }, bare: { p50: median(bare), p99: percentile(bare, 99) } }, rates, ratios, ...latency };
   rows.push({ figure: "API path: throughput vs bare fetch, c=32", value: ratio, unit: "%", budget: ">= 90%", holds: ratio >= 90, detail: `${median(rates.proxy).toFixed(0)} vs ${median(rates.bare).toFixed(0)} req/s (bare: fetch, reading the stream to its answer); runs ${ratios.bare.map((r) => (r * 100).toFixed(0)).join(", ")} %` });
   const rawRatio = median(ratios.raw) * 100;
   rows.push({ figure: "API path: throughput vs bare fetch draining bytes", value: rawRatio, unit: "%", budget: "", holds: true, detail: `${median(rates.proxy).toFixed(0)} vs ${median(rates.raw).toFixed(0)} req/s (arrayBuffer(): no stream read, no answer)` });
@@ -597,6 +616,7 @@ async function measureApi(command: string[]) {
   rows.push({ figure: "API path: throughput vs a no-logic relay, c=32", value: relayRatio, unit: "%", budget: "", holds: true, detail: `${median(rates.proxy).toFixed(0)} vs ${median(rates.relay).toFixed(0)} req/s (Bun.serve + fetch read chunk by chunk, one HTTP hop like the proxy)` });
   rows.push({ figure: "API path: first text over bare fetch, p50", value: median(proxied) - median(bare), unit: "ms", budget: "", holds: true, detail: `${median(proxied).toFixed(2)} vs ${median(bare).toFixed(2)} ms, the proxy's HTTP hop included` });
   rows.push({ figure: "API path: first text over bare fetch, p99", value: percentile(proxied, 99) - percentile(bare, 99), unit: "ms", budget: "", holds: true, detail: `${percentile(proxied, 99).toFixed(2)} vs ${percentile(bare, 99).toFixed(2)} ms` });
+  rows.push(...latencyRows);
 }
 
 async function measureBinary(): Promise<string[] | undefined> {

@@ -32,10 +32,14 @@ test("bun run bench --quick produces every figure", async () => {
     "API path: throughput vs a no-logic relay, c=32",
     "API path: first text over bare fetch, p50",
     "API path: first text over bare fetch, p99",
+    "API path: delta → SSE chunk over a bare relay, 30 streams",
   ]) {
     expect(figures).toContain(wanted);
     expect(out).toContain(wanted);
   }
   for (const row of results.rows) expect(Number.isFinite(row.value)).toBe(true);
   expect(results.latency_30_ms.samples).toBe(30 * 4);
+  // Every delta of every API stream reached the client through both the service and the relay.
+  expect(results.api.latency_30_ms.samples).toBe(30 * 4);
+  expect(results.api.latency_30_ms.bare_relay.samples).toBe(30 * 4);
 }, 180_000);

@@ -34,6 +34,8 @@ export interface ApiScript {
   requiresAction?: boolean;
   /** `chat.created` and `in_progress`, then nothing until cancelled or the client leaves. */
   silent?: boolean;
+  /** Told as each delta (numbered from 0 across the chat) is written: the bench times chunks from it. */
+  onDelta?: (index: number) => void;
 }
 
 export interface ApiBot {
@@ -296,9 +298,11 @@ export class CozeApiSimulator {
         this.images.set(name, promptPng(answers.join(" ")));
         answers[answers.length - 1] += `\n![image](${this.url}/cdn/${name})`;
       }
+      let delta = 0;
       for (const answer of answers) {
         const id = nextId();
         for (const piece of split(answer, script.deltas ?? 3)) {
+          script.onDelta?.(delta++);
           await send("conversation.message.delta", message("answer", piece, id));
           await pause(script.intervalMs ?? 5);
         }
