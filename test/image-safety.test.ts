@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { download, DownloadRefused, type DownloadRules } from "../lib/relay/download.ts";
 import { isPrivateAddress } from "../lib/relay/address.ts";
+import { readLimited } from "../lib/read-limited.ts";
 import { promptPng } from "../lib/simulator/png.ts";
 import { chatBody, json, stackPerTest, startStack } from "./harness.ts";
 
@@ -19,6 +20,8 @@ let site: Bun.Server<unknown>;
 const hits: string[] = [];
 /** 1 GiB of zeros, gzipped to about a megabyte (made without holding the 1 GiB). */
 let bomb: Uint8Array;
+/** 64 MiB of zeros, gzipped, for readers that would inflate it whole. */
+const smallBomb = Bun.gzipSync(new Uint8Array(64 << 20));
 beforeAll(async () => {
   const zeros = new Uint8Array(1 << 20);
   const source = new ReadableStream<Uint8Array>({
@@ -39,6 +42,8 @@ beforeAll(async () => {
       hits.push(path);
       if (path === "/secret") return new Response("router admin password", { headers: { "content-type": "image/png" } });
       if (path === "/cat.png") return new Response(PNG, { headers: { "content-type": "image/png" } });
+      if (path === "/logo.svg") return new Response('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', { headers: { "content-type": "image/svg+xml" } });
+      if (path === "/small-bomb.png") return new Response(smallBomb, { headers: { "content-type": "image/png", "content-encoding": "gzip" } });
       if (path === "/page.html") return new Response("<html>not an image</html>", { headers: { "content-type": "text/html" } });
       if (path === "/huge.png") return new Response(new Uint8Array(11 * 1024 * 1024), { headers: { "content-type": "image/png" } });
       if (path === "/slow.png") return new Response(new ReadableStream({ async pull(c) { await Bun.sleep(5000); c.close(); } }), { headers: { "content-type": "image/png" } });
@@ -68,6 +73,10 @@ describe("image input cannot reach private places", () => {
     ["a home router", () => "http://192.168.1.1/admin.png"],
     ["the cloud metadata address", () => "http://169.254.169.254/latest/meta-data/"],
     ["an IPv4-mapped IPv6 address", () => `http://[::ffff:127.0.0.1]:${site.port}/secret`],
+    ["an IPv4-compatible IPv6 address", () => `http://[::127.0.0.1]:${site.port}/secret`],
+    ["an IPv4-translated IPv6 address", () => `http://[::ffff:0:127.0.0.1]:${site.port}/secret`],
+    ["a NAT64 address of loopback", () => `http://[64:ff9b::127.0.0.1]:${site.port}/secret`],
+    ["a 6to4 address of loopback", () => `http://[2002:7f00:1::]:${site.port}/secret`],
   ])("%s is a 400 naming the part, and nothing is fetched or posted", async (_name, url) => {
     const stack = await stackWith();
     hits.length = 0;
@@ -105,6 +114,7 @@ describe("image input rules (with ALLOW_PRIVATE_IMAGE_URLS=true, so the test ser
     ["an answer slower than the fetch timeout", "/slow.png", "within 1 s"],
     ["more than 3 redirects", "/hop/4", "redirects more than 3 times"],
     ["a 404", "/missing.png", "HTTP 404"],
+    ["an SVG answer (a document that can carry script)", "/logo.svg", "not an image (image/svg+xml)"],
   ])("%s is a 400 that says why, and nothing is posted", async (_name, path, why) => {
     const stack = await stackWith(open);
     const response = await stack.fetch("/v1/chat/completions", { method: "POST", body: withImage(local(path)) });
@@ -137,6 +147,11 @@ describe("image input rules (with ALLOW_PRIVATE_IMAGE_URLS=true, so the test ser
     const refused = await stack.fetch("/v1/chat/completions", { method: "POST", body: withImage(big) });
     expect(refused.status).toBe(400);
     expect((await json(refused)).error.message).toContain("larger than 10 MiB");
+    const svg = `data:image/svg+xml;base64,${Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>').toString("base64")}`;
+    const noSvg = await stack.fetch("/v1/chat/completions", { method: "POST", body: withImage(svg) });
+    expect(noSvg.status).toBe(400);
+    expect((await json(noSvg)).error.message).toContain("not an image (image/svg+xml)");
+    expect(stack.sim.posts).toHaveLength(1);
   });
 });
 
@@ -165,10 +180,129 @@ describe("the downloader checks every redirect", () => {
   });
 
   test("addresses: private, loopback, link-local and unique-local ranges, in every spelling", () => {
-    for (const a of ["127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.0.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "::", "fc00::1", "fd12:3456::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:7f00:1", "64:ff9b::a00:1", "2002:c0a8:101::1", "224.0.0.1"]) {
+    for (const a of ["::127.0.0.1", "::7f00:1", "::ffff:0:127.0.0.1", "::ffff:0:a00:1", "64:ff9b::127.0.0.1", "64:ff9b::c0a8:101", "2002:7f00:1::", "::10.0.0.1", "fec0::1", "127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.0.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "::", "fc00::1", "fd12:3456::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:7f00:1", "64:ff9b::a00:1", "2002:c0a8:101::1", "224.0.0.1"]) {
       expect([a, isPrivateAddress(a)]).toEqual([a, true]);
     }
-    for (const a of ["203.0.113.7", "8.8.8.8", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8"]) expect([a, isPrivateAddress(a)]).toEqual([a, false]);
+    for (const a of ["203.0.113.7", "8.8.8.8", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8", "::8.8.8.8", "::ffff:0:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"]) expect([a, isPrivateAddress(a)]).toEqual([a, false]);
+  });
+});
+
+describe("the address that was checked is the address connected to", () => {
+  // Tests never reach a public address: here 127.0.0.1 plays a public image host, and every other address
+  // counts as private. 127.0.0.2 is the rebinding answer; nothing listens there, and nothing may ask it.
+  const publicIsLoopback = (address: string) => address !== "127.0.0.1";
+  const rulesWith = (resolve: (host: string) => Promise<string[]>, extra: Partial<DownloadRules> = {}): DownloadRules => ({
+    maxBytes: 1 << 20,
+    timeoutMs: 5000,
+    maxRedirects: 3,
+    allowPrivate: false,
+    resolve,
+    isPrivate: publicIsLoopback,
+    ...extra,
+  });
+  const seen: { host: string | null }[] = [];
+  let host: Bun.Server<unknown>;
+  beforeAll(() => {
+    host = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req) {
+        seen.push({ host: req.headers.get("host") });
+        return new Response(PNG, { headers: { "content-type": "image/png" } });
+      },
+    });
+  });
+  afterAll(() => host.stop(true));
+
+  test("a DNS answer that turns private after the check (rebinding) is never connected to: the checked address is", async () => {
+    const answers: string[][] = [];
+    // The first answer is public; every later one points at a private address.
+    const rebinding = async (name: string) => {
+      const answer = answers.length === 0 ? ["127.0.0.1"] : ["127.0.0.2"];
+      answers.push(answer);
+      expect(name).toBe("images.example");
+      return answer;
+    };
+    seen.length = 0;
+    const got = await download(`http://images.example:${host.port}/cat.png`, rulesWith(rebinding), new AbortController().signal);
+    expect(got.data).toEqual(PNG);
+    // Resolved once, and the connection went to that answer, with the host's own name in Host.
+    expect(answers).toEqual([["127.0.0.1"]]);
+    expect(seen).toEqual([{ host: `images.example:${host.port}` }]);
+  });
+
+  test("a host whose answers mix public and private addresses is refused before any connection", async () => {
+    seen.length = 0;
+    const mixed = async () => ["127.0.0.1", "127.0.0.2"];
+    const refused = await download(`http://images.example:${host.port}/cat.png`, rulesWith(mixed), new AbortController().signal).catch((e) => e);
+    expect(refused).toBeInstanceOf(DownloadRefused);
+    expect(refused.message).toContain("private address");
+    expect(seen).toEqual([]);
+  });
+
+  test("with PROXY_URL the name goes to the proxy unresolved, and the proxy decides", async () => {
+    const asked: string[] = [];
+    const proxy = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req) {
+        asked.push(req.url);
+        return new Response(PNG, { headers: { "content-type": "image/png" } });
+      },
+    });
+    const neverResolve = async (name: string): Promise<string[]> => {
+      throw new Error(`resolved ${name} locally`);
+    };
+    try {
+      const got = await download("http://images.example/cat.png", rulesWith(neverResolve, { proxyUrl: `http://127.0.0.1:${proxy.port}` }), new AbortController().signal);
+      expect(got.data).toEqual(PNG);
+      expect(asked).toEqual(["http://images.example/cat.png"]);
+      // What needs no DNS is still judged here: an address literal, or a name for the host itself.
+      for (const url of ["http://10.0.0.1/a.png", "http://[::127.0.0.2]/a.png", "http://localhost/a.png"]) {
+        expect(((await download(url, rulesWith(neverResolve, { proxyUrl: `http://127.0.0.1:${proxy.port}` }), new AbortController().signal).catch((e) => e)) as Error).message).toContain("private address");
+      }
+      expect(asked).toHaveLength(1);
+    } finally {
+      proxy.stop(true);
+    }
+  });
+
+  test("TLS verifies the host's name on the checked address", async () => {
+    // A certificate for images.example, trusted through NODE_EXTRA_CA_CERTS in a child process (the only way to add a CA to
+    // a fetch that sets no `tls.ca`): the download connects to 127.0.0.1 and must verify images.example, not the address.
+    const dir = mkdtempSync(join(tmpdir(), "coze-tls-"));
+    const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=images.example", "-addext", "subjectAltName=DNS:images.example"], { stderr: "pipe" });
+    if (made.exitCode !== 0) throw new Error(`openssl could not make a test certificate: ${made.stderr.toString().slice(0, 300)}`);
+    const tls = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: { cert: Bun.file(join(dir, "cert.pem")), key: Bun.file(join(dir, "key.pem")) },
+      fetch: () => new Response(PNG, { headers: { "content-type": "image/png" } }),
+    });
+    try {
+      const script = `
+        import { download } from ${JSON.stringify(join(import.meta.dir, "../lib/relay/download.ts"))};
+        const rules = { maxBytes: 1 << 20, timeoutMs: 5000, maxRedirects: 0, allowPrivate: false, isPrivate: (a) => a !== "127.0.0.1", resolve: async () => ["127.0.0.1"] };
+        const one = async (name) => download("https://" + name + ":${tls.port}/cat.png", rules, new AbortController().signal).then((d) => d.data.byteLength, (e) => e.message);
+        console.log(JSON.stringify([await one("images.example"), await one("other.example")]));`;
+      // Asynchronous: the TLS server answers from this process.
+      const child = Bun.spawn([process.execPath, "-e", script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, "cert.pem") }, stdout: "pipe", stderr: "pipe", timeout: 20_000 });
+      const [out, err] = [await new Response(child.stdout).text(), await new Response(child.stderr).text()];
+      await child.exited;
+      expect(err).toBe("");
+      expect(JSON.parse(out)).toEqual([PNG.byteLength, "it could not be fetched"]);
+    } finally {
+      tls.stop(true);
+    }
+  });
+});
+
+describe("one bounded reader", () => {
+  test("a compressed answer is counted as it inflates, whatever its Content-Length says", async () => {
+    const response = await fetch(local("/small-bomb.png"));
+    expect(Number(response.headers.get("content-length"))).toBeLessThan(1 << 20);
+    const read = await readLimited(response, 1 << 20, () => new Error("over the limit")).then((d) => d.byteLength, (e: Error) => e.message);
+    expect(read).toBe("over the limit");
   });
 });
 

@@ -4,7 +4,8 @@ import { isIP } from "node:net";
  * Whether an IP address is one a request from outside must never make the
  * service reach: loopback, private (RFC 1918), carrier-grade NAT, link-local,
  * unique-local, unspecified, multicast and reserved ranges, and IPv6 forms
- * that embed such an IPv4 address (mapped, NAT64, 6to4).
+ * that embed such an IPv4 address (compatible, mapped, translated, NAT64,
+ * 6to4), judged by the IPv4 address they carry.
  */
 export function isPrivateAddress(address: string): boolean {
   const version = isIP(address);
@@ -31,14 +32,20 @@ function privateV4([a, b]: number[]): boolean {
 function privateV6(address: string): boolean {
   const groups = expandV6(address.toLowerCase());
   if (!groups) return true;
-  const embeddedV4 = (hi: number, lo: number) => [hi >> 8, hi & 255, lo >> 8, lo & 255];
-  if (groups.slice(0, 7).every((g) => g === 0) && (groups[7] === 0 || groups[7] === 1)) return true; // :: and ::1
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return privateV4(embeddedV4(groups[6], groups[7])); // ::ffff:a.b.c.d
-  if (groups[0] === 0x64 && groups[1] === 0xff9b) return privateV4(embeddedV4(groups[6], groups[7])); // NAT64
-  if (groups[0] === 0x2002) return privateV4(embeddedV4(groups[1], groups[2])); // 6to4
+  const zero = (from: number, to: number) => groups.slice(from, to).every((g) => g === 0);
+  const lastV4 = () => privateV4([groups[6] >> 8, groups[6] & 255, groups[7] >> 8, groups[7] & 255]);
+  // Forms that carry an IPv4 address in their last 32 bits are judged by it: IPv4-compatible ::a.b.c.d
+  // (which covers :: and ::1), IPv4-mapped ::ffff:a.b.c.d, IPv4-translated ::ffff:0:a.b.c.d, and NAT64.
+  if (zero(0, 6)) return lastV4();
+  if (zero(0, 5) && groups[5] === 0xffff) return lastV4();
+  if (zero(0, 4) && groups[4] === 0xffff && groups[5] === 0) return lastV4();
+  if (groups[0] === 0x64 && groups[1] === 0xff9b && zero(2, 6)) return lastV4();
+  if (groups[0] === 0x64 && groups[1] === 0xff9b) return true; // local-use NAT64 64:ff9b:1::/48: a private translator
+  if (groups[0] === 0x2002) return privateV4([groups[1] >> 8, groups[1] & 255, groups[2] >> 8, groups[2] & 255]); // 6to4
   return (
     (groups[0] & 0xfe00) === 0xfc00 || // unique-local fc00::/7
     (groups[0] & 0xffc0) === 0xfe80 || // link-local fe80::/10
+    (groups[0] & 0xffc0) === 0xfec0 || // site-local fec0::/10 (deprecated, still routed inside some networks)
     (groups[0] & 0xff00) === 0xff00 // multicast
   );
 }

@@ -1,6 +1,7 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { isPrivateAddress } from "./address.ts";
+import { readLimited } from "../read-limited.ts";
 
 /**
  * The service's one downloader, for image input (`image_url` parts) and for
@@ -8,10 +9,18 @@ import { isPrivateAddress } from "./address.ts";
  *
  * - http(s) only, through PROXY_URL when set;
  * - no loopback, private, link-local or unique-local destination, checked on
- *   every address the host resolves to and again on every redirect (at most
- *   `maxRedirects`), unless `allowPrivate` (ALLOW_PRIVATE_IMAGE_URLS, or a
- *   host the backend itself serves images from);
- * - the answer must say `image/*`;
+ *   every address the host resolves to (one private answer refuses the host)
+ *   and again on every redirect (at most `maxRedirects`), unless
+ *   `allowPrivate` (ALLOW_PRIVATE_IMAGE_URLS, or a host the backend itself
+ *   serves images from);
+ * - the host is resolved once, and the connection goes to an address that
+ *   was checked (TLS still verifies the host's name, and `Host` still names
+ *   it): a DNS answer that turns private between the check and the
+ *   connection (rebinding) is never asked for. Through a proxy the name goes
+ *   to the proxy unresolved and the proxy decides: local DNS may not even
+ *   know the name, and the proxy is where the operator draws the line;
+ * - the answer must say `image/*`, and not SVG (a document that can carry
+ *   script);
  * - at most `maxBytes` *decoded* bytes (a gzip bomb stops at the limit, not
  *   after inflating) and `timeoutMs` for the whole download.
  *
@@ -26,6 +35,8 @@ export interface DownloadRules {
   allowPrivate: boolean;
   /** How host names resolve (the system's resolver unless a test says otherwise). */
   resolve?: (host: string) => Promise<string[]>;
+  /** Which addresses count as private (isPrivateAddress unless a test, which never reaches a public address, says otherwise). */
+  isPrivate?: (address: string) => boolean;
 }
 
 const systemResolve = async (host: string) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
@@ -40,21 +51,25 @@ export class DownloadRefused extends Error {
   override name = "DownloadRefused";
 }
 
-export async function download(url: string, rules: DownloadRules, signal: AbortSignal): Promise<Downloaded> {
+const PRIVATE_REFUSAL = "it points at a loopback or private address (ALLOW_PRIVATE_IMAGE_URLS=true allows that)";
+
+/**
+ * Downloads `url` under `rules`. `charge` is told every decoded byte before
+ * it is kept (a memory budget over several downloads); what it throws ends
+ * the download and is thrown as it is.
+ */
+export async function download(url: string, rules: DownloadRules, signal: AbortSignal, charge?: (bytes: number) => void): Promise<Downloaded> {
   const timeout = new AbortController();
   const timer = setTimeout(() => timeout.abort(), rules.timeoutMs);
   const both = AbortSignal.any([signal, timeout.signal]);
+  const failed = () => {
+    signal.throwIfAborted();
+    return new DownloadRefused(timeout.signal.aborted ? `it did not answer within ${rules.timeoutMs / 1000} s` : "it could not be fetched");
+  };
   try {
     let target = parse(url);
     for (let hop = 0; ; hop++) {
-      if (!rules.allowPrivate) await refusePrivate(target, rules.resolve ?? systemResolve);
-      let response: Response;
-      try {
-        response = await fetch(target, { redirect: "manual", proxy: rules.proxyUrl, signal: both, headers: { accept: "image/*" } });
-      } catch {
-        signal.throwIfAborted();
-        throw new DownloadRefused(timeout.signal.aborted ? `it did not answer within ${rules.timeoutMs / 1000} s` : "it could not be fetched");
-      }
+      const response = await connect(target, rules, both, failed);
       const location = response.headers.get("location");
       if (response.status >= 300 && response.status < 400 && location) {
         await response.body?.cancel();
@@ -67,16 +82,36 @@ export async function download(url: string, rules: DownloadRules, signal: AbortS
         throw new DownloadRefused(`it answered HTTP ${response.status}`);
       }
       const contentType = (response.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
-      if (!contentType.startsWith("image/")) {
+      if (!isImageType(contentType)) {
         await response.body?.cancel();
         throw new DownloadRefused(`it is not an image (${contentType || "no content type"})`);
       }
-      const data = await readDecoded(response, rules.maxBytes, timeout.signal, rules.timeoutMs);
-      return { data, contentType };
+      let charged: unknown;
+      const counted = charge && ((bytes: number) => {
+        try {
+          charge(bytes);
+        } catch (error) {
+          charged = error;
+          throw error;
+        }
+      });
+      try {
+        const data = await readLimited(response, rules.maxBytes, () => new DownloadRefused(`it is larger than ${rules.maxBytes / 1048576} MiB`), counted);
+        return { data, contentType };
+      } catch (error) {
+        if (error instanceof DownloadRefused || (charged !== undefined && error === charged)) throw error;
+        signal.throwIfAborted();
+        throw new DownloadRefused(timeout.signal.aborted ? `it did not arrive within ${rules.timeoutMs / 1000} s` : "it broke off");
+      }
     }
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Whether a media type is an image input may be: `image/*`, but not SVG, which is a document that can run script. */
+export function isImageType(contentType: string): boolean {
+  return contentType.startsWith("image/") && !contentType.startsWith("image/svg");
 }
 
 function parse(url: string): URL {
@@ -90,57 +125,61 @@ function parse(url: string): URL {
   return parsed;
 }
 
-/** Refuses a host that is, or resolves to, an address the service must not reach. */
-async function refusePrivate(url: URL, resolve: (host: string) => Promise<string[]>): Promise<void> {
-  const host = url.hostname.replace(/^\[|\]$/g, "");
+/** The answer of one hop: to the URL as it is where private places are allowed or a proxy decides, else to a checked address. */
+async function connect(target: URL, rules: DownloadRules, signal: AbortSignal, failed: () => Error): Promise<Response> {
+  const init = { redirect: "manual" as const, proxy: rules.proxyUrl, signal, headers: { accept: "image/*" } };
+  if (rules.allowPrivate || rules.proxyUrl) {
+    // Through a proxy only what needs no DNS is judged here: an address literal, or a name meaning this host.
+    if (!rules.allowPrivate && (isPrivateName(target.hostname) || (isIP(bare(target.hostname)) && (rules.isPrivate ?? isPrivateAddress)(bare(target.hostname))))) {
+      throw new DownloadRefused(PRIVATE_REFUSAL);
+    }
+    try {
+      return await fetch(target, init);
+    } catch {
+      throw failed();
+    }
+  }
+  const addresses = await checkedAddresses(target, rules);
+  const name = isIP(bare(target.hostname)) ? undefined : target.hostname;
+  for (const address of addresses) {
+    const direct = new URL(target);
+    direct.hostname = address.includes(":") ? `[${address}]` : address;
+    try {
+      return await fetch(direct, {
+        ...init,
+        headers: { ...init.headers, host: target.host },
+        ...(target.protocol === "https:" && name ? { tls: { serverName: name } } : {}),
+      });
+    } catch {
+      // This address did not connect (or TLS refused it); the next checked one may.
+      if (signal.aborted) break;
+    }
+  }
+  throw failed();
+}
+
+/** The addresses a host resolves to, once, when none of them is private; otherwise a refusal. */
+async function checkedAddresses(url: URL, rules: DownloadRules): Promise<string[]> {
+  const host = bare(url.hostname);
   let addresses: string[];
   if (isIP(host)) addresses = [host];
+  else if (isPrivateName(host)) throw new DownloadRefused(PRIVATE_REFUSAL);
   else {
     try {
-      addresses = await resolve(host);
+      addresses = await (rules.resolve ?? systemResolve)(host);
     } catch {
       throw new DownloadRefused("its host does not resolve");
     }
   }
-  if (addresses.length === 0 || addresses.some(isPrivateAddress)) {
-    throw new DownloadRefused("it points at a loopback or private address (ALLOW_PRIVATE_IMAGE_URLS=true allows that)");
-  }
+  if (addresses.length === 0) throw new DownloadRefused("its host does not resolve");
+  if (addresses.some(rules.isPrivate ?? isPrivateAddress)) throw new DownloadRefused(PRIVATE_REFUSAL);
+  return addresses;
 }
 
-/**
- * The body as fetch decodes it, refused as soon as it passes `limit` bytes.
- * Content-Length counts the bytes on the wire, which for a compressed answer
- * says nothing about what inflating it would cost, so every byte is counted.
- */
-async function readDecoded(response: Response, limit: number, timedOut: AbortSignal, timeoutMs: number): Promise<Uint8Array> {
-  const declared = Number(response.headers.get("content-length") ?? NaN);
-  if (!response.headers.has("content-encoding") && declared > limit) {
-    await response.body?.cancel();
-    throw new DownloadRefused(`it is larger than ${limit / 1048576} MiB`);
-  }
-  // With a declared, uncompressed length within the limit, HTTP's framing bounds the body: Bun reads it into
-  // one buffer natively, with no chunks to copy and leave behind for the collector.
-  if (!response.headers.has("content-encoding") && Number.isInteger(declared) && declared > 0) {
-    try {
-      return new Uint8Array(await response.arrayBuffer());
-    } catch {
-      throw new DownloadRefused(timedOut.aborted ? `it did not arrive within ${timeoutMs / 1000} s` : "it broke off");
-    }
-  }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of response.body ?? []) {
-      if (size + chunk.byteLength > limit) {
-        await response.body?.cancel().catch(() => {});
-        throw new DownloadRefused(`it is larger than ${limit / 1048576} MiB`);
-      }
-      chunks.push(chunk);
-      size += chunk.byteLength;
-    }
-  } catch (error) {
-    if (error instanceof DownloadRefused) throw error;
-    throw new DownloadRefused(timedOut.aborted ? `it did not arrive within ${timeoutMs / 1000} s` : "it broke off");
-  }
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+const bare = (hostname: string) => hostname.replace(/^\[|\]$/g, "");
+
+/** Names that mean this very host wherever they are resolved (a proxy resolves them to itself). */
+function isPrivateName(hostname: string): boolean {
+  const name = hostname.toLowerCase().replace(/\.$/, "");
+  return name === "localhost" || name.endsWith(".localhost");
 }

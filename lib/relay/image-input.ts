@@ -1,7 +1,7 @@
 import type { OutgoingFile } from "../discord/connection.ts";
 import { invalidRequest } from "../openai/api-error.ts";
 import type { ChatMessage, ImageInput } from "../openai/chat-request.ts";
-import { download, DownloadRefused } from "./download.ts";
+import { download, DownloadRefused, isImageType } from "./download.ts";
 import { MAX_IMAGE_BYTES, type ImagePolicy } from "./images.ts";
 
 /** Discord's limit of files on one message. */
@@ -44,7 +44,7 @@ function decodeDataUri(url: string): { data: Uint8Array; contentType: string } {
   const match = /^data:([\w.+-]+\/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*);base64,([A-Za-z0-9+/=\s_-]*)$/.exec(url);
   if (!match) throw new DownloadRefused("it is not a base64 data: URI (data:image/png;base64,...)");
   const contentType = (match[1] ?? "").toLowerCase();
-  if (!contentType.startsWith("image/")) throw new DownloadRefused(`it is not an image (${contentType || "no content type"})`);
+  if (!isImageType(contentType)) throw new DownloadRefused(`it is not an image (${contentType || "no content type"})`);
   // Decoded size from the encoded length, before decoding anything.
   const encoded = match[3].replace(/\s/g, "");
   if (Math.floor((encoded.length * 3) / 4) > MAX_IMAGE_BYTES + 3) throw new DownloadRefused(`it is larger than ${MAX_IMAGE_BYTES / 1048576} MiB`);
