@@ -6,6 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { connect } from "node:net";
 import OpenAI from "openai";
+import { readSettings } from "../lib/config/settings.ts";
 import { chatBody, json, KEY, readSse, stackPerTest, type Stack, type StackOptions } from "./harness.ts";
 
 const MODEL = "gpt-test";
@@ -168,6 +169,35 @@ describe("slow and broken clients", () => {
     // The slot is free again.
     expect((await ask(stack, "after the slow client")).choices[0].message.content).toStartWith("You said: after the slow client");
     expect(stack.sim.posts.map((p) => p.content)).not.toContain(expect.stringContaining("model"));
+  });
+
+  test("a body trickling at 1 byte/s gets its 408 before the server's idle timeout closes the connection", async () => {
+    // BODY_TIMEOUT as an operator sets it: the idle timeout is derived from it (it used to equal it, 30 s and 30 s,
+    // and the connection closed at ~29.5 s with no answer). Bun's idle timer moves in 4 s steps; 4.5 s puts
+    // BODY_TIMEOUT past the step an idle timeout of 4 s would close at.
+    const { bodyTimeoutMs, idleTimeoutSeconds } = readSettings({ BODY_TIMEOUT: "4.5" });
+    expect(readSettings({}).idleTimeoutSeconds * 1000).toBeGreaterThan(readSettings({}).bodyTimeoutMs);
+    const stack = await stackWith({ settings: { bodyTimeoutMs, idleTimeoutSeconds } });
+    const started = Date.now();
+    const socket = connect(Number(new URL(stack.base).port), "127.0.0.1");
+    let answer = "";
+    let closedAt = 0;
+    socket.on("data", (chunk) => (answer += chunk));
+    socket.on("close", () => (closedAt = Date.now() - started));
+    socket.on("error", () => {});
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n`);
+    const body = `{"model":"${MODEL}","messages":[{"role":"user","content":"${"x".repeat(400)}"}]}`;
+    let sent = 0;
+    const trickle = setInterval(() => !socket.destroyed && socket.write(body[sent++] ?? " "), 1000);
+    try {
+      await stack.sim.waitFor(() => answer.includes("\r\n\r\n") || closedAt > 0, 15_000);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+    expect(answer).toStartWith("HTTP/1.1 408");
+    expect(answer).toContain('"code":"request_timeout"');
+    expect(stack.sim.posts).toHaveLength(0);
   });
 
   test("a malformed path is a 400, never a 500", async () => {

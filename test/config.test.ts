@@ -136,6 +136,7 @@ describe("environment", () => {
     ["SERVER_PORT", "70000", 'SERVER_PORT must be a whole number from 0 to 65535, got "70000"'],
     ["REPLY_QUIET", "-1", 'REPLY_QUIET must be a number of seconds above 0 (decimals allowed), got "-1"'],
     ["REPLY_TIMEOUT", "5m", 'REPLY_TIMEOUT must be a number of seconds above 0 (decimals allowed), got "5m"'],
+    ["BODY_TIMEOUT", "300", 'BODY_TIMEOUT must be at most 250 seconds, got "300"'],
     ["LOG_LEVEL", "loud", 'LOG_LEVEL must be one of debug, info, warn, error, got "loud"'],
     ["DISCORD_API_URL", "discord.com", "DISCORD_API_URL must be a URL"],
     ["PROXY_URL", "socks5://user:secret@host:1080", "PROXY_URL must be an http:// or https:// URL"],

@@ -52,7 +52,10 @@ export interface Settings {
   metricsAuth: boolean;
   /** How long SIGTERM lets replies in flight finish. */
   shutdownGraceMs: number;
-  /** Seconds an idle keep-alive connection stays open (relay requests are exempt while they wait). */
+  /**
+   * Seconds an idle connection stays open (relay requests are exempt while they wait), derived from
+   * BODY_TIMEOUT so that it is always longer.
+   */
   idleTimeoutSeconds: number;
   /** How often a waiting stream sends `: keepalive` (15 s, as OpenAI-style streams expect). */
   keepaliveMs: number;
@@ -66,6 +69,7 @@ export function readSettings(env: Env): Settings {
   if (authGenerated) tokens.push(`sk-${randomKey()}`);
   const startMs = seconds(env, "REPLY_START_TIMEOUT", 60);
   const replyMs = seconds(env, "REPLY_TIMEOUT", 300);
+  const bodyMs = seconds(env, "BODY_TIMEOUT", 30, MAX_IDLE_SECONDS - IDLE_MARGIN_SECONDS);
   return {
     host: env.SERVER_HOST?.trim() || "0.0.0.0",
     port: integer(env, "SERVER_PORT", 8080, 0, 65535),
@@ -80,7 +84,7 @@ export function readSettings(env: Env): Settings {
     replyQuietMs: seconds(env, "REPLY_QUIET", 15),
     replyTimeoutMs: replyMs,
     maxBodyBytes: integer(env, "MAX_BODY_SIZE", 20 * 1024 * 1024, 1024, 1 << 30),
-    bodyTimeoutMs: seconds(env, "BODY_TIMEOUT", 30),
+    bodyTimeoutMs: bodyMs,
     maxImages: integer(env, "MAX_IMAGES", 4, 1, 10),
     maxInFlight: integer(env, "MAX_IN_FLIGHT", 1000, 1, 100_000),
     maxInFlightPerBot: integer(env, "MAX_IN_FLIGHT_PER_BOT", 200, 1, 100_000),
@@ -97,9 +101,24 @@ export function readSettings(env: Env): Settings {
     allowPrivateImageUrls: boolean(env, "ALLOW_PRIVATE_IMAGE_URLS", false),
     imageFetchTimeoutMs: seconds(env, "IMAGE_FETCH_TIMEOUT", 15, 60),
     metricsAuth: boolean(env, "METRICS_AUTH", false),
-    idleTimeoutSeconds: 30,
+    idleTimeoutSeconds: idleTimeoutFor(bodyMs),
     keepaliveMs: 15_000,
   };
+}
+
+/** Bun's longest idle timeout, in seconds. */
+const MAX_IDLE_SECONDS = 255;
+/**
+ * How much longer the server's idle timeout is than BODY_TIMEOUT. Bun's idle
+ * timer is not reset by the bytes of a request body and is coarse (it fires up
+ * to a second early or late), so a timeout equal to BODY_TIMEOUT closed a slow
+ * client's connection before its 408 went out.
+ */
+const IDLE_MARGIN_SECONDS = 5;
+
+/** The server's idle timeout for a BODY_TIMEOUT: always past it, so that a slow body gets its 408. */
+export function idleTimeoutFor(bodyTimeoutMs: number): number {
+  return Math.min(MAX_IDLE_SECONDS, Math.ceil(bodyTimeoutMs / 1000) + IDLE_MARGIN_SECONDS);
 }
 
 function randomKey(): string {
@@ -115,9 +134,10 @@ function seconds(env: Env, name: string, fallback: number, max = 86_400): number
   const raw = present(env, name);
   if (raw === undefined) return fallback * 1000;
   const value = Number(raw);
-  if (!/^\d*\.?\d+$/.test(raw) || !(value > 0) || value > max) {
+  if (!/^\d*\.?\d+$/.test(raw) || !(value > 0)) {
     throw new ConfigError(`${name} must be a number of seconds above 0 (decimals allowed), got "${raw}"`);
   }
+  if (value > max) throw new ConfigError(`${name} must be at most ${max} seconds, got "${raw}"`);
   return Math.round(value * 1000);
 }
 
