@@ -4,7 +4,7 @@
  * "private" destination below is refused before any connection is made.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { download, DownloadRefused, type DownloadRules } from "../lib/relay/download.ts";
@@ -318,6 +318,19 @@ describe("images the service serves", () => {
     expect(image.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
     expect(new Uint8Array(await image.arrayBuffer())).toEqual(promptPng("a fox"));
     expect((await fetch(data[0].url.replace(/[0-9a-f]{32}/, "0".repeat(32)))).status).toBe(404);
+  });
+
+  test("the database, the stored images and their folders are readable by the service's user only", async () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), "coze-modes-")), "data");
+    const stack = await stackWith({ dataDir });
+    stack.cozes[0].behaviour = () => ({ text: "Drawn.", image: "attachment" });
+    const { data } = await json(await stack.fetch("/v1/images/generations", { method: "POST", body: JSON.stringify({ model: MODEL, prompt: "a fox" }) }));
+    const image = join(dataDir, "images", new URL(data[0].url).pathname.split("/").pop()!);
+    const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
+    const db = join(dataDir, "coze-chat-proxy.sqlite");
+    expect([dataDir, join(dataDir, "images"), db, `${db}-wal`, `${db}-shm`, image].map((p) => [p, mode(p)])).toEqual(
+      [[dataDir, "700"], [join(dataDir, "images"), "700"], [db, "600"], [`${db}-wal`, "600"], [`${db}-shm`, "600"], [image, "600"]],
+    );
   });
 
   test("PUBLIC_URL is the base of the URLs handed out", async () => {

@@ -1,5 +1,6 @@
 import type { Database } from "bun:sqlite";
 import { mkdirSync, rmSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 /** Media types the store keeps, and the extension each is served under. */
@@ -30,7 +31,7 @@ export class ImageStore {
     private readonly maxBytes: number,
   ) {
     this.dir = join(dataDir, "images");
-    mkdirSync(this.dir, { recursive: true });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     db.run("CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, ext TEXT NOT NULL, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL)");
     db.run("CREATE INDEX IF NOT EXISTS images_created ON images (created_at)");
     this.q = {
@@ -52,7 +53,7 @@ export class ImageStore {
   async put(data: Uint8Array, contentType: string): Promise<StoredImage> {
     const ext = EXTENSIONS[contentType] ?? "png";
     const id = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
-    await Bun.write(join(this.dir, `${id}.${ext}`), data);
+    await writeFile(join(this.dir, `${id}.${ext}`), data, { mode: 0o600 }); // readable by the service's user only
     this.q.add.run(id, ext, data.byteLength, Date.now());
     this.bytes += data.byteLength;
     if (this.bytes > this.maxBytes) this.sweep();

@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../config/config-error.ts";
 import { ImageStore } from "./images.ts";
@@ -44,8 +44,16 @@ export class Store {
     private readonly maxConversations = 100_000,
   ) {
     try {
-      mkdirSync(dataDir, { recursive: true });
-      this.db = new Database(join(dataDir, "coze-chat-proxy.sqlite"), { create: true, strict: true });
+      // Readable by the service's user only: conversations and images are other people's. SQLite gives its -wal and
+      // -shm files the database file's mode, so the file is made 0600 before SQLite opens it.
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      const file = join(dataDir, "coze-chat-proxy.sqlite");
+      try {
+        closeSync(openSync(file, "wx", 0o600));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
+      this.db = new Database(file, { create: true, strict: true });
       this.db.run("PRAGMA journal_mode = WAL");
       this.db.run("PRAGMA synchronous = NORMAL");
       this.db.run("PRAGMA busy_timeout = 2000");
