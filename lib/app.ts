@@ -10,6 +10,7 @@ import type { AppContext } from "./routes/context.ts";
 import { InFlight } from "./http/in-flight.ts";
 import { imagePolicy } from "./relay/images.ts";
 import { Store } from "./store/store.ts";
+import { StatusSessions } from "./routes/status-sessions.ts";
 import { VERSION } from "./version.ts";
 import { errorText } from "./error-text.ts";
 
@@ -50,7 +51,8 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
   const inFlight = new InFlight(settings.maxInFlight);
   metrics.gauges.push(...poolGauges(pool, inFlight));
   const images = imagePolicy({ proxyUrl: settings.proxyUrl, allowPrivate: settings.allowPrivateImageUrls, discordApiUrl: settings.discordApiUrl, apiBases: entries.flatMap((e) => (e.kind === "api" ? [e.api_base] : [])), fetchTimeoutMs: settings.imageFetchTimeoutMs });
-  const ctx: AppContext = { settings, pool, store, images, metrics, inFlight, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
+  const sessions = new StatusSessions(store.sessions, settings.authTokens);
+  const ctx: AppContext = { settings, pool, store, images, metrics, inFlight, sessions, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
   const housekeeping = setInterval(() => void tidy(pool, store, settings.threadIdleMs), Math.min(60_000, Math.max(100, settings.threadIdleMs / 2)));
   const server = startServer(ctx);
   log.info("listening", { url: `http://${settings.host}:${server.port}`, models: pool.models.join(",") });

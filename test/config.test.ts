@@ -126,6 +126,13 @@ describe("environment", () => {
     expect(s.authGenerated).toBe(false);
   });
 
+  test("sizes are bytes or a number with KiB, MiB or GiB", () => {
+    expect(readSettings({}).imageInputMemory).toBe(256 * 1024 * 1024);
+    const s = readSettings({ IMAGE_INPUT_MEMORY: "64 MiB", MAX_BODY_SIZE: "512KiB", IMAGE_STORE_MAX: "1.5 GiB" });
+    expect([s.imageInputMemory, s.maxBodyBytes, s.imageStoreMax]).toEqual([64 << 20, 512 << 10, 1.5 * 2 ** 30]);
+    expect(readSettings({ MAX_BODY_SIZE: "2048" }).maxBodyBytes).toBe(2048);
+  });
+
   test("seconds accept decimals", () => {
     const s = readSettings({ REPLY_QUIET: "0.5", REPLY_START_TIMEOUT: "2", REPLY_TIMEOUT: "1.25" });
     expect([s.replyQuietMs, s.replyStartTimeoutMs, s.replyTimeoutMs]).toEqual([500, 2000, 1250]);
@@ -136,6 +143,10 @@ describe("environment", () => {
     ["SERVER_PORT", "70000", 'SERVER_PORT must be a whole number from 0 to 65535, got "70000"'],
     ["REPLY_QUIET", "-1", 'REPLY_QUIET must be a number of seconds above 0 (decimals allowed), got "-1"'],
     ["REPLY_TIMEOUT", "5m", 'REPLY_TIMEOUT must be a number of seconds above 0 (decimals allowed), got "5m"'],
+    ["IMAGE_INPUT_MEMORY", "lots", 'IMAGE_INPUT_MEMORY must be a size from 16 MiB to 1024 GiB (bytes, or a number with KiB, MiB or GiB), got "lots"'],
+    ["IMAGE_INPUT_MEMORY", "1 MiB", 'IMAGE_INPUT_MEMORY must be a size from 16 MiB to 1024 GiB (bytes, or a number with KiB, MiB or GiB), got "1 MiB"'],
+    ["MAX_BODY_SIZE", "2 GiB", 'MAX_BODY_SIZE must be a size from 1 KiB to 1 GiB (bytes, or a number with KiB, MiB or GiB), got "2 GiB"'],
+    ["TRUST_PROXY", "maybe", 'TRUST_PROXY must be true or false, got "maybe"'],
     ["BODY_TIMEOUT", "300", 'BODY_TIMEOUT must be at most 250 seconds, got "300"'],
     ["LOG_LEVEL", "loud", 'LOG_LEVEL must be one of debug, info, warn, error, got "loud"'],
     ["DISCORD_API_URL", "discord.com", "DISCORD_API_URL must be a URL"],

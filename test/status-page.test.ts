@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { json, KEY, startStack, type Stack } from "./harness.ts";
+import { json, KEY, SECOND_KEY, startStack, type Stack } from "./harness.ts";
 
 const CHROMIUM = process.env.CHROMIUM ?? Bun.which("chromium") ?? Bun.which("chromium-browser");
 let stack: Stack;
@@ -51,12 +51,12 @@ describe("the status page", () => {
   });
 
   test("the login form sets a session cookie that shows the details; a wrong key does not", async () => {
-    const wrong = await fetch(`${stack.base}/login`, { method: "POST", body: new URLSearchParams({ key: "not-a-key" }), redirect: "manual" });
+    const wrong = await fetch(`${stack.base}/login`, { method: "POST", headers: { origin: stack.base }, body: new URLSearchParams({ key: "not-a-key" }), redirect: "manual" });
     expect(wrong.status).toBe(303);
     expect(wrong.headers.get("location")).toBe("/?login-failed");
     expect(wrong.headers.get("set-cookie")).toBeNull();
 
-    const right = await fetch(`${stack.base}/login`, { method: "POST", body: new URLSearchParams({ key: KEY }), redirect: "manual" });
+    const right = await fetch(`${stack.base}/login`, { method: "POST", headers: { origin: stack.base }, body: new URLSearchParams({ key: KEY }), redirect: "manual" });
     expect(right.status).toBe(303);
     const cookie = right.headers.get("set-cookie")!;
     expect(cookie).toMatch(/HttpOnly; SameSite=Strict/);
@@ -68,5 +68,85 @@ describe("the status page", () => {
     // The same cookie unlocks /readyz's details; a forged one does not.
     expect(JSON.stringify(await json(await fetch(`${stack.base}/readyz`, { headers: { cookie: cookie.split(";")[0] } })))).toContain("close 4014");
     expect(JSON.stringify(await json(await fetch(`${stack.base}/readyz`, { headers: { cookie: `coze_chat_proxy_session=${"0".repeat(64)}` } })))).not.toContain("close 4014");
+    expect(JSON.stringify(await json(await fetch(`${stack.base}/readyz`, { headers: { cookie: `coze_chat_proxy_session=${"0".repeat(32)}` } })))).not.toContain("close 4014");
+  });
+});
+
+/** Logs in as a browser on `origin` would; returns the response (303) and the cookie's `name=value`. */
+async function logIn(base: string, key: string, headers: Record<string, string> = { origin: base }) {
+  const response = await fetch(`${base}/login`, { method: "POST", headers, body: new URLSearchParams({ key }), redirect: "manual" });
+  const setCookie = response.headers.get("set-cookie");
+  return { response, setCookie, cookie: setCookie?.split(";")[0] };
+}
+/** Whether a cookie unlocks the details (an entry's problem in words shows only to a key or a live session). */
+const unlocks = async (base: string, cookie: string) => JSON.stringify(await json(await fetch(`${base}/readyz`, { headers: { cookie } }))).includes("close 4014");
+
+describe("status-page sessions", () => {
+  test("each login is a new random session, never derived from the key; logout revokes it and only it", async () => {
+    const first = await logIn(stack.base, KEY);
+    const second = await logIn(stack.base, KEY);
+    expect(first.cookie).toMatch(/^coze_chat_proxy_session=[0-9a-f]{32}$/);
+    expect(second.cookie).not.toBe(first.cookie);
+    // The old cookie was a digest of the key, computable offline: it opens nothing now.
+    const derived = new Bun.CryptoHasher("sha256").update(`coze-chat-proxy session\u0000${KEY}`).digest("hex");
+    expect(await unlocks(stack.base, `coze_chat_proxy_session=${derived}`)).toBe(false);
+    expect(await unlocks(stack.base, first.cookie!)).toBe(true);
+    const out = await fetch(`${stack.base}/logout`, { method: "POST", headers: { cookie: first.cookie! }, redirect: "manual" });
+    expect(out.status).toBe(303);
+    expect(out.headers.get("set-cookie")).toContain("Max-Age=0");
+    // A copy of the cookie kept after logout is dead; the other login lives on.
+    expect(await unlocks(stack.base, first.cookie!)).toBe(false);
+    expect(await unlocks(stack.base, second.cookie!)).toBe(true);
+  });
+
+  test("a login from another origin, or with no origin at all, is refused and opens nothing", async () => {
+    for (const headers of [{ origin: "http://evil.example" }, { referer: "http://evil.example/page" }, {} as Record<string, string>, { origin: "null" }]) {
+      const { response, setCookie } = await logIn(stack.base, KEY, headers);
+      expect([JSON.stringify(headers), response.status]).toEqual([JSON.stringify(headers), 403]);
+      expect((await json(response)).error.code).toBe("cross_origin_login");
+      expect(setCookie).toBeNull();
+    }
+    // A browser that sends no Origin but a Referer of the page itself is the page.
+    expect((await logIn(stack.base, KEY, { referer: `${stack.base}/` })).response.status).toBe(303);
+  });
+});
+
+describe("status-page sessions across restarts and proxies", () => {
+  test("a session survives a restart; removing its key from AUTH_TOKEN revokes it", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "coze-sessions-"));
+    const first = await startStack({ dataDir, bots: 2, botOptions: [{}, { messageContentAllowed: false }], entries: [{ model: "gpt-test", bot: 0 }, { model: "gpt-test", bot: 1, coze: 1 }] });
+    const kept = (await logIn(first.base, KEY)).cookie!;
+    const removed = (await logIn(first.base, SECOND_KEY)).cookie!;
+    await first.stop();
+    const second = await startStack({ dataDir, bots: 2, botOptions: [{}, { messageContentAllowed: false }], entries: [{ model: "gpt-test", bot: 0 }, { model: "gpt-test", bot: 1, coze: 1 }], settings: { authTokens: [KEY] } });
+    try {
+      expect(await unlocks(second.base, kept)).toBe(true);
+      expect(await unlocks(second.base, removed)).toBe(false);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  test("behind a TLS proxy: Secure and the origin per X-Forwarded-* only with TRUST_PROXY; PUBLIC_URL's origin wins", async () => {
+    const forwarded = { "x-forwarded-proto": "https", "x-forwarded-host": "status.example.net", origin: "https://status.example.net" };
+    const trusted = await startStack({ settings: { trustProxy: true } });
+    const untrusted = await startStack();
+    const behindPublicUrl = await startStack({ settings: { publicUrl: "https://ai.example.net/proxy" } });
+    try {
+      const viaProxy = await logIn(trusted.base, KEY, forwarded);
+      expect(viaProxy.response.status).toBe(303);
+      expect(viaProxy.setCookie).toEndWith("; Secure");
+      // Direct to a trusting service, a plain http login is not Secure.
+      expect((await logIn(trusted.base, KEY)).setCookie).not.toContain("Secure");
+      // Without TRUST_PROXY anyone could send those headers: they change nothing, and that Origin is foreign.
+      expect((await logIn(untrusted.base, KEY, forwarded)).response.status).toBe(403);
+      // With PUBLIC_URL, only its origin may log in, and the cookie is Secure.
+      expect((await logIn(behindPublicUrl.base, KEY)).response.status).toBe(403);
+      const viaPublic = await logIn(behindPublicUrl.base, KEY, { origin: "https://ai.example.net" });
+      expect(viaPublic.response.status).toBe(303);
+      expect(viaPublic.setCookie).toEndWith("; Secure");
+    } finally {
+      await Promise.all([trusted.stop(), untrusted.stop(), behindPublicUrl.stop()]);
+    }
   });
 });

@@ -44,6 +44,10 @@ export interface Settings {
   /** How long stored images are kept, and how many bytes of them at most. */
   imageTtlMs: number;
   imageStoreMax: number;
+  /** Decoded image-input bytes all requests together may hold at once. */
+  imageInputMemory: number;
+  /** Honour X-Forwarded-Proto/-Host from a reverse proxy in front (cookies, login origin, image URLs). */
+  trustProxy: boolean;
   /** Let image URLs reach loopback and private addresses (a homelab's own image server). */
   allowPrivateImageUrls: boolean;
   /** How long one image download may take. */
@@ -83,7 +87,7 @@ export function readSettings(env: Env): Settings {
     replyStartTimeoutMs: startMs,
     replyQuietMs: seconds(env, "REPLY_QUIET", 15),
     replyTimeoutMs: replyMs,
-    maxBodyBytes: integer(env, "MAX_BODY_SIZE", 20 * 1024 * 1024, 1024, 1 << 30),
+    maxBodyBytes: size(env, "MAX_BODY_SIZE", 20 * MIB, 1024, 1 << 30),
     bodyTimeoutMs: bodyMs,
     maxImages: integer(env, "MAX_IMAGES", 4, 1, 10),
     maxInFlight: integer(env, "MAX_IN_FLIGHT", 1000, 1, 100_000),
@@ -97,8 +101,10 @@ export function readSettings(env: Env): Settings {
     conversationTtlMs: seconds(env, "CONVERSATION_TTL", 604_800, 90 * 86_400),
     publicUrl: url(env, "PUBLIC_URL", undefined)?.replace(/\/+$/, ""),
     imageTtlMs: seconds(env, "IMAGE_TTL", 30 * 86_400, 3650 * 86_400),
-    imageStoreMax: integer(env, "IMAGE_STORE_MAX", 1 << 30, 1 << 20, 2 ** 50),
+    imageStoreMax: size(env, "IMAGE_STORE_MAX", 1 << 30, 1 << 20, 2 ** 50),
     allowPrivateImageUrls: boolean(env, "ALLOW_PRIVATE_IMAGE_URLS", false),
+    imageInputMemory: size(env, "IMAGE_INPUT_MEMORY", 256 * MIB, 16 * MIB, 2 ** 40),
+    trustProxy: boolean(env, "TRUST_PROXY", false),
     imageFetchTimeoutMs: seconds(env, "IMAGE_FETCH_TIMEOUT", 15, 60),
     metricsAuth: boolean(env, "METRICS_AUTH", false),
     idleTimeoutSeconds: idleTimeoutFor(bodyMs),
@@ -149,6 +155,26 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+const MIB = 1024 * 1024;
+const UNITS: Record<string, number> = { "": 1, kib: 1024, mib: MIB, gib: 1024 * MIB };
+
+/** Bytes, or a number with KiB, MiB or GiB (`256 MiB`, `1.5GiB`). */
+function size(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = present(env, name);
+  if (raw === undefined) return fallback;
+  const match = /^(\d*\.?\d+)\s*(kib|mib|gib)?$/i.exec(raw);
+  const value = match ? Math.floor(Number(match[1]) * UNITS[(match[2] ?? "").toLowerCase()]) : NaN;
+  if (!(value >= min && value <= max)) {
+    throw new ConfigError(`${name} must be a size from ${sizeText(min)} to ${sizeText(max)} (bytes, or a number with KiB, MiB or GiB), got "${raw}"`);
+  }
+  return value;
+}
+
+function sizeText(bytes: number): string {
+  const [unit, factor] = Object.entries(UNITS).filter(([, f]) => bytes % f === 0).sort((a, b) => b[1] - a[1])[0];
+  return unit === "" ? `${bytes} bytes` : `${bytes / factor} ${unit.replace("ib", "iB").replace(/^./, (c) => c.toUpperCase())}`;
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from "node:crypto";
+import { scrypt, timingSafeEqual } from "node:crypto";
 
 /**
  * Builds the API key check once, outside the request path.
@@ -27,23 +27,22 @@ function digest(key: string): Uint8Array {
   return Bun.SHA256.hash(key) as Uint8Array;
 }
 
-/** The cookie the status page's login sets: a digest of the key, never the key itself. */
+/** The cookie the status page's login sets: a random session id, kept server-side with an expiry. */
 export const SESSION_COOKIE = "coze_chat_proxy_session";
 
-/** A session cookie's value for a key: a digest that the service can check and nobody can turn back into the key. */
-export function sessionValue(key: string): string {
-  return new Bun.CryptoHasher("sha256").update(`coze-chat-proxy session\u0000${key}`).digest("hex");
+/** The session id a Cookie header carries, if it carries one of the right shape (128 bits in hex). */
+export function sessionIdFrom(cookieHeader: string | null): string | undefined {
+  const value = cookieHeader?.split(/;\s*/).find((c) => c.startsWith(`${SESSION_COOKIE}=`))?.slice(SESSION_COOKIE.length + 1);
+  return value && /^[0-9a-f]{32}$/.test(value) ? value : undefined;
 }
 
-/** Builds the session-cookie check once: the cookie must carry the session value of one configured key. */
-export function createSessionCheck(keys: readonly string[]): (cookieHeader: string | null) => boolean {
-  const expected = keys.map((k) => Buffer.from(sessionValue(k)));
-  return (cookieHeader) => {
-    const value = cookieHeader?.split(/;\s*/).find((c) => c.startsWith(`${SESSION_COOKIE}=`))?.slice(SESSION_COOKIE.length + 1);
-    if (!value || !/^[0-9a-f]{64}$/.test(value)) return false;
-    const presented = Buffer.from(value);
-    let ok = false;
-    for (const e of expected) ok = timingSafeEqual(presented, e) || ok;
-    return ok;
-  };
+/**
+ * Which API key a session belongs to, as the store keeps it: a deliberately
+ * slow digest (scrypt, off the event loop), so that a copy of the database
+ * does not make guessing a weak key cheap. Computed once per configured key.
+ */
+export function keyOwner(key: string): Promise<string> {
+  return new Promise((resolve, reject) =>
+    scrypt(key, "coze-chat-proxy session owner", 32, { N: 1 << 14, r: 8, p: 1 }, (error, digest) => (error ? reject(error) : resolve(digest.toString("hex")))),
+  );
 }

@@ -5,6 +5,8 @@ import type { Metrics } from "../metrics.ts";
 import type { ImagePolicy } from "../relay/images.ts";
 import type { Store } from "../store/store.ts";
 import type { InFlight } from "../http/in-flight.ts";
+import { requestOrigin } from "../http/origin.ts";
+import type { StatusSessions } from "./status-sessions.ts";
 
 /** What every route handler may use; built once at start. */
 export interface AppContext {
@@ -16,6 +18,8 @@ export interface AppContext {
   images: ImagePolicy;
   metrics: Metrics;
   inFlight: InFlight;
+  /** The status page's logins. */
+  sessions: StatusSessions;
   version: string;
   /** Unix seconds when the service started; the `created` of every model. */
   startedAt: number;
@@ -39,7 +43,7 @@ export interface RequestInfo {
 
 export type RouteHandler = (req: Request, ctx: AppContext, info: RequestInfo) => Response | Promise<Response>;
 
-/** The base of the URLs the service hands out: PUBLIC_URL, else the URL the request came to. */
+/** The base of the URLs the service hands out: PUBLIC_URL, else the origin the request came to (per a trusted proxy). */
 export function publicBase(ctx: AppContext, req: Request): string {
-  return ctx.settings.publicUrl ?? new URL(req.url).origin;
+  return ctx.settings.publicUrl ?? requestOrigin(req, ctx.settings);
 }

@@ -9,7 +9,7 @@ import { healthz, login, logout, readyz, root } from "./status.ts";
 import { storedImage } from "./stored-images.ts";
 import { invalidApiKey, methodNotAllowed, routeNotFound, toApiError } from "../openai/api-error.ts";
 import { readJsonBody } from "../http/json-body.ts";
-import { createKeyCheck, createSessionCheck } from "../http/auth.ts";
+import { createKeyCheck, SESSION_COOKIE } from "../http/auth.ts";
 import { corsHeaders, preflight } from "../http/cors.ts";
 import { errorStack } from "../error-text.ts";
 
@@ -40,7 +40,6 @@ const noop = () => {};
 /** Starts the HTTP API on `Bun.serve` and its `routes`. */
 export function startServer(ctx: AppContext): Server<unknown> {
   const keyCheck = createKeyCheck(ctx.settings.authTokens);
-  const sessionCheck = createSessionCheck(ctx.settings.authTokens);
 
   const route = (methods: Methods, options: RouteOptions) =>
     async (req: Request, server: Server<unknown>): Promise<Response> => {
@@ -65,7 +64,8 @@ export function startServer(ctx: AppContext): Server<unknown> {
           server.timeout(req, 0);
           response = await handler(req, ctx, { requestId, server, signal: work.signal, receivedAt, body, end, authorized: true });
         } else {
-          const authorized = options.auth || keyCheck(req.headers.get("authorization")) || sessionCheck(req.headers.get("cookie"));
+          const cookie = req.headers.get("cookie");
+          const authorized = options.auth || keyCheck(req.headers.get("authorization")) || (cookie?.includes(SESSION_COOKIE) === true && (await ctx.sessions.check(cookie)));
           response = await handler(req, ctx, { requestId, server, signal: req.signal, receivedAt, end, authorized });
         }
       } catch (error) {

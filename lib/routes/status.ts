@@ -1,4 +1,7 @@
-import { createKeyCheck, SESSION_COOKIE, sessionValue } from "../http/auth.ts";
+import { createKeyCheck, SESSION_COOKIE } from "../http/auth.ts";
+import { cameOverHttps, fromOwnPage } from "../http/origin.ts";
+import { ApiError } from "../openai/api-error.ts";
+import { SESSION_TTL_MS } from "./status-sessions.ts";
 import type { AppContext, RequestInfo, RouteHandler } from "./context.ts";
 import { statusPage } from "./status-page.ts";
 
@@ -47,21 +50,32 @@ export const root: RouteHandler = (req, ctx, info) => {
 const LOGIN_FORM_LIMIT = 4096;
 
 /**
- * `POST /login` from the status page's form: a valid key sets a session
- * cookie (a digest of the key, HttpOnly, SameSite=Strict) and goes back to the page.
+ * `POST /login` from the status page's form: a valid key opens a server-side
+ * session whose random id is the cookie (HttpOnly, SameSite=Strict, Secure
+ * when the browser came over https), and goes back to the page. Only the
+ * service's own page may log in (its Origin, or Referer), so that another
+ * site cannot log a browser in with a key of its choosing.
  */
 export const login: RouteHandler = async (req, ctx) => {
+  if (!fromOwnPage(req, ctx.settings)) {
+    await req.body?.cancel();
+    throw new ApiError(403, "Log in from the status page itself: this request's Origin is not the service's.", "invalid_request_error", "cross_origin_login");
+  }
   const length = Number(req.headers.get("content-length") ?? NaN);
   const form = length <= LOGIN_FORM_LIMIT ? new URLSearchParams(await req.text()) : new URLSearchParams();
   const key = form.get("key") ?? "";
   if (!createKeyCheck(ctx.settings.authTokens)(`Bearer ${key}`)) return new Response(null, { status: 303, headers: { location: "/?login-failed" } });
-  const secure = new URL(req.url).protocol === "https:" || ctx.settings.publicUrl?.startsWith("https:") ? "; Secure" : "";
+  const id = await ctx.sessions.open(key);
+  const secure = cameOverHttps(req, ctx.settings) ? "; Secure" : "";
   return new Response(null, {
     status: 303,
-    headers: { location: "/", "set-cookie": `${SESSION_COOKIE}=${sessionValue(key)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=604800${secure}` },
+    headers: { location: "/", "set-cookie": `${SESSION_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${SESSION_TTL_MS / 1000}${secure}` },
   });
 };
 
-/** `POST /logout`: forgets the session cookie. */
-export const logout: RouteHandler = () =>
-  new Response(null, { status: 303, headers: { location: "/", "set-cookie": `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0` } });
+/** `POST /logout`: revokes the session and forgets its cookie. */
+export const logout: RouteHandler = async (req, ctx) => {
+  await ctx.sessions.close(req.headers.get("cookie"));
+  const secure = cameOverHttps(req, ctx.settings) ? "; Secure" : "";
+  return new Response(null, { status: 303, headers: { location: "/", "set-cookie": `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure}` } });
+};

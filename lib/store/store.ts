@@ -3,6 +3,7 @@ import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../config/config-error.ts";
 import { ImageStore } from "./images.ts";
+import { SqliteSessions, type Sessions } from "./sessions.ts";
 import { errorText } from "../error-text.ts";
 
 /** Where a conversation lives: the entry that serves it and the Discord thread (or channel) Coze reads it in. */
@@ -29,6 +30,8 @@ export interface ConversationPlace {
 export class Store {
   /** The images the service returns (DATA_DIR/images). */
   readonly images: ImageStore;
+  /** The status page's login sessions. */
+  readonly sessions: Sessions;
   private readonly db: Database;
   private readonly q;
   /** Conversations and thread uses not written yet, by key / thread id. */
@@ -67,6 +70,7 @@ export class Store {
       this.db.run("CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY, scope TEXT NOT NULL, transcript TEXT NOT NULL, created_at INTEGER NOT NULL)");
       this.db.run("CREATE INDEX IF NOT EXISTS responses_created ON responses (created_at)");
       this.images = new ImageStore(this.db, dataDir, limits.imageTtlMs, limits.imageStoreMax);
+      this.sessions = new SqliteSessions(this.db);
     } catch (error) {
       throw new ConfigError(`DATA_DIR "${dataDir}" cannot hold the service's database: ${errorText(error)}`);
     }
