@@ -9,6 +9,7 @@ import { Gauge, Metrics } from "./metrics.ts";
 import type { AppContext } from "./routes/context.ts";
 import { InFlight } from "./http/in-flight.ts";
 import { imagePolicy } from "./relay/images.ts";
+import type { ImageMemory } from "./relay/image-memory.ts";
 import { Store } from "./store/store.ts";
 import { StatusSessions } from "./routes/status-sessions.ts";
 import { VERSION } from "./version.ts";
@@ -21,6 +22,8 @@ export interface App {
   /** Relay requests under way (a request holds one slot from its first byte to its last event). */
   inFlight: InFlight;
   metrics: Metrics;
+  /** IMAGE_INPUT_MEMORY's accounting of the image input requests hold. */
+  imageMemory: ImageMemory;
   /** Settles when every Discord client has connected or failed. */
   ready: Promise<void>;
   /** Applies a new bot list; requests in flight finish on what they started with. */
@@ -49,9 +52,9 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
     onQuotaRest: (key, until) => store.rest(key, until),
   });
   const inFlight = new InFlight(settings.maxInFlight);
-  metrics.gauges.push(...poolGauges(pool, inFlight));
-  const images = imagePolicy({ proxyUrl: settings.proxyUrl, allowPrivate: settings.allowPrivateImageUrls, discordApiUrl: settings.discordApiUrl, apiBases: entries.flatMap((e) => (e.kind === "api" ? [e.api_base] : [])), fetchTimeoutMs: settings.imageFetchTimeoutMs });
+  const images = imagePolicy({ proxyUrl: settings.proxyUrl, allowPrivate: settings.allowPrivateImageUrls, discordApiUrl: settings.discordApiUrl, apiBases: entries.flatMap((e) => (e.kind === "api" ? [e.api_base] : [])), fetchTimeoutMs: settings.imageFetchTimeoutMs, inputMemory: settings.imageInputMemory });
   const sessions = new StatusSessions(store.sessions, settings.authTokens);
+  metrics.gauges.push(...poolGauges(pool, inFlight), new Gauge("coze_proxy_image_input_bytes", "Decoded image-input bytes reserved by requests (IMAGE_INPUT_MEMORY bounds it).", () => [{ value: images.memory.inUse }]));
   const ctx: AppContext = { settings, pool, store, images, metrics, inFlight, sessions, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
   const housekeeping = setInterval(() => void tidy(pool, store, settings.threadIdleMs), Math.min(60_000, Math.max(100, settings.threadIdleMs / 2)));
   const server = startServer(ctx);
@@ -75,6 +78,7 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
     pool,
     inFlight,
     metrics,
+    imageMemory: images.memory,
     ready,
     reload: (next) => pool.reload(next),
     // Once: a second SIGTERM, or a test stopping what shutdown already stopped, waits for the first.

@@ -20,6 +20,12 @@ let site: Bun.Server<unknown>;
 const hits: string[] = [];
 /** 1 GiB of zeros, gzipped to about a megabyte (made without holding the 1 GiB). */
 let bomb: Uint8Array;
+/** A 1 MiB image body, its first bytes saying which (the simulator keeps what was attached). */
+const oneMiB = (name: string) => {
+  const body = new Uint8Array(1 << 20);
+  body.set(new TextEncoder().encode(name));
+  return body;
+};
 /** 64 MiB of zeros, gzipped, for readers that would inflate it whole. */
 const smallBomb = Bun.gzipSync(new Uint8Array(64 << 20));
 beforeAll(async () => {
@@ -44,6 +50,7 @@ beforeAll(async () => {
       if (path === "/cat.png") return new Response(PNG, { headers: { "content-type": "image/png" } });
       if (path === "/logo.svg") return new Response('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', { headers: { "content-type": "image/svg+xml" } });
       if (path === "/small-bomb.png") return new Response(smallBomb, { headers: { "content-type": "image/png", "content-encoding": "gzip" } });
+      if (path.startsWith("/mib/")) return new Response(oneMiB(path), { headers: { "content-type": "image/png" } });
       if (path === "/page.html") return new Response("<html>not an image</html>", { headers: { "content-type": "text/html" } });
       if (path === "/huge.png") return new Response(new Uint8Array(11 * 1024 * 1024), { headers: { "content-type": "image/png" } });
       if (path === "/slow.png") return new Response(new ReadableStream({ async pull(c) { await Bun.sleep(5000); c.close(); } }), { headers: { "content-type": "image/png" } });
@@ -152,6 +159,47 @@ describe("image input rules (with ALLOW_PRIVATE_IMAGE_URLS=true, so the test ser
     expect(noSvg.status).toBe(400);
     expect((await json(noSvg)).error.message).toContain("not an image (image/svg+xml)");
     expect(stack.sim.posts).toHaveLength(1);
+  });
+});
+
+describe("IMAGE_INPUT_MEMORY bounds the image input all requests hold together", () => {
+  const MiB = 1 << 20;
+  const tenImages = (request: number) =>
+    JSON.stringify({
+      model: MODEL,
+      messages: [{ role: "user", content: [{ type: "text", text: `request ${request}` }, ...Array.from({ length: 10 }, (_, i) => ({ type: "image_url", image_url: { url: local(`/mib/${request}-${i}.png`) } }))] }],
+    });
+
+  test("five concurrent requests of ten images stay within it, and every one is answered with its images", async () => {
+    // 50 MiB of images in all, 16 MiB of room: requests wait their turn for room, within their start deadline.
+    const stack = await stackWith({ settings: { allowPrivateImageUrls: true, imageInputMemory: 16 * MiB, replyStartTimeoutMs: 20_000 } });
+    const answers = await Promise.all([0, 1, 2, 3, 4].map((r) => stack.fetch("/v1/chat/completions", { method: "POST", body: tenImages(r) })));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    for (const r of [0, 1, 2, 3, 4]) {
+      const post = stack.sim.posts.find((p) => p.content.includes(`request ${r}`))!;
+      expect(post.files.map((f) => new TextDecoder().decode(new Uint8Array(f.data).slice(0, 8)).replace(/\0+$/, ""))).toEqual(
+        Array.from({ length: 10 }, (_, i) => `/mib/${r}-${i}.png`.slice(0, 8)),
+      );
+    }
+    const memory = stack.app.imageMemory;
+    expect(memory.peak).toBeGreaterThanOrEqual(10 * MiB); // one request's images were held at once
+    expect(memory.peak).toBeLessThanOrEqual(16 * MiB);
+    expect(memory.inUse).toBe(0); // every request gave its images back when it ended
+  });
+
+  test("a request that finds no room before its start deadline is a 503 with retry-after, and nothing of it is posted", async () => {
+    const stack = await stackWith({ settings: { allowPrivateImageUrls: true, imageInputMemory: 16 * MiB, replyStartTimeoutMs: 1500 } });
+    // The first request holds its ten images while its reply takes 3 s; the second cannot get room meanwhile.
+    stack.cozes[0].behaviour = () => ({ text: "a long look at ten pictures", steps: 30, editIntervalMs: 100 });
+    const first = stack.fetch("/v1/chat/completions", { method: "POST", body: tenImages(0) });
+    await stack.sim.waitFor(() => stack.sim.posts.length === 1);
+    const second = await stack.fetch("/v1/chat/completions", { method: "POST", body: tenImages(1) });
+    expect(second.status).toBe(503);
+    expect(second.headers.get("retry-after")).toBe("5");
+    expect((await json(second)).error.code).toBe("image_memory_full");
+    expect((await first).status).toBe(200);
+    expect(stack.sim.posts).toHaveLength(1);
+    expect(stack.app.imageMemory.inUse).toBe(0);
   });
 });
 

@@ -1,5 +1,6 @@
 import { ImageStore } from "../store/images.ts";
 import { download, DownloadRefused, type Downloaded, type DownloadRules } from "./download.ts";
+import { ImageMemory } from "./image-memory.ts";
 
 /**
  * Where the images in a reply may be downloaded from, resolved once at start.
@@ -15,6 +16,8 @@ export interface ImagePolicy {
   /** For the backend's own hosts. */
   backend: DownloadRules;
   backendHosts: ReadonlySet<string>;
+  /** IMAGE_INPUT_MEMORY: the decoded image-input bytes all requests together may hold. */
+  memory: ImageMemory;
 }
 
 const DISCORD_CDN_HOSTS = ["cdn.discordapp.com", "media.discordapp.net"];
@@ -22,11 +25,12 @@ const DISCORD_CDN_HOSTS = ["cdn.discordapp.com", "media.discordapp.net"];
 const COZE_CDN_SUFFIXES = [".coze.com", ".coze.cn"];
 export const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
 
-export function imagePolicy(options: { proxyUrl?: string; allowPrivate: boolean; discordApiUrl: string; apiBases?: string[]; fetchTimeoutMs: number }): ImagePolicy {
+export function imagePolicy(options: { proxyUrl?: string; allowPrivate: boolean; discordApiUrl: string; apiBases?: string[]; fetchTimeoutMs: number; inputMemory: number }): ImagePolicy {
   return {
     input: { proxyUrl: options.proxyUrl, maxBytes: MAX_IMAGE_BYTES, timeoutMs: options.fetchTimeoutMs, maxRedirects: 3, allowPrivate: options.allowPrivate },
     backend: { proxyUrl: options.proxyUrl, maxBytes: 25 * 1024 * 1024, timeoutMs: 30_000, maxRedirects: 3, allowPrivate: true },
     backendHosts: new Set([...DISCORD_CDN_HOSTS, new URL(options.discordApiUrl).host, ...(options.apiBases ?? []).map((base) => new URL(base).host)]),
+    memory: new ImageMemory(options.inputMemory),
   };
 }
 

@@ -64,7 +64,7 @@ export async function prepareChat(
 ): Promise<PreparedChat> {
   if (!ctx.pool.hasModel(chat.model)) throw modelNotFound(chat.model);
   const conversation = planConversation(keyScope(req.headers.get("authorization")), chat.messages, named);
-  const files = await loadImageInputs(chat.messages, ctx.images, info.signal);
+  const files = await loadImageInputs(chat.messages, ctx.images, { signal: info.signal, deadline: info.receivedAt + ctx.settings.replyStartTimeoutMs, atEnd: info.atEnd });
   // A remembered state is continued once (a regenerate or a retry of the same history branches into a new
   // thread); a conversation the client named stays its own. Several choices are branches each.
   const place =

@@ -39,6 +39,8 @@ export interface RequestInfo {
   body?: unknown;
   /** For relayed routes: ends the request's in-flight slot; a stream calls it after its last event. Idempotent. */
   end: () => void;
+  /** Runs `fn` when the request ends (`end`), or at once if it has: what the request holds until then (its images). */
+  atEnd: (fn: () => void) => void;
 }
 
 export type RouteHandler = (req: Request, ctx: AppContext, info: RequestInfo) => Response | Promise<Response>;

@@ -48,7 +48,17 @@ export function startServer(ctx: AppContext): Server<unknown> {
       const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
       const receivedAt = Date.now();
       let response: Response;
-      let end = noop;
+      let endSlot = noop;
+      // What the request holds until it ends (its images' memory) is let go with its in-flight slot.
+      const holdings: (() => void)[] = [];
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        endSlot();
+        for (const release of holdings.splice(0)) release();
+      };
+      const atEnd = (release: () => void) => (ended ? release() : holdings.push(release));
       try {
         const handler = methods[req.method as keyof Methods] ?? methods["*"];
         if (req.method === "OPTIONS") response = preflight(req);
@@ -58,15 +68,16 @@ export function startServer(ctx: AppContext): Server<unknown> {
           // A relayed request holds its in-flight slot from the first byte: a client that never finishes
           // its body counts toward MAX_IN_FLIGHT, and gets a 408 after BODY_TIMEOUT.
           const work = ctx.inFlight.begin(req.signal);
-          end = work.end;
+          endSlot = work.end;
           const body = await readJsonBody(req, ctx.settings.maxBodyBytes, ctx.settings.bodyTimeoutMs);
           // Only now may the wait for Coze begin, with Bun's idle timer off.
           server.timeout(req, 0);
-          response = await handler(req, ctx, { requestId, server, signal: work.signal, receivedAt, body, end, authorized: true });
+          response = await handler(req, ctx, { requestId, server, signal: work.signal, receivedAt, body, end, atEnd, authorized: true });
         } else {
           const cookie = req.headers.get("cookie");
           const authorized = options.auth || keyCheck(req.headers.get("authorization")) || (cookie?.includes(SESSION_COOKIE) === true && (await ctx.sessions.check(cookie)));
-          response = await handler(req, ctx, { requestId, server, signal: req.signal, receivedAt, end, authorized });
+          response = await handler(req, ctx, { requestId, server, signal: req.signal, receivedAt, end, atEnd, authorized });
+          end();
         }
       } catch (error) {
         end();
