@@ -1,5 +1,5 @@
 import { createKeyCheck, SESSION_COOKIE } from "../http/auth.ts";
-import { cameOverHttps, fromOwnPage } from "../http/origin.ts";
+import { cameOverHttps, fromOwnPage, serviceOrigin } from "../http/origin.ts";
 import { ApiError } from "../openai/api-error.ts";
 import { SESSION_TTL_MS } from "./status-sessions.ts";
 import type { AppContext, RequestInfo, RouteHandler } from "./context.ts";
@@ -59,7 +59,13 @@ const LOGIN_FORM_LIMIT = 4096;
 export const login: RouteHandler = async (req, ctx) => {
   if (!fromOwnPage(req, ctx.settings)) {
     await req.body?.cancel();
-    throw new ApiError(403, "Log in from the status page itself: this request's Origin is not the service's.", "invalid_request_error", "cross_origin_login");
+    const expected = serviceOrigin(req, ctx.settings);
+    throw new ApiError(
+      403,
+      `Log in from the status page itself: this request does not come from ${expected}. Behind a reverse proxy, set PUBLIC_URL to the address browsers use, or TRUST_PROXY=true.`,
+      "invalid_request_error",
+      "cross_origin_login",
+    );
   }
   const length = Number(req.headers.get("content-length") ?? NaN);
   const form = length <= LOGIN_FORM_LIMIT ? new URLSearchParams(await req.text()) : new URLSearchParams();
