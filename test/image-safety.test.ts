@@ -315,11 +315,14 @@ describe("the address that was checked is the address connected to", () => {
     }
   });
 
-  test("TLS verifies the host's name on the checked address", async () => {
+  // The certificate comes from openssl; where it is missing the test says so and skips, except in CI, which has it.
+  const OPENSSL = Bun.which("openssl");
+  if (!OPENSSL && process.env.CI !== "true") console.warn("skipping the TLS name test: openssl is not installed (apt-get install openssl)");
+  test.skipIf(!OPENSSL && process.env.CI !== "true")("TLS verifies the host's name on the checked address", async () => {
     // A certificate for images.example, trusted through NODE_EXTRA_CA_CERTS in a child process (the only way to add a CA to
     // a fetch that sets no `tls.ca`): the download connects to 127.0.0.1 and must verify images.example, not the address.
     const dir = mkdtempSync(join(tmpdir(), "coze-tls-"));
-    const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=images.example", "-addext", "subjectAltName=DNS:images.example"], { stderr: "pipe" });
+    const made = Bun.spawnSync([OPENSSL ?? "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=images.example", "-addext", "subjectAltName=DNS:images.example"], { stderr: "pipe" });
     if (made.exitCode !== 0) throw new Error(`openssl could not make a test certificate: ${made.stderr.toString().slice(0, 300)}`);
     const tls = Bun.serve({
       hostname: "127.0.0.1",
