@@ -1,7 +1,9 @@
 import type { Server } from "bun";
 import type { BotEntry } from "./config/bots.ts";
 import type { Settings } from "./config/settings.ts";
-import { DiscordPool } from "./discord/pool.ts";
+import { BACKENDS } from "./backends.ts";
+import { Pool } from "./pool/pool.ts";
+import { ConversationBook } from "./relay/conversation-book.ts";
 import { unavailable } from "./openai/api-error.ts";
 import { startServer } from "./routes/server.ts";
 import { log } from "./log.ts";
@@ -18,29 +20,30 @@ import { errorText } from "./error-text.ts";
 
 export interface App {
   server: Server<unknown>;
-  pool: DiscordPool;
+  pool: Pool;
   /** Relay requests under way (a request holds one slot from its first byte to its last event). */
   inFlight: InFlight;
   metrics: Metrics;
   /** IMAGE_INPUT_MEMORY's accounting of the image input requests hold. */
   imageMemory: ImageMemory;
-  /** Settles when every Discord client has connected or failed. */
+  /** Settles when every entry's link has connected or failed. */
   ready: Promise<void>;
   /** Applies a new bot list; requests in flight finish on what they started with. */
   reload(entries: BotEntry[]): Promise<void>;
   /**
    * Stops accepting requests, lets those in flight finish for up to
    * SHUTDOWN_GRACE, ends the rest with an error (an error event on a stream),
-   * then closes Discord.
+   * then closes every link to Coze.
    */
   stop(): Promise<void>;
 }
 
-/** Starts the HTTP API at once and the Discord clients beside it; `/readyz` tells when they are up. */
+/** Starts the HTTP API at once and the links to Coze beside it; `/readyz` tells when they are up. */
 export function startApp(settings: Settings, entries: BotEntry[]): App {
   const metrics = new Metrics();
   const store = new Store(settings.dataDir, settings.conversationTtlMs, { imageTtlMs: settings.imageTtlMs, imageStoreMax: settings.imageStoreMax });
-  const pool = new DiscordPool(entries, {
+  const conversations = new ConversationBook(store);
+  const pool = new Pool(BACKENDS, entries, {
     discordApiUrl: settings.discordApiUrl,
     globalRateLimit: settings.discordGlobalRateLimit,
     proxyUrl: settings.proxyUrl,
@@ -55,8 +58,8 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
   const images = imagePolicy({ proxyUrl: settings.proxyUrl, allowPrivate: settings.allowPrivateImageUrls, discordApiUrl: settings.discordApiUrl, apiBases: entries.flatMap((e) => (e.kind === "api" ? [e.api_base] : [])), fetchTimeoutMs: settings.imageFetchTimeoutMs, inputMemory: settings.imageInputMemory });
   const sessions = new StatusSessions(store.sessions, settings.authTokens);
   metrics.gauges.push(...poolGauges(pool, inFlight), new Gauge("coze_proxy_image_input_bytes", "Decoded image-input bytes reserved by requests (IMAGE_INPUT_MEMORY bounds it).", () => [{ value: images.memory.inUse }]));
-  const ctx: AppContext = { settings, pool, store, images, metrics, inFlight, sessions, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
-  const housekeeping = setInterval(() => void tidy(pool, store, settings.threadIdleMs), Math.min(60_000, Math.max(100, settings.threadIdleMs / 2)));
+  const ctx: AppContext = { settings, pool, store, conversations, images, metrics, inFlight, sessions, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
+  const housekeeping = setInterval(() => void tidy(pool, store, conversations, settings.threadIdleMs), Math.min(60_000, Math.max(100, settings.threadIdleMs / 2)));
   const server = startServer(ctx);
   log.info("listening", { url: `http://${settings.host}:${server.port}`, models: pool.models.join(",") });
   const ready = pool.start();
@@ -86,8 +89,8 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
   };
 }
 
-function poolGauges(pool: DiscordPool, inFlight: InFlight): Gauge[] {
-  const perEntry = (value: (e: ReturnType<DiscordPool["status"]>[number]["entries"][number]) => number) => () =>
+function poolGauges(pool: Pool, inFlight: InFlight): Gauge[] {
+  const perEntry = (value: (e: ReturnType<Pool["status"]>[number]["entries"][number]) => number) => () =>
     pool.status().flatMap(({ model, entries }) => entries.map((e) => ({ labels: { model, entry: String(e.index) }, value: value(e) })));
   return [
     new Gauge("coze_proxy_requests_in_flight", "Relay requests under way.", () => [{ value: inFlight.size }]),
@@ -102,13 +105,12 @@ function poolGauges(pool: DiscordPool, inFlight: InFlight): Gauge[] {
  * 1000 active threads; posting in an archived thread unarchives it when its
  * conversation goes on), and forgets what the store keeps past its age.
  */
-async function tidy(pool: DiscordPool, store: Store, idleMs: number): Promise<void> {
+async function tidy(pool: Pool, store: Store, conversations: ConversationBook, idleMs: number): Promise<void> {
   try {
     store.sweep();
-    for (const place of store.idleThreads(Date.now() - idleMs)) {
-      const entry = pool.entry(place.entryKey);
-      if (entry && !entry.api && entry.connection.usable) await entry.connection.setArchived(place.channelId, true);
-      store.markArchived(place.channelId);
+    for (const place of await conversations.idle(Date.now() - idleMs)) {
+      await pool.entry(place.entryKey)?.link.archive?.(place.conversationId);
+      await conversations.archived(place.conversationId);
     }
   } catch (error) {
     log.warn("housekeeping failed; trying again later", { error: errorText(error) });

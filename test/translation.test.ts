@@ -2,14 +2,16 @@
 import { describe, expect, test } from "bun:test";
 import type { ChatMessage, Role } from "../lib/openai/chat-request.ts";
 import { estimateTokens } from "../lib/openai/usage.ts";
-import { classifyCozeText } from "../lib/relay/coze-errors.ts";
+import { classifyCozeText } from "../lib/discord/coze-errors.ts";
 import { DeltaTracker } from "../lib/relay/delta.ts";
-import { planPrompt } from "../lib/relay/prompt.ts";
+import { planPrompt } from "../lib/discord/prompt.ts";
 import type { ReplyMessage } from "../lib/discord/reply-message.ts";
 import { ReplyRouter } from "../lib/discord/reply-router.ts";
-import { followReply } from "../lib/relay/reply-follower.ts";
-import { markdownImages, ReplyText, withImages } from "../lib/relay/reply-text.ts";
-import { splitText } from "../lib/relay/text-split.ts";
+import { followReply } from "../lib/discord/reply-follower.ts";
+import { ReplyText } from "../lib/discord/reply-text.ts";
+import { markdownImages, withImages } from "../lib/markdown-images.ts";
+import { threadName } from "../lib/discord/attempt.ts";
+import { splitText } from "../lib/discord/text-split.ts";
 import { COZE_ERRORS } from "../lib/simulator/coze-script.ts";
 
 const M = "<@111111111111111111>";
@@ -263,7 +265,7 @@ describe("conversation identity", () => {
     const named = planConversation("k", [m("user", "only")], "chat-7");
     expect(named).toMatchObject({ key: "id:k:chat-7", named: true });
     expect(named.rememberKeys("x")).toEqual(["id:k:chat-7"]);
-    expect(planConversation("k", [m("user", "x".repeat(300))]).threadName).toHaveLength(100);
+    expect(threadName(planConversation("k", [m("user", "x".repeat(300))]).title)).toHaveLength(100);
   });
 });
 

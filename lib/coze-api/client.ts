@@ -2,19 +2,14 @@ import type { ApiEntry } from "../config/bots.ts";
 import { errorText } from "../error-text.ts";
 import { log } from "../log.ts";
 import { MultipartBody } from "../multipart-body.ts";
+import type { InputFile } from "../pool/seam.ts";
 import { readLimited } from "../read-limited.ts";
+import { Turns } from "../turns.ts";
 import { CozeApiFailure, entryProblem, failureKind } from "./failure.ts";
 import type { CozeMessage } from "./messages.ts";
 import { CozeStreamParser, type CozeStreamEvent } from "./stream.ts";
 
 export type ApiLinkState = "connecting" | "ready" | "down";
-
-/** A file to upload for an `object_string` message. */
-export interface ApiFile {
-  name: string;
-  data: Uint8Array;
-  contentType: string;
-}
 
 export interface ApiClientOptions {
   proxyUrl?: string;
@@ -28,7 +23,7 @@ const MAX_JSON_BYTES = 1024 * 1024;
 const BUSY_WAIT_MS = 1_000;
 
 /**
- * One `bot.json` entry's way into Coze's official chat API (SPEC §9), with
+ * One `bot.json` entry's way into Coze's official chat API, with
  * `fetch`: its token and bot checked at start (and again while down), chats
  * streamed, files uploaded, chats cancelled. States mirror a Discord
  * connection's so the pool treats both alike.
@@ -38,8 +33,8 @@ export class CozeApiClient {
   problem: string | undefined;
   private recheck: Timer | undefined;
   private closed = false;
-  /** The chat under way in each conversation: Coze refuses a second one (4016), so they wait their turn. */
-  private readonly turns = new Map<string, Promise<void>>();
+  /** Chats in one conversation take turns: Coze refuses a second one while the first runs (4016). */
+  private readonly turns = new Turns<string>();
 
   constructor(
     readonly entry: ApiEntry,
@@ -143,22 +138,11 @@ export class CozeApiClient {
    * turns instead of meeting Coze's 4016.
    */
   async inTurn<T>(conversationId: string | undefined, signal: AbortSignal, chat: () => Promise<T>): Promise<T> {
-    if (conversationId === undefined) return chat();
-    const previous = this.turns.get(conversationId) ?? Promise.resolve();
-    const { promise: mine, resolve } = Promise.withResolvers<void>();
-    const chained = previous.then(() => mine);
-    this.turns.set(conversationId, chained);
-    try {
-      await Promise.race([previous, new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)))]);
-      return await chat();
-    } finally {
-      resolve();
-      if (this.turns.get(conversationId) === chained) this.turns.delete(conversationId);
-    }
+    return conversationId === undefined ? chat() : this.turns.run(conversationId, signal, chat);
   }
 
   /** Uploads a file with the entry's token (`POST /v1/files/upload`, field `file`); its id. */
-  async upload(file: ApiFile, signal: AbortSignal): Promise<string> {
+  async upload(file: InputFile, signal: AbortSignal): Promise<string> {
     // Streamed from the image's own bytes with its length, like Discord's uploads (multipart-body.ts).
     const form = new MultipartBody([], [{ field: "file", ...file }]);
     const headers = { "content-type": form.contentType, "content-length": String(form.size) };

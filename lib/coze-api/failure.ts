@@ -1,8 +1,7 @@
-import { quotaExhausted, rateLimitedBy, unavailable, upstreamError, type ApiError } from "../openai/api-error.ts";
-import { RelayError, type FailureOutcome } from "../relay-error.ts";
+import { UpstreamFailure, type FailureKind } from "../pool/failure.ts";
 
 /**
- * What a Coze API error code means for the service (SPEC §9):
+ * What a Coze API error code means for the service:
  * - `entry`: the token is invalid or not allowed, or the bot is not published
  *   to the API or not found. The entry is down until fixed; the request moves
  *   on, and the client never sees a 401 for Coze's token.
@@ -41,42 +40,44 @@ export function entryProblem(code: number | undefined, msg: string): string {
   return `Coze refused the token (${code ?? "HTTP 401"}: ${msg}): create a personal access token with chat permission; for 扣子 set "api_base": "https://api.coze.cn"`;
 }
 
-export class CozeApiFailure extends RelayError {
+const KINDS: Record<CozeApiFailureKind, FailureKind> = {
+  entry: "entry-down",
+  quota: "quota",
+  busy: "rate-limited",
+  action: "needs-tool-output",
+  other: "entry-fault",
+};
+
+function clientWords(kind: CozeApiFailureKind, code: number | undefined, msg: string): string {
+  switch (kind) {
+    case "quota":
+      return `${msg} (code ${code})`;
+    case "busy":
+      return `Coze's API is rate limiting or busy (${code ?? "HTTP 429"}); try again shortly.`;
+    case "entry":
+      return `No entry of the model could reach its Coze bot: ${entryProblem(code, msg)}`;
+    case "action":
+      return "The Coze bot waits for the caller's tool output (conversation.chat.requires_action), which this service cannot give; remove the plugin or workflow that asks for it.";
+    default:
+      return `Coze's API answered with an error${code !== undefined ? ` (code ${code})` : ""}: ${msg}`;
+  }
+}
+
+const OPENAI_CODES: Record<CozeApiFailureKind, string> = { entry: "bot_unavailable", quota: "rate_limit_exceeded", busy: "coze_rate_limited", action: "coze_requires_action", other: "coze_error" };
+
+/** Coze's API refused or failed a call: its code and words kept, its meaning from the kind. */
+export class CozeApiFailure extends UpstreamFailure {
   override name = "CozeApiFailure";
-  override readonly retryAfterMs: number | undefined;
 
   constructor(
-    readonly kind: CozeApiFailureKind,
+    readonly apiKind: CozeApiFailureKind,
     readonly code: number | undefined,
     /** Coze's own words (never the token or the prompt). */
     readonly msg: string,
     retryAfterMs?: number,
+    cause?: unknown,
   ) {
-    super(`Coze API error${code !== undefined ? ` ${code}` : ""}: ${msg}`);
-    this.retryAfterMs = retryAfterMs;
-  }
-
-  get movesOn(): boolean {
-    return this.kind !== "action";
-  }
-
-  get outcome(): FailureOutcome {
-    if (this.kind === "quota") return "quota";
-    return this.kind === "other" ? "failure" : "neutral";
-  }
-
-  toApiError(retryAfterMs?: number): ApiError {
-    switch (this.kind) {
-      case "quota":
-        return quotaExhausted(`Coze quota exhausted on every bot of the model: ${this.msg} (code ${this.code})`, (retryAfterMs ?? 60_000) / 1000);
-      case "busy":
-        return rateLimitedBy(`Coze's API is rate limiting or busy (${this.code ?? "HTTP 429"}); try again shortly.`, (retryAfterMs ?? this.retryAfterMs ?? 5_000) / 1000, "coze_rate_limited");
-      case "entry":
-        return unavailable(`No entry of the model could reach its Coze bot: ${entryProblem(this.code, this.msg)}`);
-      case "action":
-        return upstreamError("The Coze bot waits for the caller's tool output (conversation.chat.requires_action), which this service cannot give; remove the plugin or workflow that asks for it.", "coze_requires_action");
-      default:
-        return upstreamError(`Coze's API answered with an error${this.code !== undefined ? ` (code ${this.code})` : ""}: ${this.msg}`, "coze_error");
-    }
+    super(KINDS[apiKind], clientWords(apiKind, code, msg), { openaiCode: OPENAI_CODES[apiKind], retryAfterMs, cause, fromCoze: true });
+    this.message = `Coze API error${code !== undefined ? ` ${code}` : ""}: ${msg}`;
   }
 }

@@ -1,4 +1,5 @@
 import type { ChatMessage } from "../openai/chat-request.ts";
+import { roleLabel } from "../openai/role-label.ts";
 
 /** A message of `/v3/chat`'s `additional_messages`, as Coze's API takes it. */
 export interface CozeMessage {
@@ -11,11 +12,9 @@ export interface CozeMessage {
 /** Coze takes at most this many additional messages in one chat. */
 export const MAX_ADDITIONAL_MESSAGES = 100;
 
-const LABELS: Partial<Record<ChatMessage["role"], string>> = { system: "System", developer: "System", tool: "Tool", function: "Tool" };
-
 /**
  * A conversation as Coze's API takes it: role-tagged messages, not the
- * 2000-character rendering Discord needs (SPEC §9). Coze's roles are user
+ * 2000-character rendering Discord needs. Coze's roles are user
  * and assistant only, so system turns and tool results go as user messages
  * that say what they are (`System: …`, `Tool (fn, call): …`). The client's
  * instruction (functions, JSON) closes the last user message; the images go
@@ -31,8 +30,7 @@ export function toCozeMessages(messages: ChatMessage[], instruction: string | un
       out.push({ role: "assistant", type: "answer", content: text, content_type: "text" });
       continue;
     }
-    const label = LABELS[m.role] ?? (m.name ? "User" : undefined);
-    const who = label ? `${label}${m.name ? ` (${m.name})` : ""}: ` : "";
+    const who = m.role === "user" && !m.name ? "" : `${roleLabel(m)}: `;
     out.push({ role: "user", type: "question", content: who + text, content_type: "text" });
   }
   let last = out.findLastIndex((m) => m.role === "user");

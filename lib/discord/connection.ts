@@ -11,15 +11,9 @@ import { MultipartBody } from "../multipart-body.ts";
 import { ReplyRouter } from "./reply-router.ts";
 import { skipPacketObjects } from "./skip-packets.ts";
 import { errorText } from "../error-text.ts";
+import type { InputFile, LinkState } from "../pool/seam.ts";
 
-export type ConnectionState = "connecting" | "ready" | "reconnecting" | "down";
-
-/** A file to upload with the prompt message. */
-export interface OutgoingFile {
-  name: string;
-  data: Uint8Array;
-  contentType: string;
-}
+export type ConnectionState = LinkState;
 
 /** What a Discord call made for a request may spend: its start deadline (ms since the epoch) and its client's signal. */
 export interface CallLimits {
@@ -71,6 +65,8 @@ export class Connection {
   state: ConnectionState = "connecting";
   /** Why the connection is down, in words a user can act on. */
   problem: string | undefined;
+  /** The gateway's close code that took the connection down for good (4004 a refused token, 4014 a refused intent). */
+  fatalCode: number | undefined;
   readonly router = new ReplyRouter();
   readonly client: DiscordClient;
   /** Authors whose messages may be replies: the Coze bots of the entries on this connection. */
@@ -102,7 +98,7 @@ export class Connection {
       else this.setState("ready");
     });
     this.client.on(Events.ShardReconnecting, () => this.state !== "down" && this.setState("reconnecting"));
-    this.client.on(Events.ShardDisconnect, (event) => this.fail(FATAL_CLOSE[event.code] ?? `the gateway closed (code ${event.code})`));
+    this.client.on(Events.ShardDisconnect, (event) => this.fail(FATAL_CLOSE[event.code] ?? `the gateway closed (code ${event.code})`, FATAL_CLOSE[event.code] ? event.code : undefined));
     this.client.on(Events.ShardError, (error) => log.debug("discord shard error", { bot: this.label, error: error.message }));
     this.client.on(Events.Error, (error) => log.warn("discord client error", { bot: this.label, error: error.message }));
     this.client.rest.on(RESTEvents.RateLimited, (info) => {
@@ -129,8 +125,8 @@ export class Connection {
       if (this.closed) return;
       const message = errorText(error);
       const code = (error as { code?: string }).code;
-      if (code === "TokenInvalid") return this.fail(FATAL_CLOSE[4004]);
-      if (/disallowed intent/i.test(message)) return this.fail(FATAL_CLOSE[4014]);
+      if (code === "TokenInvalid") return this.fail(FATAL_CLOSE[4004], 4004);
+      if (/disallowed intent/i.test(message)) return this.fail(FATAL_CLOSE[4014], 4014);
       // Discord unreachable or answering 5xx: try again, more slowly each time.
       const delay = LOGIN_RETRY_MS[Math.min(this.loginAttempts++, LOGIN_RETRY_MS.length - 1)];
       this.fail(`could not log in to Discord (${message}); trying again in ${delay / 1000} s`);
@@ -157,10 +153,11 @@ export class Connection {
     } else log.info("discord bot reconnecting", { bot: this.label });
   }
 
-  private fail(problem: string): void {
+  private fail(problem: string, fatalCode?: number): void {
     if (this.state === "down" && this.problem === problem) return;
     this.state = "down";
     this.problem = problem;
+    this.fatalCode = fatalCode;
     this.settled.resolve();
     log.error(`discord bot is down: ${problem}`, { bot: this.label });
   }
@@ -199,7 +196,7 @@ export class Connection {
   }
 
   /** Posts one message; only `mentionId` may be pinged by it. Returns the message id. */
-  post(channelId: string, content: string, mentionId: string | undefined, files: OutgoingFile[], limits: CallLimits): Promise<string> {
+  post(channelId: string, content: string, mentionId: string | undefined, files: InputFile[], limits: CallLimits): Promise<string> {
     return this.call("the post", limits, async (signal) => {
       const payload = {
         content,

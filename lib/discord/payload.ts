@@ -35,10 +35,10 @@ export function toReplyMessage(data: GatewayMessageUpdateDispatchData | APIMessa
 }
 
 export function toPostError(error: unknown, what: string): PostError {
-  if (error instanceof DiscordAPIError) return new PostError(`Discord refused ${what}: ${error.message}`, error.status, Number(error.code) || undefined);
-  if (error instanceof HTTPError) return new PostError(`Discord answered ${error.status} to ${what}`, error.status);
+  if (error instanceof DiscordAPIError) return new PostError(`Discord refused ${what}: ${error.message}`, error.status, Number(error.code) || undefined, undefined, error);
+  if (error instanceof HTTPError) return new PostError(`Discord answered ${error.status} to ${what}`, error.status, undefined, undefined, error);
   if (error instanceof RateLimitError) {
-    return new PostError(`Discord rate-limits ${what} for ${Math.ceil(error.retryAfter / 1000)} s, longer than the request may wait`, 429, undefined, error.retryAfter);
+    return new PostError(`Discord rate-limits ${what} for ${Math.ceil(error.retryAfter / 1000)} s, longer than the request may wait`, 429, undefined, error.retryAfter, error);
   }
-  return new PostError(`Discord could not be reached for ${what}: ${errorText(error)}`, 0);
+  return new PostError(`Discord could not be reached for ${what}: ${errorText(error)}`, 0, undefined, undefined, error);
 }

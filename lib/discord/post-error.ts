@@ -1,19 +1,22 @@
-import { rateLimited, upstreamError, type ApiError } from "../openai/api-error.ts";
-import { RelayError, type FailureOutcome } from "../relay-error.ts";
+import { UpstreamFailure, type FailureKind } from "../pool/failure.ts";
 
 /** Statuses that say the entry (its token, channel or Discord itself) is at fault, not the request. */
 const ENTRY_FAULT = new Set([0, 401, 403, 404, 500, 502, 503, 504]);
 
+function kindOf(status: number): FailureKind {
+  if (status === 429) return "rate-limited";
+  return ENTRY_FAULT.has(status) ? "entry-fault" : "call-failed";
+}
+
 /**
  * A Discord call made for a request (a post, a thread) did not happen. The
- * pool turns discord.js errors into this, so the relay can decide on failover
- * without knowing discord.js. Every kind moves the request to another entry;
- * only a fault of the entry trips its breaker, never a rate limit.
+ * connection turns discord.js errors into this, so the relay can decide on
+ * failover without knowing discord.js. Every kind moves the request to
+ * another entry; only a fault of the entry trips its breaker, never a rate
+ * limit (Discord pacing us).
  */
-export class PostError extends RelayError {
+export class PostError extends UpstreamFailure {
   override name = "PostError";
-  readonly movesOn = true;
-  override readonly retryAfterMs: number | undefined;
 
   constructor(
     message: string,
@@ -23,24 +26,18 @@ export class PostError extends RelayError {
     readonly code?: number,
     /** For a rate limit: how long until Discord takes the call. */
     retryAfterMs?: number,
+    cause?: unknown,
   ) {
-    super(message);
-    this.retryAfterMs = retryAfterMs;
+    super(
+      kindOf(status),
+      status === 429 ? `Discord's rate limit on every bot of the model outlasts REPLY_START_TIMEOUT; try again shortly. (${message})` : message,
+      { openaiCode: status === 429 ? "discord_rate_limited" : "discord_error", retryAfterMs, cause },
+    );
+    this.message = message;
   }
 
   /** A rate limit is Discord pacing us, never a fault of the entry: no rest, no failure count. */
   get rateLimited(): boolean {
     return this.status === 429;
-  }
-
-  get outcome(): FailureOutcome {
-    return ENTRY_FAULT.has(this.status) ? "failure" : "neutral";
-  }
-
-  toApiError(retryAfterMs?: number): ApiError {
-    if (this.rateLimited) {
-      return rateLimited(`Discord's rate limit on every bot of the model outlasts REPLY_START_TIMEOUT; try again shortly. (${this.message})`, (retryAfterMs ?? this.retryAfterMs ?? 5000) / 1000);
-    }
-    return upstreamError(this.message, "discord_error");
   }
 }

@@ -22,13 +22,11 @@ export interface ConversationPlan {
   named: boolean;
   /** What to post when the conversation continues: the messages after the last assistant message. */
   newTurns: ChatMessage[];
-  /** The name of a new thread: the start of the first user message, 1 to 100 characters. */
-  threadName: string;
+  /** What the conversation is about: its first user message, white space collapsed (a new Discord thread is named after its start). */
+  title: string;
   /** The keys to remember the conversation under once Coze has answered `answer`. */
   rememberKeys(answer: string): string[];
 }
-
-const THREAD_NAME_LIMIT = 100;
 
 export function planConversation(scope: string, messages: ChatMessage[], conversationId?: string): ConversationPlan {
   const lastAssistant = messages.findLastIndex((m) => m.role === "assistant");
@@ -36,10 +34,10 @@ export function planConversation(scope: string, messages: ChatMessage[], convers
   let newTurns = messages.slice(lastAssistant + 1);
   if (newTurns.length === 0) newTurns = messages.slice(-1);
   const firstUser = messages.find((m) => m.role === "user" && m.text.trim() !== "");
-  const threadName = [...(firstUser?.text.trim().replace(/\s+/g, " ") ?? "conversation")].slice(0, THREAD_NAME_LIMIT).join("") || "conversation";
+  const title = firstUser?.text.trim().replace(/\s+/g, " ") || "conversation";
   if (conversationId !== undefined) {
     const key = `id:${scope}:${conversationId}`;
-    return { scope, key, named: true, newTurns, threadName, rememberKeys: () => [key] };
+    return { scope, key, named: true, newTurns, title, rememberKeys: () => [key] };
   }
   // The history's text is a prefix of what is remembered after the answer: built once, hashed twice.
   // Strings and Bun.SHA256.hash, not a CryptoHasher and its copies: those are native objects the
@@ -52,7 +50,7 @@ export function planConversation(scope: string, messages: ChatMessage[], convers
     key,
     named: false,
     newTurns,
-    threadName,
+    title,
     rememberKeys: (answer) => [digestOf(asked + messageText([{ role: "assistant", text: answer, images: [] }]))],
   };
 }

@@ -1,4 +1,4 @@
-import type { OutgoingFile } from "../discord/connection.ts";
+import type { InputFile } from "../pool/seam.ts";
 import { invalidRequest } from "../openai/api-error.ts";
 import type { ChatMessage, ImageInput } from "../openai/chat-request.ts";
 import { download, DownloadRefused, isImageType } from "./download.ts";
@@ -27,7 +27,7 @@ export interface ImageInputRequest {
  * why, before anything is posted to Discord. The decoded bytes are held
  * within IMAGE_INPUT_MEMORY (image-memory.ts) until the request ends.
  */
-export async function loadImageInputs(messages: ChatMessage[], policy: ImagePolicy, request: ImageInputRequest): Promise<OutgoingFile[]> {
+export async function loadImageInputs(messages: ChatMessage[], policy: ImagePolicy, request: ImageInputRequest): Promise<InputFile[]> {
   const last = messages.findLast((m) => m.role === "user");
   const images = last?.images ?? [];
   if (images.length === 0) return [];
@@ -59,7 +59,7 @@ export async function loadImageInputs(messages: ChatMessage[], policy: ImagePoli
   }
 }
 
-async function loadImage(image: ImageInput, n: number, policy: ImagePolicy, signal: AbortSignal, charge: (bytes: number) => void): Promise<OutgoingFile> {
+async function loadImage(image: ImageInput, n: number, policy: ImagePolicy, signal: AbortSignal, charge: (bytes: number) => void): Promise<InputFile> {
   let loaded: { data: Uint8Array; contentType: string };
   try {
     loaded = image.url.startsWith("data:") ? decodeDataUri(image.url, charge) : await download(image.url, policy.input, signal, charge);

@@ -6,13 +6,12 @@ import type { FinishReason } from "../openai/chat-response.ts";
 import { renderToolCalls, type ToolCall } from "../openai/tools.ts";
 import type { Usage } from "../openai/usage.ts";
 import { shapeAnswer, type AnswerLimits } from "../relay/answer-limits.ts";
+import { beforeLinks, withImages } from "../markdown-images.ts";
+import type { Answer, ConversationPlace, RelayRequest } from "../pool/seam.ts";
 import { keyScope, planConversation, type ConversationPlan } from "../relay/conversation.ts";
 import { loadImageInputs } from "../relay/image-input.ts";
-import { beforeLinks, keepImages, rewriteLinks } from "../relay/images.ts";
-import { planPrompt } from "../relay/prompt.ts";
-import { relay, type RelayRequest, type RelayResult } from "../relay/relay.ts";
-import { withImages } from "../relay/reply-text.ts";
-import type { ConversationPlace } from "../store/store.ts";
+import { keepImages, rewriteLinks } from "../relay/images.ts";
+import { relay } from "../relay/relay.ts";
 import { publicBase, type AppContext, type RequestInfo } from "./context.ts";
 
 /** Bytes a streaming client may leave unread before it is dropped. */
@@ -68,32 +67,22 @@ export async function prepareChat(
   // A remembered state is continued once (a regenerate or a retry of the same history branches into a new
   // thread); a conversation the client named stays its own. Several choices are branches each.
   const place =
-    conversation.key === undefined || chat.n > 1 ? undefined : conversation.named ? ctx.store.find(conversation.key) : ctx.store.take(conversation.key);
+    conversation.key === undefined || chat.n > 1 ? undefined : conversation.named ? await ctx.conversations.find(conversation.key) : await ctx.conversations.take(conversation.key);
   const instruction = answerInstruction(chat.rules);
-  const requestFor = (asked?: { place: ConversationPlace | undefined; turns: ChatMessage[] }): RelayRequest => {
-    const history = asked ? [...chat.messages, ...asked.turns] : chat.messages;
-    const newHistory = asked ? asked.turns.slice(-1) : conversation.newTurns;
-    return {
-      model: chat.model,
-      contents: (mention) => {
-        const plan = planPrompt(history, mention, instruction);
-        if (plan.dropped > 0) log.debug("prompt fitted to discord", { request: info.requestId, dropped_turns: plan.dropped });
-        return plan;
-      },
-      newTurns: (mention) => planPrompt(newHistory, mention, instruction),
-      place: asked ? asked.place : place,
-      threadName: conversation.threadName,
-      history,
-      newHistory,
-      instruction,
-      user: conversation.scope,
-      files: asked ? [] : files,
-      wantImage: false,
-      signal: info.signal,
-      requestId: info.requestId,
-      receivedAt: info.receivedAt,
-    };
-  };
+  const requestFor = (asked?: { place: ConversationPlace | undefined; turns: ChatMessage[] }): RelayRequest => ({
+    model: chat.model,
+    history: asked ? [...chat.messages, ...asked.turns] : chat.messages,
+    newTurns: asked ? asked.turns.slice(-1) : conversation.newTurns,
+    place: asked ? asked.place : place,
+    title: conversation.title,
+    instruction,
+    user: conversation.scope,
+    files: asked ? [] : files,
+    wantImage: false,
+    signal: info.signal,
+    requestId: info.requestId,
+    receivedAt: info.receivedAt,
+  });
   return { conversation, requestFor, rules: chat.rules, base: () => publicBase(ctx, req) };
 }
 
@@ -135,11 +124,11 @@ export async function runChoice(
     if (verdict.kind === "wrong") throw upstreamError(`${verdict.problem}, also when asked again.`, "invalid_model_output");
   }
   if (verdict.kind === "calls") {
-    remember(ctx, prepared.conversation, result.place, renderToolCalls(verdict.calls));
+    await remember(ctx, prepared.conversation, result.place, renderToolCalls(verdict.calls));
     return { content: "", toolCalls: verdict.calls, finishReason: "tool_calls", place: result.place, promptText, usage: spent };
   }
   const shaped = shapeAnswer(verdict.text, limits, true);
-  remember(ctx, prepared.conversation, result.place, shaped.text);
+  await remember(ctx, prepared.conversation, result.place, shaped.text);
   return { content: shaped.text, finishReason: shaped.finish ?? result.finishReason, place: result.place, promptText, usage: spent };
 }
 
@@ -154,7 +143,7 @@ const addUsage = (a: Usage, b: Usage): Usage => ({
  * stored by the service and linked from its own URL (Discord's links expire
  * in about a day); a link the download rules refuse stays as it was.
  */
-async function finalContent(ctx: AppContext, result: RelayResult, base: () => string, signal: AbortSignal): Promise<string> {
+async function finalContent(ctx: AppContext, result: Answer, base: () => string, signal: AbortSignal): Promise<string> {
   const content = withImages(result.text, result.images);
   if (result.images.length === 0) return content;
   return rewriteLinks(content, await keepImages(result.images, ctx.images, ctx.store.images, base(), signal));
@@ -169,7 +158,6 @@ function conversationId(req: Request): string | undefined {
 }
 
 /** Remembers where the conversation now lives, under the state Coze has seen: the client's history and this answer. */
-function remember(ctx: AppContext, conversation: ConversationPlan, place: ConversationPlace | undefined, answer: string): void {
-  if (!place) return;
-  for (const key of conversation.rememberKeys(answer)) ctx.store.remember(key, place);
+async function remember(ctx: AppContext, conversation: ConversationPlan, place: ConversationPlace | undefined, answer: string): Promise<void> {
+  if (place) await ctx.conversations.remember(conversation.rememberKeys(answer), place);
 }

@@ -1,7 +1,8 @@
 import type { Server } from "bun";
 import type { Settings } from "../config/settings.ts";
-import type { DiscordPool } from "../discord/pool.ts";
 import type { Metrics } from "../metrics.ts";
+import type { Pool } from "../pool/pool.ts";
+import type { ConversationBook } from "../relay/conversation-book.ts";
 import type { ImagePolicy } from "../relay/images.ts";
 import type { Store } from "../store/store.ts";
 import type { InFlight } from "../http/in-flight.ts";
@@ -11,9 +12,11 @@ import type { StatusSessions } from "./status-sessions.ts";
 /** What every route handler may use; built once at start. */
 export interface AppContext {
   settings: Settings;
-  pool: DiscordPool;
-  /** Conversations, rests and images that outlive a restart. */
+  pool: Pool;
+  /** Rests and images that outlive a restart. */
   store: Store;
+  /** Where conversations live, and the places (threads) backends started: the store as the relay uses it. */
+  conversations: ConversationBook;
   /** Where images may be downloaded from. */
   images: ImagePolicy;
   metrics: Metrics;

@@ -3,8 +3,8 @@ import { log } from "../log.ts";
 import { parseImageRequest, type ImageRequest } from "../openai/image-request.ts";
 import { DownloadRefused } from "../relay/download.ts";
 import { downloadReplyImage, keepImages } from "../relay/images.ts";
+import { withoutLinks } from "../markdown-images.ts";
 import { keyScope } from "../relay/conversation.ts";
-import { planPrompt } from "../relay/prompt.ts";
 import { relay } from "../relay/relay.ts";
 import { publicBase, type RouteHandler } from "./context.ts";
 
@@ -24,11 +24,10 @@ export const imageGenerations: RouteHandler = async (req, ctx, info) => {
     Array.from({ length: request.n }, async () => {
       const result = await relay(ctx, {
         model: request.model,
-        contents: (mention) => planPrompt(turn, mention),
         history: turn,
-        newHistory: turn,
+        newTurns: turn,
         user,
-        threadName: [...request.prompt.replace(/\s+/g, " ").trim()].slice(0, 100).join("") || "image",
+        title: request.prompt.replace(/\s+/g, " ").trim() || "image",
         files: [],
         wantImage: true,
         signal: info.signal,
@@ -74,9 +73,6 @@ export function imagePrompt(request: ImageRequest): string {
 
 /** What Coze wrote beside the image, without the image itself: OpenAI's `revised_prompt`. */
 export function revisedPrompt(text: string, url: string): string | undefined {
-  const rest = text
-    .replace(/!?\[[^\]]*\]\([^)]*\)/g, "")
-    .replace(url, "")
-    .trim();
+  const rest = withoutLinks(text).replace(url, "").trim();
   return rest === "" ? undefined : rest;
 }

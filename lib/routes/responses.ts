@@ -23,14 +23,14 @@ import type { AppContext, RequestInfo, RouteHandler } from "./context.ts";
 export const createResponse: RouteHandler = async (req, ctx, info) => {
   const request = parseResponsesRequest(info.body);
   const scope = keyScope(req.headers.get("authorization"));
-  const messages = withPrevious(ctx, scope, request);
+  const messages = await withPrevious(ctx, scope, request);
   nameToolResults(messages);
   const prepared = await prepareChat(req, ctx, info, { model: request.model, messages, n: 1, rules: request.rules }, undefined);
   const limits: AnswerLimits = { stop: [], maxTokens: request.maxOutputTokens };
   const who = responseIdentity(request.model, request.instructions, request.previousResponseId);
-  const done = (choice: Choice): Finished => {
+  const done = async (choice: Choice): Promise<Finished> => {
     const text = choice.toolCalls ? renderToolCalls(choice.toolCalls) : choice.content;
-    ctx.store.rememberResponse(who.id, scope, [...messages, { role: "assistant", text, images: [], ...(choice.toolCalls ? { toolCalls: choice.toolCalls } : {}) }]);
+    await ctx.conversations.rememberResponse(who.id, scope, [...messages, { role: "assistant", text, images: [], ...(choice.toolCalls ? { toolCalls: choice.toolCalls } : {}) }]);
     return {
       status: choice.finishReason === "length" ? "incomplete" : "completed",
       answer: choice.toolCalls ? { calls: choice.toolCalls } : { text: choice.content },
@@ -40,7 +40,7 @@ export const createResponse: RouteHandler = async (req, ctx, info) => {
   if (request.stream) return streamResponse(ctx, info, prepared, limits, who, done);
   const choice = await runChoice(ctx, prepared, limits, info.signal);
   info.end();
-  const { status, answer, spent } = done(choice);
+  const { status, answer, spent } = await done(choice);
   return Response.json(responseObject(who, status, answer, spent));
 };
 
@@ -51,9 +51,9 @@ interface Finished {
 }
 
 /** The request's messages: the previous response's conversation (without its instructions), then this request's. */
-function withPrevious(ctx: AppContext, scope: string, request: ResponsesRequest): ChatMessage[] {
+async function withPrevious(ctx: AppContext, scope: string, request: ResponsesRequest): Promise<ChatMessage[]> {
   if (!request.previousResponseId) return request.input;
-  const previous = ctx.store.response(request.previousResponseId, scope) as ChatMessage[] | undefined;
+  const previous = await ctx.conversations.response(request.previousResponseId, scope);
   if (!previous) {
     throw new ApiError(404, `Previous response with id '${request.previousResponseId}' not found.`, "invalid_request_error", "previous_response_not_found", "previous_response_id");
   }
@@ -68,7 +68,7 @@ function streamResponse(
   prepared: PreparedChat,
   limits: AnswerLimits,
   who: ResponseIdentity,
-  done: (choice: Choice) => Finished,
+  done: (choice: Choice) => Promise<Finished>,
 ): Promise<Response> {
   const events = new ResponseEvents(who);
   const sse = new DeferredSse({
@@ -91,8 +91,8 @@ function streamResponse(
     if (piece !== "") sendText(piece);
     return delta.sent !== "";
   }).then(
-    (choice) => {
-      const { status, answer, spent } = done(choice);
+    async (choice) => {
+      const { status, answer, spent } = await done(choice);
       if ("calls" in answer) {
         for (const event of events.called(answer.calls, spent)) sse.send(sseEvent(event));
       } else {

@@ -1,8 +1,7 @@
-import type { ReplyMessage } from "../discord/reply-message.ts";
-import { replyTimeout, upstreamError, type ApiError } from "../openai/api-error.ts";
+import type { ReplyMessage } from "./reply-message.ts";
 import type { FinishReason } from "../openai/chat-response.ts";
-import { RelayError } from "../relay-error.ts";
-import { classifyCozeText, CozeError } from "./coze-errors.ts";
+import { UpstreamFailure } from "../pool/failure.ts";
+import { classifyCozeText, CozeErrorText } from "./coze-errors.ts";
 import { ReplyText } from "./reply-text.ts";
 
 export interface FollowOptions {
@@ -33,35 +32,19 @@ export interface FollowResult {
  * Nothing at all arrived within REPLY_START_TIMEOUT. Another bot would most
  * likely stay as silent (and the client has waited long enough): no failover.
  */
-export class ReplyStartTimeout extends RelayError {
-  override name = "ReplyStartTimeout";
-  readonly movesOn = false;
-  readonly outcome = "neutral";
-
-  toApiError(): ApiError {
-    return replyTimeout(
-      "The Coze bot did not start a reply in time (REPLY_START_TIMEOUT). Check, in this order: whether your Coze bot answers " +
-        "messages from other bots at all (Coze has ignored mentions from bots since February 2024: mention bot-01 from bot-02's " +
-        "channel yourself to see), that the Coze bot is online and published to Discord, and that bot-02 can read the channel " +
-        "(View Channel, Read Message History, Message Content intent). `coze-chat-proxy check` tests each of these.",
-    );
-  }
-}
+export const replyStartTimeout = () =>
+  new UpstreamFailure(
+    "start-timeout",
+    "The Coze bot did not start a reply in time (REPLY_START_TIMEOUT). Check, in this order: whether your Coze bot answers " +
+      "messages from other bots at all (Coze has ignored mentions from bots since February 2024: mention bot-01 from bot-02's " +
+      "channel yourself to see), that the Coze bot is online and published to Discord, and that bot-02 can read the channel " +
+      "(View Channel, Read Message History, Message Content intent). `coze-chat-proxy check` tests each of these.",
+    { openaiCode: "reply_timeout" },
+  );
 
 /** The reply ended (buttons or quiet) without the image an image request waits for. */
-export class NoImageInReply extends RelayError {
-  override name = "NoImageInReply";
-  readonly movesOn = false;
-  readonly outcome = "neutral";
-
-  constructor(readonly cozeText: string) {
-    super("the reply has no image");
-  }
-
-  toApiError(): ApiError {
-    return upstreamError(`The Coze bot's reply has no image${this.cozeText ? `; it said: ${this.cozeText.slice(0, 500)}` : ""}.`, "no_image");
-  }
-}
+export const noImageInReply = (cozeText: string) =>
+  new UpstreamFailure("no-image", `The Coze bot's reply has no image${cozeText ? `; it said: ${cozeText.slice(0, 500)}` : ""}.`, { openaiCode: "no_image" });
 
 type Subscribe = (listener: (message: ReplyMessage) => void) => () => void;
 
@@ -95,9 +78,9 @@ export function followReply(subscribe: Subscribe, options: FollowOptions): Promi
     // An error is judged on the complete reply, and only when its text came whole in Coze's first message:
     // Coze writes an error at once, while an answer grows by edits (and may quote an error text).
     const cozeError = grew ? null : classifyCozeText(lastText);
-    if (cozeError) return finish(new CozeError(cozeError, lastText));
+    if (cozeError) return finish(new CozeErrorText(cozeError, lastText));
     const images = reply.images();
-    if (options.wantImage && images.length === 0) return finish(new NoImageInReply(lastText));
+    if (options.wantImage && images.length === 0) return finish(noImageInReply(lastText));
     finish({ text: lastText, images, buttons: reply.buttonLabels(), finishReason });
   };
 
@@ -126,9 +109,9 @@ export function followReply(subscribe: Subscribe, options: FollowOptions): Promi
   const onAbort = () => finish(options.signal!.reason instanceof Error ? options.signal!.reason : new DOMException("aborted", "AbortError"));
 
   const start = setTimeout(() => {
-    if (!reply.started) finish(new ReplyStartTimeout("no reply started in time"));
+    if (!reply.started) finish(replyStartTimeout());
   }, options.startTimeoutMs);
-  const total = setTimeout(() => (reply.started ? complete("length") : finish(new ReplyStartTimeout("no reply"))), options.totalTimeoutMs);
+  const total = setTimeout(() => (reply.started ? complete("length") : finish(replyStartTimeout())), options.totalTimeoutMs);
   // Replies that arrived before the post returned are delivered inside subscribe().
   const stop = subscribe(onMessage);
   if (settled) {

@@ -1,4 +1,5 @@
-import { compareSnowflakes, type ReplyMessage } from "../discord/reply-message.ts";
+import { markdownImages } from "../markdown-images.ts";
+import { compareSnowflakes, type ReplyMessage } from "./reply-message.ts";
 
 /**
  * The state of one Coze reply: the Discord messages it spans, in order.
@@ -77,24 +78,4 @@ const LEADING_MENTION = /^\s*<@!?\d+>\s*/;
 
 export function stripLeadingMention(content: string): string {
   return content.replace(LEADING_MENTION, "");
-}
-
-const MARKDOWN_IMAGE = /!\[[^\]]*\]\((https?:\/\/[^\s)]+)\)/g;
-const IMAGE_LINK = /\[[^\]]*\]\((https?:\/\/[^\s)]+\.(?:png|jpe?g|gif|webp)(?:\?[^\s)]*)?)\)/gi;
-
-/** URLs of markdown images `![alt](url)` and of markdown links that point at an image file. */
-export function markdownImages(text: string): string[] {
-  if (!text.includes("](")) return [];
-  const urls: string[] = [];
-  for (const match of text.matchAll(MARKDOWN_IMAGE)) urls.push(match[1]);
-  for (const match of text.matchAll(IMAGE_LINK)) if (!urls.includes(match[1])) urls.push(match[1]);
-  return urls;
-}
-
-/** Chat content with the reply's images that are not already in its text, as markdown images. */
-export function withImages(text: string, images: string[]): string {
-  const missing = images.filter((url) => !text.includes(url));
-  if (missing.length === 0) return text;
-  const block = missing.map((url) => `![image](${url})`).join("\n");
-  return text === "" ? block : `${text}\n\n${block}`;
 }

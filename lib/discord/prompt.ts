@@ -1,4 +1,5 @@
-import type { ChatMessage, Role } from "../openai/chat-request.ts";
+import type { ChatMessage } from "../openai/chat-request.ts";
+import { roleLabel } from "../openai/role-label.ts";
 import { splitText } from "./text-split.ts";
 
 /** Discord refuses message content longer than this (error 50035). */
@@ -17,15 +18,6 @@ export interface PromptPlan {
   /** How many turns were dropped to fit. */
   dropped: number;
 }
-
-const LABELS: Record<Role, string> = {
-  system: "System",
-  developer: "System",
-  user: "User",
-  assistant: "Assistant",
-  tool: "Tool",
-  function: "Tool",
-};
 
 /**
  * Renders a conversation as one text and fits it into Discord's limit.
@@ -48,7 +40,7 @@ export function planPrompt(messages: ChatMessage[], mention: string, instruction
   const pinned = instruction ? `\n\n${instruction}` : "";
 
   // Lengths are kept as sums so that dropping turns from a long conversation stays linear.
-  const labelled = turns.map((m) => `${LABELS[m.role]}${m.name ? ` (${m.name})` : ""}: ${m.text.trim()}`);
+  const labelled = turns.map((m) => `${roleLabel(m)}: ${m.text.trim()}`);
   const kept = turns.map(() => true);
   let count = turns.length;
   let total = labelled.reduce((sum, t) => sum + t.length, 0);

@@ -1,71 +1,57 @@
-import { CozeAnswer } from "../coze-api/answer.ts";
-import type { CozeApiClient } from "../coze-api/client.ts";
-import { CozeApiFailure, entryProblem, failureKind } from "../coze-api/failure.ts";
-import { promptTextOf, toCozeMessages } from "../coze-api/messages.ts";
-import type { Lease } from "../discord/entry.ts";
-import { replyTimeout, type ApiError } from "../openai/api-error.ts";
-import type { FinishReason } from "../openai/chat-response.ts";
-import type { Usage } from "../openai/usage.ts";
 import { abortWhen } from "../abort-link.ts";
 import { errorText } from "../error-text.ts";
-import { RelayError } from "../relay-error.ts";
-import type { ConversationPlace } from "../store/store.ts";
-import type { RelayContext, RelayRequest, RelayResult } from "./relay.ts";
-import { markdownImages } from "./reply-text.ts";
+import { markdownImages } from "../markdown-images.ts";
+import type { FinishReason } from "../openai/chat-response.ts";
+import type { Usage } from "../openai/usage.ts";
+import { UpstreamFailure } from "../pool/failure.ts";
+import type { Answer, Attempt } from "../pool/seam.ts";
+import { CozeAnswer } from "./answer.ts";
+import type { CozeApiClient } from "./client.ts";
+import { CozeApiFailure, entryProblem, failureKind } from "./failure.ts";
+import { promptTextOf, toCozeMessages } from "./messages.ts";
 
 /**
  * Nothing of an answer came over Coze's API within REPLY_START_TIMEOUT
  * (`chat.created` comes at once even when the bot never answers, so it does
  * not count). As on Discord, another bot would most likely be as slow.
  */
-export class ApiStartTimeout extends RelayError {
-  override name = "ApiStartTimeout";
-  readonly movesOn = false;
-  readonly outcome = "neutral";
-
-  toApiError(): ApiError {
-    return replyTimeout("The Coze bot did not start answering on Coze's API in time (REPLY_START_TIMEOUT). Check that it is published to the API and answers in Coze's own debug chat.");
-  }
-}
+const apiStartTimeout = () =>
+  new UpstreamFailure(
+    "start-timeout",
+    "The Coze bot did not start answering on Coze's API in time (REPLY_START_TIMEOUT). Check that it is published to the API and answers in Coze's own debug chat.",
+    { openaiCode: "reply_timeout" },
+  );
 
 /**
- * One try on an entry that reaches Coze through its API (SPEC §9): images
- * uploaded with the entry's token, the conversation's messages (only its new
- * turns when Coze keeps the conversation), the answer relayed as its deltas
- * come, Coze's token counts as usage. A chat the service gives up on is
- * cancelled, so its conversation never stays busy.
+ * One try on an entry that reaches Coze through its API: images uploaded
+ * with the entry's token, the conversation's messages (only its new turns
+ * when Coze keeps the conversation), the answer relayed as its deltas come,
+ * Coze's token counts as usage. A chat the service gives up on is cancelled,
+ * so its conversation never stays busy.
  */
-export async function attemptApi(
-  { settings }: RelayContext,
-  request: RelayRequest,
-  lease: Lease,
-  home: ConversationPlace | undefined,
-  emit: (text: string) => void,
-): Promise<RelayResult> {
-  const { entry } = lease;
-  const client = entry.api!;
-  const deadline = request.receivedAt + settings.replyStartTimeoutMs;
+export async function attemptOnApi(client: CozeApiClient, { request, home, entryKey, emit, timings }: Attempt): Promise<Answer> {
+  const deadline = request.receivedAt + timings.replyStartTimeoutMs;
   // Aborted by the client's leaving or by a timer.
   const stop = new AbortController();
   const signal = stop.signal;
   const unlink = abortWhen(request.signal, stop);
   let timedOut: "start" | "total" | undefined;
   const startTimer = setTimeout(() => ((timedOut = "start"), stop.abort()), Math.max(0, deadline - Date.now()));
-  const totalTimer = setTimeout(() => ((timedOut = "total"), stop.abort()), settings.replyTimeoutMs);
+  const totalTimer = setTimeout(() => ((timedOut = "total"), stop.abort()), timings.replyTimeoutMs);
   const answer = new CozeAnswer();
-  let conversationId = home?.channelId;
+  let conversationId = home?.conversationId;
   let chatId: string | undefined;
   let finished = false;
   let usage: Usage | undefined;
   let promptText = "";
   try {
     const fileIds = await Promise.all(request.files.map((file) => guard(client, () => client.upload(file, signal))));
-    const messages = toCozeMessages(home ? request.newHistory : request.history, request.instruction, fileIds);
+    const messages = toCozeMessages(home ? request.newTurns : request.history, request.instruction, fileIds);
     promptText = promptTextOf(messages);
-    await client.inTurn(home?.channelId, signal, () =>
+    await client.inTurn(home?.conversationId, signal, () =>
       guard(client, async () => {
         try {
-          await client.chat({ user_id: request.user, additional_messages: messages }, home?.channelId, { deadline, signal }, (event) => {
+          await client.chat({ user_id: request.user, additional_messages: messages }, home?.conversationId, { deadline, signal }, (event) => {
             const step = answer.step(event);
             if (step.kind === "created") {
               chatId = step.chatId;
@@ -93,7 +79,7 @@ export async function attemptApi(
     if (!finished) throw new CozeApiFailure("other", undefined, "the answer's stream ended before the chat completed");
   } catch (error) {
     if (request.signal.aborted) throw request.signal.reason ?? error;
-    if (timedOut === "start") throw new ApiStartTimeout("no answer within REPLY_START_TIMEOUT");
+    if (timedOut === "start") throw apiStartTimeout();
     if (timedOut !== "total") throw error;
   } finally {
     clearTimeout(startTimer);
@@ -102,8 +88,8 @@ export async function attemptApi(
   }
   const text = answer.text;
   const finishReason: FinishReason = timedOut === "total" ? "length" : "stop";
-  const place = conversationId ? { entryKey: entry.key, channelId: conversationId } : undefined;
-  return { text, images: markdownImages(text), buttons: [], finishReason, lease, place, promptText, usage };
+  const place = conversationId ? { entryKey, conversationId } : undefined;
+  return { text, images: markdownImages(text), finishReason, place, promptText, usage };
 }
 
 /**
@@ -116,10 +102,10 @@ async function guard<T>(client: CozeApiClient, call: () => Promise<T>): Promise<
     return await call();
   } catch (error) {
     if (error instanceof CozeApiFailure) {
-      if (error.kind === "entry") client.markDown(entryProblem(error.code, error.msg));
+      if (error.apiKind === "entry") client.markDown(entryProblem(error.code, error.msg));
       throw error;
     }
     if (error instanceof Error && error.name === "AbortError") throw error;
-    throw new CozeApiFailure("other", undefined, `Coze's API could not be reached (${errorText(error)})`);
+    throw new CozeApiFailure("other", undefined, `Coze's API could not be reached (${errorText(error)})`, undefined, error);
   }
 }

@@ -1,12 +1,10 @@
-import { quotaExhausted, upstreamError, type ApiError } from "../openai/api-error.ts";
-import { RelayError, type FailureOutcome } from "../relay-error.ts";
+import { UpstreamFailure } from "../pool/failure.ts";
 
 /**
- * Coze writes its errors as reply text (README, "Coze errors"). A quota error
- * rests the bot; any other failure just moves the request to another bot.
+ * Coze writes its errors on Discord as reply text. A quota error rests the
+ * bot; any other failure just moves the request to another bot.
  */
 export type CozeErrorKind = "quota" | "failure";
-
 const QUOTA = [
   "You have exceeded the daily limit for sending messages to the bot",
   "You've used up your free chat credits",
@@ -38,24 +36,15 @@ export function classifyCozeText(text: string): CozeErrorKind | null {
 }
 
 /** A reply that turned out to be one of Coze's error texts: another bot of the model may answer. */
-export class CozeError extends RelayError {
-  override name = "CozeError";
-  readonly movesOn = true;
+export class CozeErrorText extends UpstreamFailure {
+  override name = "CozeErrorText";
 
   constructor(
-    readonly kind: CozeErrorKind,
+    readonly errorKind: CozeErrorKind,
     /** What Coze wrote, for the client's error message. */
     readonly cozeText: string,
   ) {
-    super(`Coze answered with an error: ${cozeText}`);
-  }
-
-  get outcome(): FailureOutcome {
-    return this.kind === "quota" ? "quota" : "neutral";
-  }
-
-  toApiError(retryAfterMs?: number): ApiError {
-    if (this.kind === "quota") return quotaExhausted(`Coze quota exhausted on every bot of the model: ${this.cozeText}`, (retryAfterMs ?? 60_000) / 1000);
-    return upstreamError(`Coze answered with an error: ${this.cozeText}`, "coze_error");
+    super(errorKind === "quota" ? "quota" : "error-answer", errorKind === "quota" ? cozeText : `Coze answered with an error: ${cozeText}`, { openaiCode: "coze_error", fromCoze: true });
+    this.message = `Coze answered with an error: ${cozeText}`;
   }
 }

@@ -1,27 +1,20 @@
 /**
- * The per-model round-robin pool of discord.js clients. This folder is the
- * only place that speaks discord.js: one client per distinct `bot_token`
- * (connection.ts), shared by every `bot.json` entry that uses it (entry.ts).
- * Entries that reach Coze through its API (SPEC §9) sit in the same pool with
- * a client of their own, so both kinds take turns under one admission.
- * The relay asks for a lease on an entry of a model and gives it back with
- * an outcome; admission, rests and the breaker stay in here.
+ * The per-model round-robin pool of entries. It knows the ways to Coze only
+ * through the seam (seam.ts): each kind named in the registry makes the
+ * links of its entries, and the pool admits requests to them alike. The
+ * relay asks for a lease on an entry of a model and gives it back with an
+ * outcome; admission, rests and the breaker stay in here.
  */
 import type { BotEntry } from "../config/bots.ts";
-import { CozeApiClient } from "../coze-api/client.ts";
-import type { Metrics } from "../metrics.ts";
-import type { ClientOptions } from "./client.ts";
-import { Connection } from "./connection.ts";
-import { PoolEntry, type Lease, type Link, type RestPolicy } from "./entry.ts";
-import { setGatewayProxy } from "./gateway-proxy.ts";
+import { PoolEntry, type Lease, type RestPolicy } from "./entry.ts";
+import type { Backend, BackendKind, BackendOptions } from "./seam.ts";
 
-export interface PoolOptions extends ClientOptions {
-  metrics: Metrics;
+export interface PoolOptions extends BackendOptions {
   /** Requests one entry may have in flight; beyond it the entry is skipped. */
   maxInFlightPerEntry: number;
   /** How long an entry rests after Coze reported a quota error (QUOTA_COOLDOWN). */
   quotaCooldownMs: number;
-  /** First rest after a failed Discord call (FAILURE_COOLDOWN); doubles with each incident in a row, up to 5 minutes. */
+  /** First rest after a failed call (FAILURE_COOLDOWN); doubles with each incident in a row, up to 5 minutes. */
   failureCooldownMs: number;
   /** Quota rests that outlived the last run, by entry key, as Date.now() times. */
   restoredQuota?: ReadonlyMap<string, number>;
@@ -41,112 +34,98 @@ interface ModelGroup {
   next: number;
 }
 
-interface Assignment {
-  connections: Map<string, Connection>;
-  apiClients: Map<string, CozeApiClient>;
-  byModel: Map<string, ModelGroup>;
-}
-
 const MAX_FAILURE_COOLDOWN_MS = 5 * 60_000;
-/** How long a reload waits for new tokens to connect before it applies the new list anyway. */
+/** How long a reload waits for new links to connect before it applies the new list anyway. */
 const RELOAD_CONNECT_WAIT_MS = 30_000;
 
-/** The key an entry is remembered by across restarts: what it is, never its token in clear. */
-export function entryKey(e: BotEntry): string {
-  const digest = (secret: string) => new Bun.CryptoHasher("sha256").update(secret).digest("hex").slice(0, 16);
-  if (e.kind === "api") return [e.model, "api", digest(e.coze_api_token), e.bot_id, e.api_base].join("/");
-  return [e.model, digest(e.bot_token), e.coze_bot_id, e.guild_id, e.channel_id].join("/");
-}
-
-export class DiscordPool {
-  private connections = new Map<string, Connection>();
-  private apiClients = new Map<string, CozeApiClient>();
+export class Pool {
   private byModel = new Map<string, ModelGroup>();
+  private readonly backends = new Map<string, { kind: BackendKind; backend: Backend }>();
   private readonly policy: RestPolicy;
-  private labels = 0;
 
   constructor(
+    /** The registry of kinds: every way into Coze the entries may name. */
+    kinds: readonly BackendKind[],
     entries: BotEntry[],
     private readonly options: PoolOptions,
   ) {
-    setGatewayProxy(options.proxyUrl);
+    for (const kind of kinds) this.backends.set(kind.kind, { kind, backend: kind.create(options) });
     this.policy = {
       quotaCooldownMs: options.quotaCooldownMs,
       failureCooldownMs: options.failureCooldownMs,
       maxFailureCooldownMs: MAX_FAILURE_COOLDOWN_MS,
       maxInFlight: options.maxInFlightPerEntry,
     };
-    this.install(this.plan(entries));
+    this.byModel = this.plan(entries);
   }
 
-  /** Connections and entries for `entries`, reusing what already exists (unchanged entries keep their state). */
-  private plan(entries: BotEntry[]): Assignment {
-    const oldEntries = new Map<string, PoolEntry>();
-    for (const group of this.byModel.values()) for (const e of group.entries) oldEntries.set(entryKey(e.config), e);
-    const connections = new Map<string, Connection>();
-    const apiClients = new Map<string, CozeApiClient>();
+  private backendOf(config: BotEntry): { kind: BackendKind; backend: Backend } {
+    const found = this.backends.get(config.kind);
+    if (!found) throw new Error(`no backend of kind "${config.kind}" is registered`);
+    return found;
+  }
+
+  /** The key `config` is remembered by across restarts. */
+  keyOf(config: BotEntry): string {
+    return this.backendOf(config).kind.entryKey(config);
+  }
+
+  /** Entries for `entries`, reusing what already exists: an unchanged entry keeps its state and its link. */
+  private plan(entries: BotEntry[]): Map<string, ModelGroup> {
+    const old = new Map<string, PoolEntry>();
+    for (const e of this.all()) old.set(e.key, e);
     const byModel = new Map<string, ModelGroup>();
     for (const config of entries) {
-      const key = entryKey(config);
-      const old = oldEntries.get(key);
-      let entry: PoolEntry;
-      if (config.kind === "api") {
-        const client = apiClients.get(key) ?? (old?.api && this.apiClients.get(key)) ?? new CozeApiClient(config, { proxyUrl: this.options.proxyUrl });
-        apiClients.set(key, client);
-        entry = old?.api === client ? old : this.newEntry(config, key, { kind: "api", client });
-      } else {
-        let connection = connections.get(config.bot_token) ?? this.connections.get(config.bot_token);
-        if (!connection) connection = new Connection(config.bot_token, `bot ${++this.labels}`, this.options);
-        connections.set(config.bot_token, connection);
-        // Only ever added to: a request still following a removed entry's Coze bot must keep getting its reply.
-        connection.cozeIds.add(config.coze_bot_id);
-        entry = old && old.link.kind === "discord" && old.connection === connection ? old : this.newEntry(config, key, { kind: "discord", connection });
-      }
+      const { kind, backend } = this.backendOf(config);
+      const key = kind.entryKey(config);
+      const previous = old.get(key);
+      const link = backend.link(config, previous?.link);
+      const entry = previous?.link === link ? previous : this.newEntry(config, key, link);
       Object.assign(entry.config, { index: config.index });
       const group = byModel.get(config.model) ?? { entries: [], next: this.byModel.get(config.model)?.next ?? 0 };
       group.entries.push(entry);
       byModel.set(config.model, group);
     }
-    return { connections, apiClients, byModel };
+    return byModel;
   }
 
-  private newEntry(config: BotEntry, key: string, link: Link): PoolEntry {
+  private newEntry(config: BotEntry, key: string, link: PoolEntry["link"]): PoolEntry {
     const entry = new PoolEntry(config, key, link, this.policy, (e) => this.options.onQuotaRest?.(key, e.quotaUntil));
     entry.quotaUntil = this.options.restoredQuota?.get(key) ?? 0;
     return entry;
   }
 
-  private install(assignment: Assignment): void {
-    this.connections = assignment.connections;
-    this.apiClients = assignment.apiClients;
-    this.byModel = assignment.byModel;
+  private *all(groups = this.byModel): Iterable<PoolEntry> {
+    for (const group of groups.values()) yield* group.entries;
   }
 
-  /** Logs every client in and checks every API entry; resolves when each is connected or has failed. */
-  async start(): Promise<void> {
-    await Promise.all([...[...this.connections.values()].map((c) => c.connect()), ...[...this.apiClients.values()].map((c) => c.connect())]);
+  private connectAll(groups: Map<string, ModelGroup>): Promise<void> {
+    const links = [...this.all(groups)].map((e) => e.link);
+    return Promise.all([...this.backends.values()].map(({ backend }) => backend.connect(links))).then(() => {});
+  }
+
+  /** Connects every link; resolves when each is connected or has failed. */
+  start(): Promise<void> {
+    return this.connectAll(this.byModel);
   }
 
   /**
-   * Applies a new bot list without dropping a request: new tokens log in
+   * Applies a new bot list without dropping a request: new links connect
    * while the old entries keep serving, the new list takes over once they
-   * are connected (or have failed), and connections no longer used close once
-   * the replies they follow are done.
+   * are connected (or have failed), and what is no longer used is let go once
+   * the requests it serves are done. Entries may come and go this way while
+   * the service serves.
    */
   async reload(entries: BotEntry[]): Promise<void> {
     const next = this.plan(entries);
-    const fresh = [...next.connections.values()].filter((c) => ![...this.connections.values()].includes(c));
-    const freshApi = [...next.apiClients.values()].filter((c) => ![...this.apiClients.values()].includes(c));
-    await Promise.race([Promise.all([...fresh.map((c) => c.connect()), ...freshApi.map((c) => c.connect())]), Bun.sleep(RELOAD_CONNECT_WAIT_MS)]);
-    const retired = [...this.connections.values()].filter((c) => ![...next.connections.values()].includes(c));
-    const retiredApi = [...this.apiClients.values()].filter((c) => ![...next.apiClients.values()].includes(c));
-    this.install(next);
-    for (const connection of retired) void retireWhenIdle(connection);
-    for (const client of retiredApi) void client.close();
+    await Promise.race([this.connectAll(next), Bun.sleep(RELOAD_CONNECT_WAIT_MS)]);
+    this.byModel = next;
+    const kept = [...this.all()].map((e) => e.link);
+    for (const { backend } of this.backends.values()) backend.retire(kept);
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...[...this.connections.values()].map((c) => c.close()), ...[...this.apiClients.values()].map((c) => c.close())]);
+    await Promise.all([...this.backends.values()].map(({ backend }) => backend.stop()));
   }
 
   get models(): string[] {
@@ -217,17 +196,17 @@ export class DiscordPool {
 
   /** The entry remembered as `key`, if bot.json still has it. */
   entry(key: string): PoolEntry | undefined {
-    for (const group of this.byModel.values()) for (const e of group.entries) if (e.key === key) return e;
+    for (const e of this.all()) if (e.key === key) return e;
     return undefined;
   }
 
-  /** Replies being followed right now, and replies kept for prompts nobody follows yet. */
+  /** Answers being followed right now, and answers kept for prompts nobody follows yet. */
   get tracking(): { following: number; waiting: number } {
     let following = 0;
     let waiting = 0;
-    for (const c of this.connections.values()) {
-      following += c.router.following;
-      waiting += c.router.waiting;
+    for (const { backend } of this.backends.values()) {
+      following += backend.tracking?.following ?? 0;
+      waiting += backend.tracking?.waiting ?? 0;
     }
     return { following, waiting };
   }
@@ -241,7 +220,7 @@ export class DiscordPool {
       entries: entries.map((e) => ({
         index: e.config.index,
         via: e.config.kind,
-        ...(e.threads ? {} : { shared_context: "threads are off: requests share one Coze context in the channel, one at a time" }),
+        ...(!e.link.sharesContext ? {} : { shared_context: "threads are off: requests share one Coze context in the channel, one at a time" }),
         state: e.state,
         in_flight: e.inFlight,
         cooling_down_seconds: Math.ceil(e.restingFor(now) / 1000),
@@ -249,10 +228,4 @@ export class DiscordPool {
       })),
     }));
   }
-}
-
-async function retireWhenIdle(connection: Connection): Promise<void> {
-  const deadline = performance.now() + 10 * 60_000;
-  while (connection.router.following > 0 && performance.now() < deadline) await Bun.sleep(1000);
-  await connection.close();
 }

@@ -1,0 +1,159 @@
+/**
+ * The seam between the relay and the ways to Coze. The relay knows a backend
+ * only as this: a `BackendKind` (one per way in, named in the registry of
+ * kinds) makes a `Backend` for the pool, which makes a `Link` for each
+ * `bot.json` entry of its kind; a request is attempted on a link, its text
+ * streamed to a sink, and a failure reported as an `UpstreamFailure`
+ * (failure.ts), whose kind the pool understands.
+ */
+import type { BotEntry } from "../config/bots.ts";
+import type { Metrics } from "../metrics.ts";
+import type { ChatMessage } from "../openai/chat-request.ts";
+import type { FinishReason } from "../openai/chat-response.ts";
+import type { Usage } from "../openai/usage.ts";
+
+/** A file a request sends with its last user turn (an image input). */
+export interface InputFile {
+  name: string;
+  data: Uint8Array;
+  contentType: string;
+}
+
+/** Where a conversation lives: the entry that serves it and that backend's own id for it (a Discord thread, a Coze conversation). */
+export interface ConversationPlace {
+  entryKey: string;
+  conversationId: string;
+}
+
+/** A chat request as every backend takes it: what to say, on whose behalf, and where the conversation is. */
+export interface RelayRequest {
+  model: string;
+  /** The whole conversation, for a backend that starts it afresh. */
+  history: ChatMessage[];
+  /** Its turns after the last answer, for a backend that continues it where it lives. */
+  newTurns: ChatMessage[];
+  /** What the client requires of the answer (functions, JSON), closing the last user turn. */
+  instruction?: string;
+  files: InputFile[];
+  /** Who asks, for Coze's per-user memory: a stable digest of the API key, never the key. */
+  user: string;
+  /** Where the conversation this request continues lives, if the service remembers it. */
+  place?: ConversationPlace;
+  /** What the conversation is about (the start of its first user message): a new Discord thread is named after it. */
+  title: string;
+  /** An image request: its answer is complete once its image has arrived, and is a failure without one. */
+  wantImage: boolean;
+  /** Told the whole answer text each time it grows; returns true once something of it reached the client. */
+  onText?: (text: string) => boolean;
+  signal: AbortSignal;
+  requestId: string;
+  /** Date.now() when the request arrived: its start deadline is REPLY_START_TIMEOUT after. */
+  receivedAt: number;
+}
+
+/** An answer as every backend gives it. */
+export interface Answer {
+  text: string;
+  /** Images of the answer (links in its text, attachments, embeds), to be kept by the service. */
+  images: string[];
+  /** "length" when REPLY_TIMEOUT cut the answer short. */
+  finishReason: FinishReason;
+  /** Where the conversation now lives; undefined where no conversation has a place of its own. */
+  place: ConversationPlace | undefined;
+  /** The prompt as Coze read it (for the usage estimate). */
+  promptText: string;
+  /** Coze's own token counts, when the backend reports them. */
+  usage?: Usage;
+}
+
+/** The timing settings every backend follows. */
+export interface ReplyTimings {
+  replyStartTimeoutMs: number;
+  replyQuietMs: number;
+  replyTimeoutMs: number;
+  autoContinue: number;
+}
+
+/**
+ * Threads (or any other place a backend keeps conversations in) the service
+ * started, kept in the store so that idle ones can be archived and the
+ * oldest freed when a guild is full. Asynchronous: the store may be remote.
+ */
+export interface PlaceBook {
+  touch(place: ConversationPlace): Promise<void>;
+  /** The entry's least recently used active places. */
+  oldest(entryKey: string, limit: number): Promise<string[]>;
+  archived(conversationId: string): Promise<void>;
+}
+
+/** One attempt of a request on one link. */
+export interface Attempt {
+  request: RelayRequest;
+  /** The conversation's place on this very entry, when it continues there; undefined to start afresh. */
+  home: ConversationPlace | undefined;
+  /** The key the entry is remembered by: a place the attempt makes is under it. */
+  entryKey: string;
+  /** Told the whole answer text each time it grows, and only text that is surely the answer (never an error Coze may yet turn out to write). */
+  emit(text: string): void;
+  timings: ReplyTimings;
+  places: PlaceBook;
+}
+
+export type LinkState = "connecting" | "ready" | "reconnecting" | "down";
+
+/** One entry's way to Coze. */
+export interface Link {
+  readonly state: LinkState;
+  /** Why the link is down, in words the user can act on. */
+  readonly problem: string | undefined;
+  /** Requests can go through it now. */
+  readonly usable: boolean;
+  /** Conversations on it share one Coze context (a Discord channel without threads): its requests take turns. */
+  readonly sharesContext: boolean;
+  /** Silence says nothing about Coze right now (a gateway reconnecting): quiet timers wait. */
+  readonly quietHeld: boolean;
+  /** Calls of this link under way or waiting out a rate limit: how far behind it is. */
+  readonly queued: number;
+  /** Relays one request; its failures are UpstreamFailures. */
+  attempt(attempt: Attempt): Promise<Answer>;
+  /** Archives a place the link made, idle for THREAD_IDLE (a guild allows 1000 active threads). */
+  archive?(conversationId: string): Promise<void>;
+  /** `coze-chat-proxy check` for this entry: a verdict, without throwing. */
+  check(timings: ReplyTimings): Promise<CheckVerdict>;
+  // A probe that confirms or clears a suspect quota (Discord's quota texts can be forged by a prompt) goes here.
+}
+
+/** What `check` asks Coze on any backend: a short neutral question whose answer proves that the bot answers. */
+export const PROBE = 'Please answer with "OK": this is a connection check from coze-chat-proxy.';
+
+/** What `check` found for one entry: ok with the time to Coze's first answer, or the problem and its fix. */
+export type CheckVerdict = { ok: true; firstReplyMs: number } | { ok: false; problem: string; fix: string };
+
+/** What every backend is built with. */
+export interface BackendOptions {
+  discordApiUrl: string;
+  globalRateLimit: number;
+  proxyUrl?: string;
+  metrics: Metrics;
+}
+
+/** The links of one kind, as long as the pool lives: what they share (a Discord login per bot token) is kept here. */
+export interface Backend {
+  /** The link for `entry`; `previous` is the link that served the same key before a reload, to keep when it still fits. */
+  link(entry: BotEntry, previous: Link | undefined): Link;
+  /** Connects what `links` need and is not connected yet; resolves when each has connected or failed. */
+  connect(links: readonly Link[]): Promise<void>;
+  /** Lets go of what no link in `kept` uses any more, once the requests it serves are done. */
+  retire(kept: readonly Link[]): void;
+  stop(): Promise<void>;
+  /** Answers being followed now and kept for later, for the gauge. */
+  readonly tracking?: { following: number; waiting: number };
+}
+
+/** A way into Coze: how its entries are named for good, and how its backend is made. */
+export interface BackendKind {
+  readonly kind: BotEntry["kind"];
+  /** The key an entry is remembered by across restarts (conversations, rests): what it is, never a secret in clear. */
+  entryKey(entry: BotEntry): string;
+  create(options: BackendOptions): Backend;
+}
