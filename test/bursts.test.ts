@@ -221,6 +221,23 @@ describe("failover", () => {
     expect(text).toBe("The first words of an answer that the client receives");
     expect(stack.sim.posts.length).toBe(1);
   });
+
+  test("a continued piece that comes back as a Coze error, after the first piece was streamed, ends the stream: no other entry", async () => {
+    const stack = await stackWith({ simulator: { rateLimit: null }, settings: { replyQuietMs: 300 }, entries: [{ model: MODEL, coze: 0 }, { model: MODEL, coze: 1 }] });
+    const long = Array.from({ length: 40 }, (_, i) => `Line ${i + 1} of an answer long enough that Coze cuts it at 2000 characters.`).join("\n");
+    for (const coze of stack.cozes) {
+      // The first piece is cut with an ellipsis; asked to continue, this Coze answers with an error text instead of the rest.
+      stack.sim.script(coze, { text: long, steps: 2, onEdit: () => coze.unfinished.clear() }, { error: "Something wrong occurs, please retry." });
+    }
+    const { events, done } = await readSse(await stack.fetch("/v1/chat/completions", { method: "POST", body: chatBody(MODEL, "a long one", { stream: true }) }));
+    const text = events.map((e) => e.choices?.[0]?.delta.content ?? "").join("");
+    expect(text.length).toBeGreaterThan(1500);
+    expect(long.startsWith(text)).toBe(true);
+    expect(events.at(-1).error.code).toBe("coze_error");
+    expect(done).toBe(false);
+    // The prompt and the request to continue, on one entry; the second entry was never asked.
+    expect(stack.sim.posts.map((p) => p.content.replace(/^<@\d+> /, ""))).toEqual(["a long one", "continue"]);
+  });
 });
 
 describe("status without a key", () => {

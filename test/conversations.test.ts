@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chatBody, json, readSse, stackPerTest, startStack, type Stack } from "./harness.ts";
+import { chatBody, json, readSse, SECOND_KEY, stackPerTest, startStack, type Stack } from "./harness.ts";
 
 const MODEL = "gpt-test";
 const stackWith = stackPerTest();
@@ -19,6 +19,46 @@ const chat = async (stack: Stack, messages: Turn[], headers: Record<string, stri
 };
 const lastPost = (stack: Stack) => stack.sim.posts.at(-1)!;
 const contextOf = (stack: Stack) => lastPost(stack).reply!.context.map((l) => l.content);
+
+describe("API keys never share a conversation", () => {
+  const asB = { authorization: `Bearer ${SECOND_KEY}` };
+
+  test("key B sending key A's exact history starts a thread of its own, with the whole history", async () => {
+    const stack = await stackWith();
+    const history: Turn[] = [{ role: "user", content: "A's secret is apples" }];
+    history.push({ role: "assistant", content: await chat(stack, history) });
+    const threadA = lastPost(stack).channelId;
+    history.push({ role: "user", content: "what is my secret?" });
+    await chat(stack, history, asB);
+    expect(lastPost(stack).channelId).not.toBe(threadA);
+    expect(lastPost(stack).content).toContain("A's secret is apples"); // the whole history, in a new thread
+    expect(contextOf(stack)).toEqual([]);
+  });
+
+  test("key B naming key A's X-Conversation-Id gets a conversation of its own", async () => {
+    const stack = await stackWith();
+    const named = { "x-conversation-id": "shared-name" };
+    await chat(stack, [{ role: "user", content: "A's secret is apples" }], named);
+    const threadA = lastPost(stack).channelId;
+    await chat(stack, [{ role: "user", content: "what is my secret?" }], { ...named, ...asB });
+    expect(lastPost(stack).channelId).not.toBe(threadA);
+    expect(contextOf(stack).join("\n")).not.toContain("apples");
+    // A's own next request still goes on in A's thread.
+    await chat(stack, [{ role: "user", content: "and again" }], named);
+    expect(lastPost(stack).channelId).toBe(threadA);
+  });
+
+  test("key B continuing key A's previous_response_id is a 404", async () => {
+    const stack = await stackWith();
+    const first = await json(await stack.fetch("/v1/responses", { method: "POST", body: JSON.stringify({ model: MODEL, input: "A's secret is apples" }) }));
+    const asked = (headers: Record<string, string>) =>
+      stack.fetch("/v1/responses", { method: "POST", headers, body: JSON.stringify({ model: MODEL, input: "what is my secret?", previous_response_id: first.id }) });
+    const response = await asked(asB);
+    expect(response.status).toBe(404);
+    expect((await json(response)).error.code).toBe("previous_response_not_found");
+    expect((await asked({})).status).toBe(200);
+  });
+});
 
 describe("one thread per conversation", () => {
   test("two interleaved conversations never see each other's turns, and later turns post only the new message", async () => {

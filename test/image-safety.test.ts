@@ -227,6 +227,14 @@ describe("the downloader checks every redirect", () => {
     expect(hits).toEqual([]);
   });
 
+  test("a host whose DNS answers mix public and private addresses is refused, whichever comes first", async () => {
+    for (const answers of [["203.0.113.7", "127.0.0.1"], ["10.0.0.5", "203.0.113.7"], ["2606:4700::1111", "::1"], ["203.0.113.7", "::ffff:192.168.1.1"]]) {
+      const rules: DownloadRules = { maxBytes: 1 << 20, timeoutMs: 1000, maxRedirects: 3, allowPrivate: false, resolve: async () => answers };
+      const refused = await download("http://mixed.example/cat.png", rules, new AbortController().signal).catch((e) => e);
+      expect([answers, refused?.message]).toEqual([answers, expect.stringContaining("private address")]);
+    }
+  });
+
   test("addresses: private, loopback, link-local and unique-local ranges, in every spelling", () => {
     for (const a of ["::127.0.0.1", "::7f00:1", "::ffff:0:127.0.0.1", "::ffff:0:a00:1", "64:ff9b::127.0.0.1", "64:ff9b::c0a8:101", "2002:7f00:1::", "::10.0.0.1", "fec0::1", "127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.0.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "::", "fc00::1", "fd12:3456::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:7f00:1", "64:ff9b::a00:1", "2002:c0a8:101::1", "224.0.0.1"]) {
       expect([a, isPrivateAddress(a)]).toEqual([a, true]);
