@@ -1,5 +1,5 @@
 /**
- * The pure half of function calling and JSON answers (SPEC §10): which
+ * The pure half of function calling and JSON answers: which
  * answers are calls, what JSON is taken out of an answer, and what a
  * growing reply must hold back.
  */

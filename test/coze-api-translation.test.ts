@@ -1,5 +1,5 @@
 /**
- * The pure half of the Coze API way in (SPEC §9): reading its stream as the
+ * The pure half of the Coze API way in: reading its stream as the
  * official SDK does, assembling an answer from its events, the messages a
  * conversation becomes, and what each error code means.
  */

@@ -1,5 +1,5 @@
 /**
- * Coze's official API as a second way in (SPEC §9). First the simulator's
+ * Coze's official API as a second way in. First the simulator's
  * truth, with the official `@coze/api` SDK as its client; then the real
  * path: the openai SDK → the service → the simulated Coze API (and the
  * Discord simulator, for a model served both ways).

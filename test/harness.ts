@@ -12,6 +12,7 @@ import { startApp, type App } from "../lib/app.ts";
 import type { ApiEntry, BotEntry, DiscordEntry } from "../lib/config/bots.ts";
 import { readSettings, type Settings } from "../lib/config/settings.ts";
 import { setLogSink } from "../lib/log.ts";
+import { decodeSse } from "../lib/sse-decoder.ts";
 import { buildScenario } from "../lib/simulator/scenario.ts";
 import { CozeApiSimulator, type ApiBot } from "../lib/simulator/coze-api.ts";
 import { DiscordSimulator, type SimulatorOptions } from "../lib/simulator/simulator.ts";
@@ -178,11 +179,8 @@ export async function readSse(response: Response): Promise<{ events: any[]; done
   const raw = await response.text();
   const events: any[] = [];
   let done = false;
-  for (const block of raw.split("\n\n")) {
-    // A block may name its event first (`event: …`, as the Responses API does); its data line carries the JSON.
-    const line = block.split("\n").find((l) => l.startsWith("data: "));
-    if (line === undefined) continue;
-    const data = line.slice(6);
+  // An event may be named (`event: …`, as the Responses API does); its data carries the JSON.
+  for (const { data } of decodeSse(raw)) {
     if (data === "[DONE]") done = true;
     else events.push(JSON.parse(data));
   }

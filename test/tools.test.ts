@@ -1,5 +1,5 @@
 /**
- * Function calling and JSON answers, emulated through Coze (SPEC §10),
+ * Function calling and JSON answers, emulated through Coze,
  * through the real path with the official openai SDK: Coze is scripted to
  * answer the way an LLM following the instruction would (bare JSON, fenced
  * JSON, a call, no call, invalid then valid JSON).

@@ -25,7 +25,7 @@ export interface DiscordEntry {
   threads: boolean;
 }
 
-/** A Coze bot reached through Coze's official chat API (SPEC §9). */
+/** A Coze bot reached through Coze's official chat API (`/v3/chat`), with a personal access token. */
 export interface ApiEntry {
   kind: "api";
   index: number;

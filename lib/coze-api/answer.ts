@@ -19,7 +19,7 @@ export type CozeStep =
   | { kind: "other" };
 
 /**
- * The answer of one chat, assembled from its stream events (SPEC §9): the
+ * The answer of one chat, assembled from its stream events: the
  * text of `answer` messages as their deltas come (several answers, as
  * workflows write them, joined with a newline; a message's `completed` text
  * is the final word on it); `follow_up` suggestions, `verbose` packets,

@@ -2,7 +2,7 @@ import type { FollowResult } from "./reply-follower.ts";
 
 /**
  * Coze writes at most 2000 characters per message; a longer answer ends with
- * an ellipsis and goes on when asked to continue (README, "Long answers").
+ * an ellipsis and goes on when asked to continue (README, "How a request becomes a Discord message", long answers).
  * These decide when to ask, and how the pieces join into one answer.
  */
 

@@ -3,7 +3,7 @@ import { invalidRequest } from "./api-error.ts";
 import { asObject, type JsonObject } from "./validate.ts";
 
 /**
- * JSON answers (SPEC §10): `response_format` `json_object` / `json_schema`
+ * JSON answers: `response_format` `json_object` / `json_schema`
  * (chat) or `text.format` (Responses). Coze is told to answer with JSON
  * only; the JSON is taken out of the answer (code fences removed) and
  * checked against the schema when one is given.

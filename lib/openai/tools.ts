@@ -2,7 +2,7 @@ import { invalidRequest } from "./api-error.ts";
 import { asObject, type JsonObject } from "./validate.ts";
 
 /**
- * Function calling, emulated (SPEC §10): Coze is told the functions and to
+ * Function calling, emulated (Coze has no tools of the caller): Coze is told the functions and to
  * answer a call with nothing but `{"tool_calls": [{"name", "arguments"}]}`;
  * an answer of that shape naming offered functions becomes OpenAI
  * `tool_calls`. This file holds the request side (what is offered, what is
