@@ -1,4 +1,8 @@
-import type { ContextLine } from "./world.ts";
+/** One message of the history Coze read as a reply's context: who wrote it, and what. */
+export interface ContextLine {
+  authorId: string;
+  content: string;
+}
 
 /**
  * How the simulated Coze bot answers one prompt. Every field is optional;

@@ -1,5 +1,7 @@
 import type { APIEmbed, APIUser } from "discord-api-types/v10";
-import type { CozeScript } from "./coze-script.ts";
+import type { ContextLine, CozeScript } from "./coze-script.ts";
+
+export type { ContextLine } from "./coze-script.ts";
 
 /** A bot account in the simulated Discord. */
 export interface SimUser {
@@ -32,12 +34,6 @@ export interface SimGuild {
   ownerId: string;
   members: Set<string>;
   channels: SimChannel[];
-}
-
-/** One message of the history Coze read as a reply's context: who wrote it, and what. */
-export interface ContextLine {
-  authorId: string;
-  content: string;
 }
 
 /** A simulated Coze-hosted bot (bot-01) and how it will answer. */
