@@ -12,7 +12,7 @@ import { CozeStreamParser } from "../lib/coze-api/stream.ts";
 describe("the stream", () => {
   const body = 'event:conversation.chat.created\ndata:{"id":"1","conversation_id":"9"}\n\nevent: conversation.message.delta\ndata: {"type":"answer","content_type":"text","id":"m","content":"Hi"}\n\nevent:done\ndata:"[DONE]"\n\n';
 
-  test("whatever the chunking, the same events; values trimmed; done's data stays the string it is", () => {
+  test("whatever the chunking, the same events; one space after the colon dropped; done's data stays the string it is", () => {
     const whole = new CozeStreamParser().push(body);
     expect(whole.map((e) => e.event)).toEqual(["conversation.chat.created", "conversation.message.delta", "done"]);
     expect(whole[2].data).toBe('"[DONE]"');

@@ -38,6 +38,8 @@ interface Policy {
 }
 
 const POLICY: Record<FailureKind, Policy> = {
+  // A quota Coze reports as an API code rests the entry at once; a quota text on Discord, which a prompt can
+  // make Coze repeat, is where a "suspect" kind goes: the entry stops taking requests until a probe says which.
   quota: {
     movesOn: true,
     outcome: "quota",

@@ -120,7 +120,19 @@ export interface Link {
   archive?(conversationId: string): Promise<void>;
   /** `coze-chat-proxy check` for this entry: a verdict, without throwing. */
   check(timings: ReplyTimings): Promise<CheckVerdict>;
-  // A probe that confirms or clears a suspect quota (Discord's quota texts can be forged by a prompt) goes here.
+  /**
+   * Calls that are not chats (speech, transcription), on a backend that has
+   * them; a route finds an entry of the model whose link has them.
+   */
+  readonly audio?: AudioCalls;
+  // Where a quota text can be forged by a prompt (Discord), the probe that confirms or clears a suspect entry goes here:
+  // probe?(timings): Promise<"quota" | "answered">, run by the pool while the entry is suspect.
+}
+
+/** Voice through a backend that speaks and listens. */
+export interface AudioCalls {
+  speech(request: { input: string; voice: string; format: string; speed?: number }, signal: AbortSignal): Promise<{ audio: Uint8Array; contentType: string }>;
+  transcribe(file: InputFile, signal: AbortSignal): Promise<{ text: string; durationSeconds?: number }>;
 }
 
 /** What `check` asks Coze on any backend: a short neutral question whose answer proves that the bot answers. */
