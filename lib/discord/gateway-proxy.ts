@@ -3,7 +3,7 @@
  *
  * Under Bun, @discordjs/ws opens the gateway with `globalThis.WebSocket`,
  * captured when the module loads, and offers no proxy option. Bun's own
- * WebSocket takes `{ proxy }`, so this module, imported by the pool before
+ * WebSocket takes `{ proxy }`, so this module, imported by the Discord backend before
  * discord.js, puts a WebSocket in its place that adds the proxy when one is
  * set. With no proxy set it constructs exactly what discord.js asked for.
  *

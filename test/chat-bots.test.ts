@@ -1,0 +1,139 @@
+/**
+ * Chat completions through the whole path, beyond one bot's answers: long
+ * waits, timeouts, and several bots of one model (round-robin, failover).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import OpenAI from "openai";
+import { COZE_ERRORS } from "../lib/simulator/coze-script.ts";
+import { chatBody, json, readSse, startStack, type Stack } from "./harness.ts";
+
+const MODEL = "gpt-test";
+const ask = (stack: Stack, content: string, extra: object = {}) =>
+  stack.openai.chat.completions.create({ model: MODEL, messages: [{ role: "user", content }], ...extra } as any) as Promise<OpenAI.ChatCompletion>;
+
+
+describe("long waits", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ settings: { idleTimeoutSeconds: 1, keepaliveMs: 300, replyStartTimeoutMs: 10_000 } });
+  });
+  afterAll(() => stack.stop());
+
+  test("Bun's idle timer never cuts a request waiting for Coze", async () => {
+    stack.sim.script(stack.cozes[0], { text: "worth the wait", firstDelayMs: 2500 });
+    expect((await ask(stack, "patience")).choices[0].message.content).toBe("worth the wait");
+  });
+
+  test("a waiting stream opens with the role chunk and sends keepalive comments", async () => {
+    stack.sim.script(stack.cozes[0], { text: "finally", firstDelayMs: 2500 });
+    const res = await stack.fetch("/v1/chat/completions", { method: "POST", body: chatBody(MODEL, "patience", { stream: true }) });
+    const { events, done, raw } = await readSse(res);
+    expect(done).toBe(true);
+    expect(raw.split(": keepalive\n\n").length - 1).toBeGreaterThanOrEqual(3);
+    expect(raw.indexOf(": keepalive")).toBeGreaterThan(raw.indexOf('"role":"assistant"'));
+    expect(events.map((e) => e.choices[0]?.delta.content ?? "").join("")).toBe("finally");
+  });
+});
+
+describe("timeouts", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ settings: { replyQuietMs: 5000, replyTimeoutMs: 600 } });
+  });
+  afterAll(() => stack.stop());
+
+  test("REPLY_TIMEOUT returns what came with finish_reason length", async () => {
+    stack.sim.script(stack.cozes[0], { text: "this reply takes far too long to finish", steps: 40, editIntervalMs: 50 });
+    const completion = await ask(stack, "slow");
+    expect(completion.choices[0].finish_reason).toBe("length");
+    const content = completion.choices[0].message.content!;
+    expect(content.length).toBeGreaterThan(0);
+    expect("this reply takes far too long to finish".startsWith(content)).toBe(true);
+  });
+});
+
+describe("several bots", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      bots: 2,
+      entries: [
+        { model: MODEL, coze: 0, bot: 0 },
+        { model: MODEL, coze: 1, bot: 1 },
+        { model: MODEL, coze: 2, bot: 0 },
+      ],
+      settings: { replyQuietMs: 300 },
+    });
+  });
+  afterAll(() => stack.stop());
+  const byChannel = (since: number) => {
+    const counts = new Map<string, number>();
+    for (const p of stack.sim.posts.slice(since)) counts.set(stack.sim.parentOf(p.channelId), (counts.get(stack.sim.parentOf(p.channelId)) ?? 0) + 1);
+    return stack.channels.map((c) => counts.get(c.id) ?? 0);
+  };
+
+  test("round-robin spreads requests evenly over the model's entries", async () => {
+    const since = stack.sim.posts.length;
+    for (let i = 0; i < 6; i++) await ask(stack, `turn ${i}`);
+    expect(byChannel(since)).toEqual([2, 2, 2]);
+  });
+
+  test("many concurrent requests each receive their own reply", async () => {
+    const prompts = Array.from({ length: 24 }, (_, i) => `concurrent prompt number ${i} 🎲`);
+    const results = await Promise.all(prompts.map((p, i) => (i % 2 ? ask(stack, p) : streamText(stack, p))));
+    results.forEach((r, i) => {
+      const text = typeof r === "string" ? r : r.choices[0].message.content!;
+      expect(text).toStartWith(`You said: ${prompts[i]}\n\n`);
+    });
+  });
+
+  test("another Coze error moves the request on; when every bot fails it is a 502", async () => {
+    for (const coze of stack.cozes) stack.sim.script(coze, { error: COZE_ERRORS.unusualTraffic });
+    stack.sim.script(stack.cozes[0], { text: "recovered" });
+    stack.sim.script(stack.cozes[1], { text: "recovered" });
+    stack.sim.script(stack.cozes[2], { text: "recovered" });
+    const error = await ask(stack, "all failing").catch((e: any) => e);
+    expect(error.status).toBe(502);
+    expect(error.message).toContain("unusual traffic");
+    expect((await ask(stack, "after")).choices[0].message.content).toBe("recovered");
+  });
+
+  test("a quota error moves the request to another bot and rests the first; all exhausted is a 429", async () => {
+    for (const coze of stack.cozes) coze.queue.length = 0;
+    // Round-robin continues from the entry after the one that took the last post.
+    const next = (stack.channels.findIndex((c) => c.id === stack.sim.parentOf(stack.sim.posts.at(-1)!.channelId)) + 1) % 3;
+    const [first, second, third] = [0, 1, 2].map((k) => stack.cozes[(next + k) % 3]);
+    const since = stack.sim.posts.length;
+    stack.sim.script(first, { error: COZE_ERRORS.dailyLimit });
+    stack.sim.script(second, { text: "second answers" });
+    const answered = await ask(stack, "quota one");
+    expect(answered.choices[0].message.content).toBe("second answers");
+    expect(stack.sim.posts.slice(since).map((p) => stack.sim.parentOf(p.channelId))).toEqual([(next + 0) % 3, (next + 1) % 3].map((k) => stack.channels[k].id));
+
+    // The bot that hit its quota rests: the next requests go to the others only.
+    const entries = (await json(await stack.fetch("/readyz"))).models[0].entries;
+    expect(entries.map((e: any) => e.cooling_down_seconds > 0)).toEqual([0, 1, 2].map((k) => k === next));
+    stack.sim.script(third, { text: "third answers" });
+    stack.sim.script(second, { text: "second again" });
+    expect((await ask(stack, "skip the resting one")).choices[0].message.content).toBe("third answers");
+    expect((await ask(stack, "and again")).choices[0].message.content).toBe("second again");
+
+    stack.sim.script(second, { error: COZE_ERRORS.freeCredits });
+    stack.sim.script(third, { error: COZE_ERRORS.creditsToday });
+    const error = await ask(stack, "quota all").catch((e: any) => e);
+    expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(error.code).toBe("rate_limit_exceeded");
+    expect(error.message).toContain("Coze quota exhausted");
+    expect(Number(error.headers.get("retry-after"))).toBeGreaterThan(60);
+    const again = await stack.fetch("/v1/chat/completions", { method: "POST", body: chatBody(MODEL, "still?") });
+    expect(again.status).toBe(429);
+    expect(Number(again.headers.get("retry-after"))).toBeGreaterThan(60);
+  });
+});
+
+async function streamText(stack: Stack, content: string): Promise<string> {
+  const stream = await stack.openai.chat.completions.create({ model: MODEL, messages: [{ role: "user", content }], stream: true });
+  let text = "";
+  for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+  return text;
+}
