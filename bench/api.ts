@@ -7,7 +7,7 @@ import { MODEL, QUICK, type Row, config, cozeFor, dispatched, firstLine, headers
 import { compareLatency } from "./client.ts";
 
 /**
- * The Coze API path (SPEC §9) against a bare `fetch` loop making the same
+ * The Coze API path against a bare `fetch` loop making the same
  * `/v3/chat` calls to the same simulated API: throughput with an instantly
  * answering bot, and the time to the first text of an answer (the proxy's
  * extra HTTP hop included), median and p99 of sequential requests.
@@ -24,7 +24,7 @@ export async function measureApi(command: string[]) {
     return { text: marks.join(""), deltas: marks.length, firstDelayMs: Math.random() * config.editMs, intervalMs: config.editMs, onDelta: (k) => dispatched.set(`${stream}:${k}`, performance.now()) };
   };
   const entry: ApiEntry = { kind: "api", index: 0, model: MODEL, coze_api_token: token, bot_id: bot.id, api_base: api.url };
-  // §7's latency runs hold up to 1,000 chats at once on this one entry.
+  // The latency runs hold up to 1,000 chats at once on this one entry.
   const service = await startService(command, [entry], sim, { MAX_IN_FLIGHT_PER_BOT: String(Math.max(...config.latency)) });
   const bareBody = JSON.stringify({ bot_id: bot.id, user_id: "bench", stream: true, auto_save_history: true, additional_messages: [{ role: "user", type: "question", content: "ping", content_type: "text" }] });
   const bareHeaders = { authorization: `Bearer ${token}`, "content-type": "application/json" };
@@ -74,7 +74,7 @@ export async function measureApi(command: string[]) {
   const wholeRelay = async () => (await fetch(relayBase, { method: "POST", body: "{}" })).arrayBuffer();
   const wholeService = async () => (await fetch(`${service.base}/v1/chat/completions`, { method: "POST", headers, body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "ping" }] }) })).arrayBuffer();
   // The bare client reads the stream as it comes and takes the answer out of it, as a client of the streamed
-  // API must (the SDK does the same): the same work as the bare discord.js client of §7, which waits for the
+  // API must (the SDK does the same): the same work as the Discord path's bare discord.js client, which waits for the
   // reply by its events. The raw loop only drains the bytes, a floor no client that reads the answer reaches.
   const answerBare = async () => {
     const reader = (await viaBare()).body!.getReader();
@@ -104,7 +104,7 @@ export async function measureApi(command: string[]) {
     for (const name of run % 2 === 0 ? order : order.toReversed()) rates[name].push((measured[name] = await loop(loops[name])));
     for (const name of ["bare", "raw", "relay"] as const) ratios[name].push(measured.proxy! / measured[name]!);
   }
-  // Added latency per Coze delta, as §7 measures it for Discord's edits: delta written → SSE chunk read,
+  // Added latency per Coze delta, as it is measured for Discord's edits: delta written → SSE chunk read,
   // through the service and through the no-logic relay (which streams each delta's text as it comes).
   const latency: Record<string, unknown> = {};
   const latencyRows: Row[] = [];

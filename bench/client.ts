@@ -52,7 +52,7 @@ export async function streamLatency(base: string, streams: number, run: number):
 }
 
 /**
- * §7's added latency at each concurrency of `config.latency`: the time from
+ * The added latency at each concurrency of `config.latency`: the time from
  * the simulator writing a marked piece of an answer to the client reading
  * it, through the service and then through the no-logic relay, measured
  * alike. Rows go to `out`, figures to `into`; the service's peak RSS during

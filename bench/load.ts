@@ -67,7 +67,7 @@ export async function measureLoad(command: string[]) {
   // Memory over many requests. RSS is a sawtooth with the garbage
   // collector's cycle (±15 MB), so one sample per slice measures where in
   // the cycle it fell (runs of this bench fitted −3, +5, +7 and +15 MB that
-  // way, with flat troughs). SPEC §7 asks for RSS after GC: RSS is sampled
+  // way, with flat troughs). The budget is on RSS after GC: RSS is sampled
   // every 10 ms through each of 20 slices of the run, each slice's lowest
   // value is its after-GC level, and growth is the least-squares trend of those.
   const samples = 20;
