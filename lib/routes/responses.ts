@@ -90,8 +90,8 @@ function streamResponse(
     const piece = delta.next(visible);
     if (piece !== "") sendText(piece);
     return delta.sent !== "";
-  }).then(
-    async (choice) => {
+  })
+    .then(async (choice) => {
       const { status, answer, spent } = await done(choice);
       if ("calls" in answer) {
         for (const event of events.called(answer.calls, spent)) sse.send(sseEvent(event));
@@ -100,14 +100,13 @@ function streamResponse(
         for (const event of events.finished(delta.sent, status, spent)) sse.send(sseEvent(event));
       }
       sse.close();
-    },
-    (error) => {
+    })
+    .catch((error) => {
       const apiError = toApiError(error);
       sse.fail(apiError, () => [
         ...events.failed(apiError).map(sseEvent),
         sseEvent({ type: "error", code: apiError.code, message: apiError.message, param: apiError.param, sequence_number: 0 } as { type: string }),
       ]);
-    },
-  );
+    });
   return sse.response;
 }
