@@ -43,11 +43,9 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
   const metrics = new Metrics();
   const store = new Store(settings.dataDir, settings.conversationTtlMs, { imageTtlMs: settings.imageTtlMs, imageStoreMax: settings.imageStoreMax });
   const conversations = new ConversationBook(store);
+  const backend = { discordApiUrl: settings.discordApiUrl, globalRateLimit: settings.discordGlobalRateLimit, proxyUrl: settings.proxyUrl, metrics };
   const pool = new Pool(BACKENDS, entries, {
-    discordApiUrl: settings.discordApiUrl,
-    globalRateLimit: settings.discordGlobalRateLimit,
-    proxyUrl: settings.proxyUrl,
-    metrics,
+    ...backend,
     maxInFlightPerEntry: settings.maxInFlightPerBot,
     quotaCooldownMs: settings.quotaCooldownMs,
     failureCooldownMs: settings.failureCooldownMs,
@@ -55,7 +53,16 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
     onQuotaRest: (key, until) => store.rest(key, until),
   });
   const inFlight = new InFlight(settings.maxInFlight);
-  const images = imagePolicy({ proxyUrl: settings.proxyUrl, allowPrivate: settings.allowPrivateImageUrls, discordApiUrl: settings.discordApiUrl, apiBases: entries.flatMap((e) => (e.kind === "api" ? [e.api_base] : [])), fetchTimeoutMs: settings.imageFetchTimeoutMs, inputMemory: settings.imageInputMemory });
+  // Images on a backend's own hosts are downloaded as they are; each backend names its hosts.
+  const own = BACKENDS.map((kind) => kind.imageHosts(entries.filter((e) => e.kind === kind.kind), backend));
+  const images = imagePolicy({
+    proxyUrl: settings.proxyUrl,
+    allowPrivate: settings.allowPrivateImageUrls,
+    backendHosts: own.flatMap((o) => o.hosts),
+    backendSuffixes: own.flatMap((o) => o.suffixes),
+    fetchTimeoutMs: settings.imageFetchTimeoutMs,
+    inputMemory: settings.imageInputMemory,
+  });
   const sessions = new StatusSessions(store.sessions, settings.authTokens);
   metrics.gauges.push(...poolGauges(pool, inFlight), new Gauge("coze_proxy_image_input_bytes", "Decoded image-input bytes reserved by requests (IMAGE_INPUT_MEMORY bounds it).", () => [{ value: images.memory.inUse }]));
   const ctx: AppContext = { settings, pool, store, conversations, images, metrics, inFlight, sessions, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };

@@ -11,6 +11,8 @@ export const cozeApiKind: BackendKind = {
     return [e.model, "api", digest(e.coze_api_token), e.bot_id, e.api_base].join("/");
   },
   create: (options) => new ApiBackend(options),
+  // Coze serves the images of its API answers from its own domains, or from the entry's api_base.
+  imageHosts: (entries) => ({ hosts: entries.map((e) => new URL((e as ApiEntry).api_base).host), suffixes: [".coze.com", ".coze.cn"] }),
 };
 
 const digest = (secret: string) => new Bun.CryptoHasher("sha256").update(secret).digest("hex").slice(0, 16);

@@ -19,6 +19,8 @@ export const discordKind: BackendKind = {
     return [e.model, digest(e.bot_token), e.coze_bot_id, e.guild_id, e.channel_id].join("/");
   },
   create: (options) => new DiscordBackend(options),
+  // Discord's CDN, or the host of DISCORD_API_URL for a simulator or a reverse proxy.
+  imageHosts: (_entries, options) => ({ hosts: ["cdn.discordapp.com", "media.discordapp.net", new URL(options.discordApiUrl).host], suffixes: [] }),
 };
 
 const digest = (secret: string) => new Bun.CryptoHasher("sha256").update(secret).digest("hex").slice(0, 16);

@@ -168,4 +168,6 @@ export interface BackendKind {
   /** The key an entry is remembered by across restarts (conversations, rests): what it is, never a secret in clear. */
   entryKey(entry: BotEntry): string;
   create(options: BackendOptions): Backend;
+  /** Where this backend serves answer images from (`entries` are of its kind): they are downloaded as they are, private hosts included. */
+  imageHosts(entries: BotEntry[], options: BackendOptions): { hosts: string[]; suffixes: string[] };
 }

@@ -4,11 +4,9 @@ import { ImageMemory } from "./image-memory.ts";
 
 /**
  * Where the images in a reply may be downloaded from, resolved once at start.
- * Hosts the backend itself serves images from (Discord's CDN, or the host of
- * DISCORD_API_URL for a simulator or reverse proxy; an API entry's api_base
- * host and Coze's domains) are downloaded as they
- * are; any other link in a reply (a plugin's CDN, or a link Coze merely
- * echoed from the prompt) only under the image-input rules.
+ * Hosts a backend itself serves images from (each backend names its own) are
+ * downloaded as they are; any other link in a reply (a plugin's CDN, or a
+ * link Coze merely echoed from the prompt) only under the image-input rules.
  */
 export interface ImagePolicy {
   /** For image input and for links to hosts other than the backend's. */
@@ -18,18 +16,18 @@ export interface ImagePolicy {
   backendHosts: ReadonlySet<string>;
   /** IMAGE_INPUT_MEMORY: the decoded image-input bytes all requests together may hold. */
   memory: ImageMemory;
+  /** Domains whose every host is a backend's own. */
+  backendSuffixes: readonly string[];
 }
 
-const DISCORD_CDN_HOSTS = ["cdn.discordapp.com", "media.discordapp.net"];
-/** Coze serves the images of its API answers from its own domains. */
-const COZE_CDN_SUFFIXES = [".coze.com", ".coze.cn"];
 export const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
 
-export function imagePolicy(options: { proxyUrl?: string; allowPrivate: boolean; discordApiUrl: string; apiBases?: string[]; fetchTimeoutMs: number; inputMemory: number }): ImagePolicy {
+export function imagePolicy(options: { proxyUrl?: string; allowPrivate: boolean; backendHosts: string[]; backendSuffixes: string[]; fetchTimeoutMs: number; inputMemory: number }): ImagePolicy {
   return {
     input: { proxyUrl: options.proxyUrl, maxBytes: MAX_IMAGE_BYTES, timeoutMs: options.fetchTimeoutMs, maxRedirects: 3, allowPrivate: options.allowPrivate },
     backend: { proxyUrl: options.proxyUrl, maxBytes: 25 * 1024 * 1024, timeoutMs: 30_000, maxRedirects: 3, allowPrivate: true },
-    backendHosts: new Set([...DISCORD_CDN_HOSTS, new URL(options.discordApiUrl).host, ...(options.apiBases ?? []).map((base) => new URL(base).host)]),
+    backendHosts: new Set(options.backendHosts),
+    backendSuffixes: options.backendSuffixes,
     memory: new ImageMemory(options.inputMemory),
   };
 }
@@ -42,7 +40,7 @@ export function downloadReplyImage(url: string, policy: ImagePolicy, signal: Abo
   } catch {
     return Promise.reject(new DownloadRefused("it is not a valid URL"));
   }
-  const own = policy.backendHosts.has(host) || COZE_CDN_SUFFIXES.some((suffix) => host.endsWith(suffix));
+  const own = policy.backendHosts.has(host) || policy.backendSuffixes.some((suffix) => host.endsWith(suffix));
   return download(url, own ? policy.backend : policy.input, signal);
 }
 
