@@ -12,7 +12,7 @@ const LIB = join(import.meta.dir, "..", "lib");
 
 /** What each layer may import, besides itself. Lower layers come first. */
 const MAY_IMPORT: Record<string, string[]> = {
-  "lib": ["openai"], // log, metrics, version, read-limited, turns, sse-decoder, markdown-images
+  "lib": ["openai"], // log, metrics, version, read-limited, turns, reply-clock, sse-decoder, markdown-images
   "config": ["lib"],
   "openai": ["lib"],
   "store": ["config", "lib"],

@@ -4,6 +4,7 @@ import { markdownImages } from "../markdown-images.ts";
 import type { FinishReason } from "../openai/chat-response.ts";
 import type { Usage } from "../openai/usage.ts";
 import { UpstreamFailure } from "../pool/failure.ts";
+import { ReplyClock } from "../reply-clock.ts";
 import type { Answer, Attempt } from "../pool/seam.ts";
 import { CozeAnswer } from "./answer.ts";
 import type { CozeApiClient } from "./client.ts";
@@ -36,8 +37,10 @@ export async function attemptOnApi(client: CozeApiClient, { request, home, entry
   const signal = stop.signal;
   const unlink = abortWhen(request.signal, stop);
   let timedOut: "start" | "total" | undefined;
-  const startTimer = setTimeout(() => ((timedOut = "start"), stop.abort()), Math.max(0, deadline - Date.now()));
-  const totalTimer = setTimeout(() => ((timedOut = "total"), stop.abort()), timings.replyTimeoutMs);
+  const clock = new ReplyClock(deadline - Date.now(), timings.replyTimeoutMs, {
+    noStart: () => ((timedOut = "start"), stop.abort()),
+    overtime: () => ((timedOut = "total"), stop.abort()),
+  });
   const answer = new CozeAnswer();
   let conversationId = home?.conversationId;
   let chatId: string | undefined;
@@ -57,7 +60,7 @@ export async function attemptOnApi(client: CozeApiClient, { request, home, entry
               chatId = step.chatId;
               conversationId = step.conversationId || conversationId;
             } else if (step.kind === "text" || step.kind === "message") {
-              clearTimeout(startTimer); // the first message event is the first sign of an answer
+              clock.started(); // the first message event is the first sign of an answer
               if (step.kind === "text") emit(answer.text);
             } else if (step.kind === "completed") {
               if (step.usage) usage = { prompt_tokens: step.usage.input_count, completion_tokens: step.usage.output_count, total_tokens: step.usage.token_count };
@@ -82,8 +85,7 @@ export async function attemptOnApi(client: CozeApiClient, { request, home, entry
     if (timedOut === "start") throw apiStartTimeout();
     if (timedOut !== "total") throw error;
   } finally {
-    clearTimeout(startTimer);
-    clearTimeout(totalTimer);
+    clock.clear();
     unlink();
   }
   const text = answer.text;

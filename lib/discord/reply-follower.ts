@@ -1,6 +1,7 @@
 import type { ReplyMessage } from "./reply-message.ts";
 import type { FinishReason } from "../openai/chat-response.ts";
 import { UpstreamFailure } from "../pool/failure.ts";
+import { ReplyClock } from "../reply-clock.ts";
 import { classifyCozeText, CozeErrorText } from "./coze-errors.ts";
 import { ReplyText } from "./reply-text.ts";
 
@@ -66,8 +67,7 @@ export function followReply(subscribe: Subscribe, options: FollowOptions): Promi
   const finish = (outcome: FollowResult | Error) => {
     if (settled) return;
     settled = true;
-    clearTimeout(start);
-    clearTimeout(total);
+    clock.clear();
     clearTimeout(quiet);
     unsubscribe?.();
     options.signal?.removeEventListener("abort", onAbort);
@@ -89,6 +89,7 @@ export function followReply(subscribe: Subscribe, options: FollowOptions): Promi
     const ours = message.authorId === options.cozeBotId || (message.authorId === "" && reply.has(message.id));
     if (settled || !ours) return;
     reply.apply(message);
+    if (reply.started) clock.started();
     const text = reply.text();
     if (text !== lastText) {
       if (lastText !== "") grew = true;
@@ -108,10 +109,10 @@ export function followReply(subscribe: Subscribe, options: FollowOptions): Promi
   };
   const onAbort = () => finish(options.signal!.reason instanceof Error ? options.signal!.reason : new DOMException("aborted", "AbortError"));
 
-  const start = setTimeout(() => {
-    if (!reply.started) finish(replyStartTimeout());
-  }, options.startTimeoutMs);
-  const total = setTimeout(() => (reply.started ? complete("length") : finish(replyStartTimeout())), options.totalTimeoutMs);
+  const clock = new ReplyClock(options.startTimeoutMs, options.totalTimeoutMs, {
+    noStart: () => reply.started || finish(replyStartTimeout()),
+    overtime: () => (reply.started ? complete("length") : finish(replyStartTimeout())),
+  });
   // Replies that arrived before the post returned are delivered inside subscribe().
   const stop = subscribe(onMessage);
   if (settled) {
