@@ -70,13 +70,3 @@ export function rewriteLinks(text: string, kept: ReadonlyMap<string, string>): s
   for (const [from, to] of kept) text = text.replaceAll(from, to);
   return text;
 }
-
-/**
- * How much of a growing reply a stream may send while its image links may
- * still be rewritten: everything before the first markdown link (`![…](` or
- * `[…](`); the rest goes out once the reply is complete and its images kept.
- */
-export function beforeLinks(text: string): string {
-  const link = text.search(/!?\[[^\]\n]*(?:\]\(?)?$|!?\[[^\]\n]*\]\(/);
-  return link === -1 ? text : text.slice(0, link);
-}
