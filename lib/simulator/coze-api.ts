@@ -1,97 +1,32 @@
 import type { Server } from "bun";
+import { defaultApiScript } from "./coze-api-behaviour.ts";
+import { writeChat } from "./coze-api-stream.ts";
+import { COZE_CODES, lastUserText, nextId, parseItems, STUDIO, studioErrorText, type ApiBot, type ApiDialect, type ApiScript, type ApiWorkflow, type ChatRecord, type Conversation, type StoredMessage } from "./coze-api-types.ts";
+import { workflowChat } from "./coze-api-workflow.ts";
 import { promptPng } from "./png.ts";
+
+export type { ApiBot, ApiDialect, ApiScript, ApiWorkflow, ChatRecord, StoredMessage } from "./coze-api-types.ts";
 
 /**
  * A simulator of Coze's official chat API (SPEC §9), speaking what the
  * official `@coze/api` SDK expects (a test drives it with the SDK): the JSON
- * envelope `{code, msg, data}`, `POST /v3/chat` streamed as `event:NAME` and
- * `data:JSON` lines without a space after the colon, `done` carrying the JSON
- * string `"[DONE]"`, conversations that keep their messages, files, chat
- * cancel, and the error codes Coze answers with. It imports nothing of the
+ * envelope `{code, msg, data}`, `POST /v3/chat` and `POST /v1/workflows/chat`
+ * streamed, conversations that keep their messages, files, chat cancel, and
+ * the error codes Coze answers with. With `dialect: "studio"` it is a
+ * self-hosted Coze Studio instead, as its server's sources write the same
+ * API: its end event, its errors (HTTP 400 `{code: 400}`, `error` events,
+ * 700012006 for a bad token), its chatflow route. It imports nothing of the
  * product.
  */
-
-/** How the simulated bot answers one chat. Every field is optional. */
-export interface ApiScript {
-  /** The answer; several strings are several `answer` messages (as a workflow writes them). */
-  text?: string | string[];
-  /** How many deltas each answer comes in. */
-  deltas?: number;
-  /** Delay before the first message event, and between events, ms. */
-  firstDelayMs?: number;
-  intervalMs?: number;
-  /** `follow_up` suggestions after the answer (default two). */
-  followUps?: string[];
-  /** A markdown image on the simulator's CDN at the end of the answer. */
-  image?: boolean;
-  /** Before any event: an HTTP status with Coze's envelope (e.g. 429), or HTTP 200 with `{code≠0}`. */
-  refuse?: { status: number; code: number; msg: string; retryAfter?: number };
-  /** In the stream: `conversation.chat.failed` with this `last_error`, after `chat.created`. */
-  fail?: { code: number; msg: string };
-  /** In the stream: an `error` event. */
-  streamError?: { code: number; msg: string };
-  /** `conversation.chat.requires_action`: the bot waits for tool output. */
-  requiresAction?: boolean;
-  /** `chat.created` and `in_progress`, then nothing until cancelled or the client leaves. */
-  silent?: boolean;
-  /** Told as each delta (numbered from 0 across the chat) is written: the bench times chunks from it. */
-  onDelta?: (index: number) => void;
-}
-
-export interface ApiBot {
-  id: string;
-  published: boolean;
-  queue: ApiScript[];
-  /** The default answer: it sees the user's last text and the conversation so far. */
-  behaviour: (prompt: string, history: StoredMessage[]) => ApiScript;
-}
-
-export interface StoredMessage {
-  role: "user" | "assistant";
-  type: string;
-  content: string;
-  content_type: string;
-}
-
-/** One `/v3/chat` as it arrived, for tests. */
-export interface ChatRecord {
-  token: string;
-  botId: string;
-  userId: string;
-  conversationId: string;
-  /** Whether the conversation existed before this chat (a continued one). */
-  continued: boolean;
-  additional: StoredMessage[];
-  chatId: string;
-  usage?: { token_count: number; output_count: number; input_count: number };
-  cancelled: boolean;
-  answer: string;
-}
-
-interface Conversation {
-  id: string;
-  account: string;
-  messages: StoredMessage[];
-  /** The chat in progress, if any: Coze answers 4016 to a second one. */
-  busy: string | undefined;
-}
-
-const CODE = {
-  auth: { code: 4100, msg: "authentication is invalid" },
-  notPublished: { code: 4015, msg: "The bot_id has not been published to the channel Agent As API." },
-  botNotFound: { code: 4006, msg: "The bot does not exist." },
-  busy: { code: 4016, msg: "Conversation occupied: another chat in this conversation is in progress." },
-  badParam: { code: 4000, msg: "Request parameter error" },
-};
-
-let ids = 7_400_000_000_000_000_000n;
-const nextId = () => String(ids++);
-
 export class CozeApiSimulator {
+  readonly dialect: ApiDialect;
   /** Tokens Coze accepts, each an account (conversations belong to one). */
   readonly tokens = new Map<string, string>();
   readonly bots = new Map<string, ApiBot>();
+  readonly workflows = new Map<string, ApiWorkflow>();
   readonly conversations = new Map<string, Conversation>();
+  /** Studio's chatflow conversations by name: `account/app or bot/name` → conversation id. */
+  readonly namedConversations = new Map<string, string>();
   readonly files = new Map<string, { account: string; name: string; type: string; bytes: Uint8Array }>();
   readonly chats: ChatRecord[] = [];
   /** Calls to `/v1/bot/get_online_info`, for tests of the entry check. */
@@ -101,6 +36,10 @@ export class CozeApiSimulator {
   private server: Server<unknown> | undefined;
   private readonly pending = new Set<Promise<void>>();
   private readonly images = new Map<string, Uint8Array>();
+
+  constructor(options: { dialect?: ApiDialect } = {}) {
+    this.dialect = options.dialect ?? "coze";
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.server!.port}`;
@@ -122,64 +61,80 @@ export class CozeApiSimulator {
   }
 
   addBot(published = true): ApiBot {
-    const bot: ApiBot = {
-      id: nextId(),
-      published,
-      queue: [],
-      behaviour: (prompt, history) => ({ text: `API says: ${prompt}${history.length > 0 ? ` (after ${history.length} messages)` : ""}`, deltas: 4 }),
-    };
+    const bot: ApiBot = { id: nextId(), published, queue: [], behaviour: (prompt, history) => defaultApiScript("API", prompt, history) };
     this.bots.set(bot.id, bot);
     return bot;
   }
 
+  addWorkflow(options: { published?: boolean; appId?: string } = {}): ApiWorkflow {
+    const workflow: ApiWorkflow = { id: nextId(), published: options.published ?? true, appId: options.appId, queue: [], behaviour: (prompt, history) => defaultApiScript("Chatflow", prompt, history) };
+    this.workflows.set(workflow.id, workflow);
+    return workflow;
+  }
+
   private async handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
-    if (req.method === "GET" && url.pathname.startsWith("/cdn/")) {
-      const image = this.images.get(url.pathname.slice(5));
+    if (req.method === "GET" && (url.pathname.startsWith("/cdn/") || url.pathname.startsWith("/opencoze/"))) {
+      const image = this.images.get(url.pathname.split("/")[2]);
       return image ? new Response(image, { headers: { "content-type": "image/png" } }) : new Response("not found", { status: 404 });
     }
-    const token = /^Bearer (.+)$/.exec(req.headers.get("authorization") ?? "")?.[1];
+    const token = /^Bearer (.+)$/.exec(req.headers.get("authorization") ?? "")?.[1]?.trim();
     const account = token ? this.tokens.get(token) : undefined;
-    // Coze answers a bad token with HTTP 401 and its envelope.
-    if (!account) return envelope(CODE.auth, 401);
+    if (!account) {
+      // Coze answers a bad token with HTTP 401 and its envelope; Studio's auth middleware with HTTP 200 and its code.
+      if (this.dialect === "coze") return this.error(COZE_CODES.auth, 401);
+      return Response.json({ code: STUDIO.authFailed, msg: `authentication failed: ${token ? "api key invalid" : "missing authorization in header"}` });
+    }
     switch (`${req.method} ${url.pathname}`) {
-      case "GET /v1/bot/get_online_info": {
-        this.onlineInfoCalls++;
-        const bot = this.bots.get(url.searchParams.get("bot_id") ?? "");
-        if (!bot) return envelope(CODE.botNotFound);
-        if (!bot.published) return envelope(CODE.notPublished);
-        return envelope({ code: 0, msg: "" }, 200, { bot_id: bot.id, name: `bot ${bot.id}`, description: "", version: "1", create_time: 0, update_time: 0 });
-      }
+      case "GET /v1/bot/get_online_info":
+        return this.onlineInfo(url.searchParams.get("bot_id") ?? "");
       case "POST /v1/conversation/create": {
         const conversation = this.newConversation(account);
-        return envelope({ code: 0, msg: "" }, 200, { id: conversation.id, created_at: now(), meta_data: {}, last_section_id: nextId() });
+        return this.ok({ id: conversation.id, created_at: now(), meta_data: {}, last_section_id: nextId() });
       }
       case "POST /v1/files/upload": {
         const form = await req.formData().catch(() => undefined);
         const file = form?.get("file");
-        if (!(file instanceof Blob)) return envelope(CODE.badParam);
+        if (!(file instanceof Blob)) return this.error(COZE_CODES.badParam);
         const id = nextId();
         const name = file instanceof File ? file.name : "file";
         this.files.set(id, { account, name, type: file.type, bytes: new Uint8Array(await file.arrayBuffer()) });
-        return envelope({ code: 0, msg: "" }, 200, { id, bytes: file.size, created_at: now(), file_name: name });
+        return this.ok({ id, bytes: file.size, created_at: now(), file_name: name });
       }
       case "POST /v3/chat/cancel": {
         const body = (await req.json().catch(() => ({}))) as { conversation_id?: string; chat_id?: string };
         const record = this.chats.find((c) => c.chatId === body.chat_id && c.conversationId === body.conversation_id);
-        if (!record) return envelope(CODE.badParam);
+        if (!record) return this.error(COZE_CODES.badParam);
         record.cancelled = true;
         const conversation = this.conversations.get(record.conversationId);
         if (conversation?.busy === record.chatId) conversation.busy = undefined;
-        return envelope({ code: 0, msg: "" }, 200, { id: record.chatId, conversation_id: record.conversationId, status: "cancelled" });
+        return this.ok({ id: record.chatId, conversation_id: record.conversationId, status: "cancelled" });
       }
       case "POST /v3/chat":
         return this.chat(req, url, token!, account);
+      case "POST /v1/workflows/chat":
+        return workflowChat(this, req, token!, account);
       default:
-        return envelope({ code: 4000, msg: `unknown path ${url.pathname}` }, 404);
+        return this.error({ code: 4000, msg: `unknown path ${url.pathname}` }, 404);
     }
   }
 
-  private newConversation(account: string): Conversation {
+  private onlineInfo(botId: string): Response {
+    this.onlineInfoCalls++;
+    const bot = this.bots.get(botId);
+    if (this.dialect === "studio") {
+      // Studio looks the bot up among those published to its API connector: one never published, or none at all, reads alike.
+      if (!bot?.published) return Response.json({ code: STUDIO.agentInvalidParam, msg: notPublished(botId) });
+      // Its handler renders the bot's info itself, not in the `{code, msg, data}` envelope.
+      return Response.json({ bot_id: bot.id, name: `bot ${bot.id}`, description: "", icon_url: "", version: "1", bot_mode: 0 });
+    }
+    if (!bot) return this.error(COZE_CODES.botNotFound);
+    if (!bot.published) return this.error(COZE_CODES.notPublished);
+    return this.ok({ bot_id: bot.id, name: `bot ${bot.id}`, description: "", version: "1", create_time: 0, update_time: 0 });
+  }
+
+  /** @internal A conversation of `account`, new. */
+  newConversation(account: string): Conversation {
     const conversation: Conversation = { id: nextId(), account, messages: [], busy: undefined };
     this.conversations.set(conversation.id, conversation);
     return conversation;
@@ -187,174 +142,131 @@ export class CozeApiSimulator {
 
   private async chat(req: Request, url: URL, token: string, account: string): Promise<Response> {
     const body = (await req.json().catch(() => undefined)) as
-      | { bot_id?: string; user_id?: string; stream?: boolean; additional_messages?: StoredMessage[]; auto_save_history?: boolean }
+      | { bot_id?: unknown; user_id?: unknown; stream?: boolean; additional_messages?: StoredMessage[]; parameters?: unknown }
       | undefined;
-    if (!body || typeof body.bot_id !== "string" || typeof body.user_id !== "string" || body.user_id === "") return envelope(CODE.badParam);
-    const bot = this.bots.get(body.bot_id);
-    if (!bot) return envelope(CODE.botNotFound);
-    if (!bot.published) return envelope(CODE.notPublished);
-    const additional = body.additional_messages ?? [];
-    if (additional.length > 100 || !additional.every((m) => (m.role === "user" || m.role === "assistant") && typeof m.content === "string")) return envelope(CODE.badParam);
-    for (const m of additional) {
-      if (m.content_type !== "object_string") continue;
-      const items = parseItems(m.content);
-      const unknownFile = items?.some((i) => i.type === "image" && !(i.file_id && this.files.get(i.file_id)?.account === account));
-      if (!items || unknownFile || items.filter((i) => i.type === "text").length > 1) return envelope(CODE.badParam);
-    }
+    const studio = this.dialect === "studio";
+    if (studio) {
+      // Studio binds the body before anything else: what it cannot bind is an HTTP 400 in its `{code: 400, msg}`.
+      const problem = studioBindProblem(body);
+      if (problem) return Response.json({ code: 400, msg: problem }, { status: 400 });
+    } else if (!body || typeof body.bot_id !== "string" || typeof body.user_id !== "string" || body.user_id === "") return this.error(COZE_CODES.badParam);
+    const botId = String(body!.bot_id);
+    const bot = this.bots.get(botId);
+    // Studio writes its stream's headers first: every later refusal is an `error` event in a 200 stream.
+    if (studio && !bot?.published) return this.errorStream(STUDIO.agentRunError, studioErrorText(STUDIO.agentInvalidParam, notPublished(botId), "service.(*singleAgentImpl).ObtainAgentByIdentity"));
+    if (!bot) return this.error(COZE_CODES.botNotFound);
+    if (!bot.published) return this.error(COZE_CODES.notPublished);
+    const additional = body!.additional_messages ?? [];
+    if (studio) {
+      const problem = this.studioMessageProblem(additional, account);
+      if (problem) return this.errorStream(STUDIO.agentRunError, problem);
+    } else if (this.cozeMessageProblem(additional, account)) return this.error(COZE_CODES.badParam);
     const requested = url.searchParams.get("conversation_id");
-    let conversation: Conversation | undefined;
-    if (requested) {
-      conversation = this.conversations.get(requested);
-      if (!conversation || conversation.account !== account) return envelope({ code: 4200, msg: "conversation not found" });
-      if (conversation.busy) {
-        this.busyRefusals++;
-        return envelope(CODE.busy);
-      }
+    let conversation = requested ? this.conversations.get(requested) : undefined;
+    if (requested && studio && conversation && conversation.account !== account) {
+      return this.errorStream(STUDIO.agentRunError, studioErrorText(STUDIO.conversationPermission, "unauthorized access : user not match"));
+    }
+    // Studio starts a new conversation for an id it does not know; Coze refuses it.
+    if (requested && !studio && (!conversation || conversation.account !== account)) return this.error({ code: 4200, msg: "conversation not found" });
+    if (conversation?.busy && !studio) {
+      this.busyRefusals++;
+      return this.error(COZE_CODES.busy);
     }
     const script = bot.queue.shift() ?? bot.behaviour(lastUserText(additional), conversation?.messages ?? []);
-    if (script.refuse) {
-      const headers: Record<string, string> = script.refuse.retryAfter ? { "retry-after": String(script.refuse.retryAfter) } : {};
-      return envelope({ code: script.refuse.code, msg: script.refuse.msg }, script.refuse.status, undefined, headers);
-    }
     const continued = conversation !== undefined;
     conversation ??= this.newConversation(account);
-    const chatId = nextId();
-    const record: ChatRecord = { token, botId: bot.id, userId: body.user_id, conversationId: conversation.id, continued, additional, chatId, cancelled: false, answer: "" };
+    const record: ChatRecord = { token, botId: bot.id, userId: String(body!.user_id), stream: body!.stream === true, conversationId: conversation.id, continued, additional, chatId: nextId(), cancelled: false, answer: "" };
+    return this.run(script, record, conversation, { route: "chat", botId: bot.id, signal: req.signal, sync: body!.stream === false });
+  }
+
+  /**
+   * @internal Answers one chat: a refusal before any event, or its stream.
+   * `sync`: the client asked `"stream": false`; Coze answers the chat object
+   * at once and goes on in the background, Studio answers when it is done.
+   */
+  run(script: ApiScript, record: ChatRecord, conversation: Conversation, how: { route: "chat" | "workflow"; botId: string; signal: AbortSignal; sync?: boolean }): Response | Promise<Response> {
+    if (script.refuse) {
+      const headers: Record<string, string> = script.refuse.retryAfter ? { "retry-after": String(script.refuse.retryAfter) } : {};
+      return this.error({ code: script.refuse.code, msg: script.refuse.msg }, script.refuse.status, headers);
+    }
     this.chats.push(record);
-    conversation.busy = chatId;
+    conversation.busy = record.chatId;
     const history = [...conversation.messages];
-    conversation.messages.push(...additional);
+    conversation.messages.push(...record.additional);
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-    const running = this.stream(writable.getWriter(), script, bot, conversation, history, record, req.signal).finally(() => {
-      if (conversation!.busy === chatId) conversation!.busy = undefined;
+    const signal = how.sync ? new AbortController().signal : how.signal;
+    const plan = { dialect: this.dialect, route: how.route, record, conversation, botId: how.botId, history, signal, nextId, imageUrl: (prompt: string, host?: string) => this.image(prompt, host) };
+    const running = writeChat(writable.getWriter(), script, plan).finally(() => {
+      if (conversation.busy === record.chatId) conversation.busy = undefined;
       this.pending.delete(running);
     });
     this.pending.add(running);
-    return new Response(readable, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
+    const contentType = this.dialect === "studio" && how.route === "workflow" ? "text/event-stream; charset=utf-8" : "text/event-stream";
+    if (!how.sync) return new Response(readable, { headers: { "content-type": contentType, "cache-control": "no-cache" } });
+    const drained = new Response(readable).text();
+    const chat = (status: string) => ({ id: record.chatId, conversation_id: conversation.id, bot_id: how.botId, created_at: now(), status, ...(record.usage ? { usage: record.usage } : {}) });
+    if (this.dialect === "coze") return this.ok(chat("in_progress"));
+    return drained.then(() => this.ok(chat(record.answer ? "completed" : "failed")));
   }
 
-  private async stream(
-    writer: WritableStreamDefaultWriter<Uint8Array>,
-    script: ApiScript,
-    bot: ApiBot,
-    conversation: Conversation,
-    history: StoredMessage[],
-    record: ChatRecord,
-    signal: AbortSignal,
-  ): Promise<void> {
-    const encoder = new TextEncoder();
-    const send = async (event: string, data: unknown) => {
-      if (signal.aborted || record.cancelled) throw new Error("gone");
-      await writer.write(encoder.encode(`event:${event}\ndata:${typeof data === "string" ? data : JSON.stringify(data)}\n\n`));
-    };
-    const chat = (status: string, extra: object = {}) => ({
-      id: record.chatId,
-      conversation_id: conversation.id,
-      bot_id: bot.id,
-      created_at: now(),
-      last_error: { code: 0, msg: "" },
-      status,
-      ...extra,
+  /** A 200 event stream holding one Studio `error` event: how Studio refuses once its stream's headers are out. */
+  private errorStream(code: number, msg: string): Response {
+    return new Response(`event:error\ndata:${JSON.stringify({ code, msg })}\n\n`, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
+  }
+
+  /** @internal Coze's `{code, msg}` refusal: its envelope with a log id; Studio's bare `{code, msg}`. */
+  error(error: { code: number; msg: string }, status = 200, headers: Record<string, string> = {}): Response {
+    if (this.dialect === "studio") return Response.json({ code: error.code, msg: error.msg }, { status, headers });
+    return Response.json({ code: error.code, msg: error.msg, detail: { logid: nextId() } }, { status, headers: { ...headers, "x-tt-logid": "sim" } });
+  }
+
+  private ok(data: unknown): Response {
+    return this.dialect === "studio" ? Response.json({ code: 0, msg: "", data }) : Response.json({ code: 0, msg: "", data, detail: { logid: nextId() } }, { headers: { "x-tt-logid": "sim" } });
+  }
+
+  /** What coze.com refuses in `additional_messages` (4000): roles, contents, object_string items and their files. */
+  private cozeMessageProblem(additional: StoredMessage[], account: string): boolean {
+    if (additional.length > 100 || !additional.every((m) => (m.role === "user" || m.role === "assistant") && typeof m.content === "string")) return true;
+    return additional.some((m) => {
+      if (m.content_type !== "object_string") return false;
+      const items = parseItems(m.content);
+      return !items || items.filter((i) => i.type === "text").length > 1 || items.some((i) => i.type === "image" && !(i.file_id && this.files.get(i.file_id)?.account === account));
     });
-    const message = (type: string, content: string, id: string) => ({
-      id,
-      conversation_id: conversation.id,
-      bot_id: bot.id,
-      chat_id: record.chatId,
-      role: "assistant",
-      type,
-      content,
-      content_type: "text",
-      section_id: conversation.id,
-      created_at: now(),
-      updated_at: now(),
-    });
-    const pause = (ms: number) => Bun.sleep(ms);
-    try {
-      await send("conversation.chat.created", chat("created"));
-      await send("conversation.chat.in_progress", chat("in_progress"));
-      if (script.silent) {
-        while (!signal.aborted && !record.cancelled) await pause(20);
-        return;
-      }
-      await pause(script.firstDelayMs ?? 10);
-      if (script.fail) {
-        await send("conversation.chat.failed", chat("failed", { last_error: script.fail }));
-        await send("done", '"[DONE]"');
-        return;
-      }
-      if (script.streamError) {
-        await send("error", script.streamError);
-        return;
-      }
-      if (script.requiresAction) {
-        await send("conversation.chat.requires_action", chat("requires_action", { required_action: { type: "submit_tool_outputs", submit_tool_outputs: { tool_calls: [] } } }));
-        await send("done", '"[DONE]"');
-        return;
-      }
-      const answers = Array.isArray(script.text) ? [...script.text] : [script.text ?? "OK"];
-      if (script.image) {
-        const name = `${nextId()}.png`;
-        this.images.set(name, promptPng(answers.join(" ")));
-        answers[answers.length - 1] += `\n![image](${this.url}/cdn/${name})`;
-      }
-      let delta = 0;
-      for (const answer of answers) {
-        const id = nextId();
-        for (const piece of split(answer, script.deltas ?? 3)) {
-          script.onDelta?.(delta++);
-          await send("conversation.message.delta", message("answer", piece, id));
-          await pause(script.intervalMs ?? 5);
-        }
-        await send("conversation.message.completed", message("answer", answer, id));
-        conversation.messages.push({ role: "assistant", type: "answer", content: answer, content_type: "text" });
-      }
-      record.answer = answers.join("\n");
-      await send("conversation.message.completed", message("verbose", JSON.stringify({ msg_type: "generate_answer_finish", data: "", from_module: null, from_unit: null }), nextId()));
-      for (const suggestion of script.followUps ?? ["Tell me more", "Give an example"]) await send("conversation.message.completed", message("follow_up", suggestion, nextId()));
-      const input = count([...history, ...record.additional].map((m) => m.content).join(""));
-      const output = count(record.answer);
-      record.usage = { token_count: input + output, output_count: output, input_count: input };
-      await send("conversation.chat.completed", chat("completed", { completed_at: now(), usage: record.usage }));
-      await send("done", '"[DONE]"');
-    } catch {
-      // The client left or cancelled: nothing more is written.
-    } finally {
-      await writer.close().catch(() => {});
+  }
+
+  /** What Studio refuses while it builds the run (its words, from openapi_agent_run.go), or undefined. */
+  private studioMessageProblem(additional: StoredMessage[], account: string): string | undefined {
+    for (const m of additional) {
+      if (m.role !== "user" && m.role !== "assistant") return "additional message role only support user and assistant";
+      if (m.type !== undefined && m.type !== "question" && m.type !== "answer") return "additional message type only support question and answer now";
+      if (m.content_type !== "object_string") continue;
+      if (m.type === "answer") return " answer messages only support text content";
+      const unknown = parseItems(m.content)?.find((i) => (i.type === "image" || i.type === "file") && i.file_id && this.files.get(i.file_id)?.account !== account);
+      if (unknown) return studioErrorText(4200, "record not found", "service.(*uploadSVC).GetFile");
     }
+    return undefined;
   }
-}
 
-function envelope(error: { code: number; msg: string }, status = 200, data?: unknown, headers: Record<string, string> = {}): Response {
-  return Response.json({ code: error.code, msg: error.msg, ...(data === undefined ? {} : { data }), detail: { logid: nextId() } }, { status, headers: { ...headers, "x-tt-logid": "sim" } });
+  private image(prompt: string, host?: string): string {
+    const name = `${nextId()}.png`;
+    this.images.set(name, promptPng(prompt));
+    // Studio's answer images are presigned links on its object store (MinIO), another host than the API's.
+    if (host) return `http://${host}/opencoze/${name}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=86400`;
+    return `${this.url}/cdn/${name}`;
+  }
 }
 
 const now = () => Math.floor(Date.now() / 1000);
 
-/** Coze's counts are its tokenizer's; the simulator's are a fixed rule, so a test can predict them: one per 3 characters. */
-const count = (text: string) => Math.ceil(text.length / 3);
+const notPublished = (botId: string) => `invalid parameter : agent not published, agentID=${botId} connectorID=${STUDIO.apiConnector}`;
 
-function parseItems(content: string): { type: string; text?: string; file_id?: string }[] | undefined {
-  try {
-    const items = JSON.parse(content);
-    return Array.isArray(items) ? items : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The text the user said last, as the bot reads it (an object_string's text item). */
-function lastUserText(messages: StoredMessage[]): string {
-  const last = messages.findLast((m) => m.role === "user");
-  if (!last) return "";
-  if (last.content_type !== "object_string") return last.content;
-  return parseItems(last.content)?.find((i) => i.type === "text")?.text ?? "";
-}
-
-function split(text: string, parts: number): string[] {
-  const points = [...text];
-  const size = Math.max(1, Math.ceil(points.length / parts));
-  const out: string[] = [];
-  for (let i = 0; i < points.length; i += size) out.push(points.slice(i, i + size).join(""));
-  return out.length > 0 ? out : [""];
+/** What Studio's binding of a `/v3/chat` body says is wrong with it: `bot_id` a string of digits, `user_id` set, `parameters` an object. */
+function studioBindProblem(body: { bot_id?: unknown; user_id?: unknown; parameters?: unknown } | undefined): string | undefined {
+  if (body === undefined || body === null || typeof body !== "object") return "unexpected end of JSON input";
+  if (typeof body.parameters === "string") return "parameters field should be an object, not a string";
+  if (body.bot_id === undefined) return "required field 'bot_id' is not set";
+  if (typeof body.bot_id !== "string" || !/^\d+$/.test(body.bot_id)) return `json: invalid use of ,string struct tag, trying to unmarshal ${JSON.stringify(body.bot_id)} into int64`;
+  if (body.bot_id === "0") return studioErrorText(STUDIO.conversationInvalidParam, "invalid parameter : bot id is required", "coze.checkParamsV3");
+  if (typeof body.user_id !== "string") return "required field 'user_id' is not set";
+  return undefined;
 }

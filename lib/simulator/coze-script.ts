@@ -1,3 +1,5 @@
+import { followInstructions } from "./instructions.ts";
+
 /** One message of the history Coze read as a reply's context: who wrote it, and what. */
 export interface ContextLine {
   authorId: string;
@@ -51,7 +53,9 @@ const DEMO_PARAGRAPH =
  * The simulated bot's default behaviour: deterministic, recognisable, and
  * driven by the prompt so that the demo can show every feature:
  * "draw …" or "image …" returns a picture, "error" a Coze error, "long" a
- * reply over several messages; anything else is echoed back.
+ * reply over several messages; functions and JSON the service asks for are
+ * answered as a capable model would ("ignore instructions" makes a bot that
+ * does not); anything else is echoed back.
  */
 export function defaultScript(prompt: string, context: ContextLine[] = []): CozeScript {
   const text = prompt.trim();
@@ -59,6 +63,8 @@ export function defaultScript(prompt: string, context: ContextLine[] = []): Coze
     return { text: `Here is a picture of ${JSON.stringify(text.slice(0, 200))}.`, image: "embed", steps: 2 };
   }
   if (/\bcoze error\b/i.test(text)) return { error: COZE_ERRORS.somethingWrong };
+  const followed = followInstructions(text, context.map((line) => line.content));
+  if (followed !== undefined) return { text: followed, steps: 3 };
   if (/\blong reply\b/i.test(text)) {
     const lines = Array.from({ length: 60 }, (_, i) => `Line ${i + 1} of a long simulated reply, which Coze cuts at 2000 characters and continues when asked.`);
     return { text: lines.join("\n"), steps: 6 };
