@@ -27,6 +27,22 @@ test("an error before the first event is a plain HTTP error with its status", as
   server.stop(true);
 });
 
+test("nothing is sent before the first keepalive's time; then keepalives at their pace", async () => {
+  const { server } = serve((signal) => new DeferredSse({ keepaliveMs: 100, firstKeepaliveMs: 400, maxBacklogBytes: 1 << 20, signal, opening: () => [new TextEncoder().encode("data: opened\n\n")], onClose: () => {} }));
+  const started = performance.now();
+  const response = await fetch(`http://127.0.0.1:${server.port}/`);
+  const headersAfter = performance.now() - started;
+  expect(headersAfter).toBeGreaterThanOrEqual(380);
+  const reader = response.body!.getReader();
+  let text = "";
+  while (text.split(": keepalive").length < 4) text += new TextDecoder().decode((await reader.read()).value);
+  // The opening, then the first keepalive, then two more about 100 ms apart: well before another 400 ms.
+  expect(text).toStartWith("data: opened\n\n: keepalive");
+  expect(performance.now() - started - headersAfter).toBeLessThan(380);
+  await reader.cancel();
+  server.stop(true);
+});
+
 test("a client that stops reading is dropped once its backlog passes the bound", async () => {
   let closed = 0;
   const served = serve((signal) => new DeferredSse({ keepaliveMs: 60_000, maxBacklogBytes: 256 * 1024, signal, opening: () => [], onClose: () => closed++ }));

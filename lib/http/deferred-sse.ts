@@ -3,8 +3,15 @@ import type { ApiError } from "../openai/api-error.ts";
 import { SSE_HEADERS, SSE_KEEPALIVE, sseData } from "../openai/sse.ts";
 
 export interface DeferredSseOptions {
-  /** How often a waiting stream sends `: keepalive`. */
+  /** How often a waiting stream sends `: keepalive`, once it is open. */
   keepaliveMs: number;
+  /**
+   * How long a stream with nothing to send waits before its first keepalive
+   * opens it (REPLY_QUIET + 5 s): a failure known by then (Coze's error
+   * texts and codes, a quota, a rate limit) still gets its HTTP status, and
+   * the SDKs' retry rules apply to it. `keepaliveMs` when not given.
+   */
+  firstKeepaliveMs?: number;
   /** Bytes a client may leave unread before it is dropped: a reader that stopped must not grow the service's memory. */
   maxBacklogBytes: number;
   /** The request's own signal: the client left, or shutdown ended the request. */
@@ -19,9 +26,9 @@ export interface DeferredSseOptions {
  * An SSE response whose headers wait for its first event. Until then an
  * error is a plain HTTP error with its status (a 429 or a 504 keeps its
  * meaning for the SDKs); after it, errors are `data: {"error":…}` events and
- * the stream ends. The first keepalive opens the stream too, so a long wait
- * for Coze never looks dead. `signal` aborts when the client cancels, drops,
- * or stops reading.
+ * the stream ends. The first keepalive (`firstKeepaliveMs`) opens the stream
+ * too, so a long wait for Coze never looks dead. `signal` aborts when the
+ * client cancels, drops, or stops reading.
  */
 export class DeferredSse {
   readonly response: Promise<Response>;
@@ -29,7 +36,7 @@ export class DeferredSse {
   private readonly resolve: (response: Response) => void;
   private readonly abort = new AbortController();
   private controller: ReadableStreamDefaultController<Uint8Array> | undefined;
-  private readonly keepalive: Timer;
+  private keepalive: Timer;
   private closed = false;
 
   constructor(private readonly options: DeferredSseOptions) {
@@ -38,7 +45,10 @@ export class DeferredSse {
     this.resolve = resolve;
     abortWhen(options.signal, this.abort);
     this.signal = this.abort.signal;
-    this.keepalive = setInterval(() => this.send(SSE_KEEPALIVE), options.keepaliveMs);
+    this.keepalive = setTimeout(() => {
+      this.send(SSE_KEEPALIVE);
+      if (!this.closed) this.keepalive = setInterval(() => this.send(SSE_KEEPALIVE), options.keepaliveMs);
+    }, options.firstKeepaliveMs ?? options.keepaliveMs);
   }
 
   get opened(): boolean {
@@ -82,7 +92,8 @@ export class DeferredSse {
   }
 
   private finish(): void {
-    clearInterval(this.keepalive);
+    // One timer at a time: the first keepalive's timeout, then the interval (clearTimeout clears either).
+    clearTimeout(this.keepalive);
     this.options.onClose();
   }
 
