@@ -101,6 +101,19 @@ export interface Conversation {
   busy: string | undefined;
 }
 
+/** What a route of the simulator works with: its state, and how it refuses and answers a chat. */
+export interface ApiServer {
+  readonly dialect: ApiDialect;
+  readonly workflows: Map<string, ApiWorkflow>;
+  readonly conversations: Map<string, Conversation>;
+  readonly namedConversations: Map<string, string>;
+  readonly files: Map<string, { account: string }>;
+  busyRefusals: number;
+  newConversation(account: string): Conversation;
+  error(error: { code: number; msg: string }, status?: number): Response;
+  run(script: ApiScript, record: ChatRecord, conversation: Conversation, how: { route: "chat" | "workflow"; botId: string; signal: AbortSignal }): Response | Promise<Response>;
+}
+
 /** Coze's codes (the official SDK and Coze's published code list), with the simulator's wording of each. */
 export const COZE_CODES = {
   badParam: { code: 4000, msg: "Request parameter error" },

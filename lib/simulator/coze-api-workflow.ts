@@ -1,5 +1,4 @@
-import type { CozeApiSimulator } from "./coze-api.ts";
-import { COZE_CODES, lastUserText, nextId, parseItems, type ApiWorkflow, type ChatRecord, type Conversation, type StoredMessage } from "./coze-api-types.ts";
+import { COZE_CODES, lastUserText, nextId, parseItems, type ApiServer, type ApiWorkflow, type ChatRecord, type Conversation, type StoredMessage } from "./coze-api-types.ts";
 
 /** The body of `POST /v1/workflows/chat`, as the official SDK sends it. */
 interface WorkflowChatBody {
@@ -27,7 +26,7 @@ interface WorkflowChatBody {
  * leaves an HTTP 200 with an empty body: the JSON error it renders then is
  * never written.
  */
-export async function workflowChat(sim: CozeApiSimulator, req: Request, token: string, account: string): Promise<Response> {
+export async function workflowChat(sim: ApiServer, req: Request, token: string, account: string): Promise<Response> {
   const text = await req.text();
   let body: WorkflowChatBody | undefined;
   try {
@@ -58,7 +57,7 @@ export async function workflowChat(sim: CozeApiSimulator, req: Request, token: s
   return start(sim, workflow, body, conversation, continued, { token, botId: String(body.bot_id ?? body.app_id ?? ""), signal: req.signal });
 }
 
-function studioChat(sim: CozeApiSimulator, body: WorkflowChatBody, req: Request, token: string, account: string): Response | Promise<Response> {
+function studioChat(sim: ApiServer, body: WorkflowChatBody, req: Request, token: string, account: string): Response | Promise<Response> {
   const refused = () => new Response("", { headers: { "content-type": "application/json; charset=utf-8" } });
   const additional = body.additional_messages;
   if (!Array.isArray(additional) || additional.length === 0 || additional.at(-1)?.role !== "user") return refused();
@@ -92,7 +91,7 @@ function studioChat(sim: CozeApiSimulator, body: WorkflowChatBody, req: Request,
 }
 
 function start(
-  sim: CozeApiSimulator,
+  sim: ApiServer,
   workflow: ApiWorkflow,
   body: WorkflowChatBody,
   conversation: Conversation,
@@ -119,7 +118,7 @@ function start(
 }
 
 /** Messages neither server takes: roles other than user and assistant, object_string items that do not parse or name another account's file. */
-function badMessages(sim: CozeApiSimulator, additional: StoredMessage[], account: string): boolean {
+function badMessages(sim: ApiServer, additional: StoredMessage[], account: string): boolean {
   return additional.some((m) => {
     if ((m.role !== "user" && m.role !== "assistant") || typeof m.content !== "string") return true;
     if (m.content_type !== "object_string") return false;

@@ -1,7 +1,7 @@
 import type { Server } from "bun";
 import { defaultApiScript } from "./coze-api-behaviour.ts";
 import { writeChat } from "./coze-api-stream.ts";
-import { COZE_CODES, lastUserText, nextId, parseItems, STUDIO, studioErrorText, type ApiBot, type ApiDialect, type ApiScript, type ApiWorkflow, type ChatRecord, type Conversation, type StoredMessage } from "./coze-api-types.ts";
+import { COZE_CODES, lastUserText, nextId, parseItems, STUDIO, studioErrorText, type ApiBot, type ApiDialect, type ApiServer, type ApiScript, type ApiWorkflow, type ChatRecord, type Conversation, type StoredMessage } from "./coze-api-types.ts";
 import { workflowChat } from "./coze-api-workflow.ts";
 import { promptPng } from "./png.ts";
 
@@ -18,7 +18,7 @@ export type { ApiBot, ApiDialect, ApiScript, ApiWorkflow, ChatRecord, StoredMess
  * 700012006 for a bad token), its chatflow route. It imports nothing of the
  * product.
  */
-export class CozeApiSimulator {
+export class CozeApiSimulator implements ApiServer {
   readonly dialect: ApiDialect;
   /** Tokens Coze accepts, each an account (conversations belong to one). */
   readonly tokens = new Map<string, string>();
