@@ -15,7 +15,7 @@ const ask = (stack: Stack, content: string, extra: object = {}) =>
 describe("long waits", () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ settings: { idleTimeoutSeconds: 1, keepaliveMs: 300, replyStartTimeoutMs: 10_000 } });
+    stack = await startStack({ settings: { idleTimeoutSeconds: 1, keepaliveMs: 300, replyStartTimeoutMs: 10_000, replyQuietMs: 200 } });
   });
   afterAll(() => stack.stop());
 
@@ -24,9 +24,12 @@ describe("long waits", () => {
     expect((await ask(stack, "patience")).choices[0].message.content).toBe("worth the wait");
   });
 
-  test("a waiting stream opens with the role chunk and sends keepalive comments", async () => {
-    stack.sim.script(stack.cozes[0], { text: "finally", firstDelayMs: 2500 });
+  test("a waiting stream sends nothing until REPLY_QUIET + 5 s, then opens with the role chunk and sends keepalive comments", async () => {
+    stack.sim.script(stack.cozes[0], { text: "finally", firstDelayMs: 6500 });
+    const started = performance.now();
     const res = await stack.fetch("/v1/chat/completions", { method: "POST", body: chatBody(MODEL, "patience", { stream: true }) });
+    // Until then a failure could still be answered with its HTTP status.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(5150);
     const { events, done, raw } = await readSse(res);
     expect(done).toBe(true);
     expect(raw.split(": keepalive\n\n").length - 1).toBeGreaterThanOrEqual(3);

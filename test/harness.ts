@@ -14,7 +14,7 @@ import { readSettings, type Settings } from "../lib/config/settings.ts";
 import { setLogSink } from "../lib/log.ts";
 import { decodeSse } from "../lib/sse-decoder.ts";
 import { buildScenario } from "../lib/simulator/scenario.ts";
-import { CozeApiSimulator, type ApiBot } from "../lib/simulator/coze-api.ts";
+import { CozeApiSimulator, type ApiBot, type ApiDialect, type ApiWorkflow } from "../lib/simulator/coze-api.ts";
 import { DiscordSimulator, type SimulatorOptions } from "../lib/simulator/simulator.ts";
 import type { SimChannel, SimCoze, SimUser } from "../lib/simulator/world.ts";
 
@@ -34,8 +34,13 @@ export interface StackOptions {
   reuse?: { sim: DiscordSimulator; entries: DiscordEntry[] };
   /** The service's DATA_DIR; a fresh temporary one by default (a restart test passes the same one twice). */
   dataDir?: string;
-  /** Entries on Coze's API (after the Discord ones in bot.json), each with a bot of its own on one simulated API. */
-  api?: { model: string; published?: boolean; token?: string }[];
+  /**
+   * Entries on Coze's API (after the Discord ones in bot.json), each with a bot of its own on one simulated API;
+   * `workflow` makes the entry a chatflow (its own chatflow on the simulator), with `parameters` and `imageHosts` as bot.json says.
+   */
+  api?: { model: string; published?: boolean; token?: string; workflow?: boolean; parameters?: Record<string, unknown>; imageHosts?: string[] }[];
+  /** Which server the simulated API is: coze.com (default) or a self-hosted Coze Studio. */
+  apiDialect?: ApiDialect;
   /** Override our bots' simulator options (e.g. a bot whose intents are refused). */
   botOptions?: { messageContentAllowed?: boolean }[];
 }
@@ -49,9 +54,9 @@ export interface Stack {
   cozes: SimCoze[];
   channels: SimChannel[];
   entries: DiscordEntry[];
-  /** The simulated Coze API, its bots and the API entries (when `api` asked for them). */
+  /** The simulated Coze API, its bots (or chatflows, for chatflow entries) and the API entries (when `api` asked for them). */
   apiSim: CozeApiSimulator;
-  apiBots: ApiBot[];
+  apiBots: (ApiBot | ApiWorkflow)[];
   apiEntries: ApiEntry[];
   /** Log lines the service wrote while the stack ran. */
   logs: string[];
@@ -85,10 +90,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     shutdownGraceMs: 500,
     ...options.settings,
   };
-  const apiSim = new CozeApiSimulator().start();
-  const apiBots = (options.api ?? []).map((a) => apiSim.addBot(a.published ?? true));
+  const apiSim = new CozeApiSimulator({ dialect: options.apiDialect }).start();
+  const apiBots = (options.api ?? []).map((a) => (a.workflow ? apiSim.addWorkflow({ published: a.published }) : apiSim.addBot(a.published ?? true)));
   const apiEntries = (options.api ?? []).map(
-    (a, i): ApiEntry => ({ kind: "api", index: entries.length + i, model: a.model, coze_api_token: a.token ?? apiSim.addToken(), bot_id: apiBots[i].id, api_base: apiSim.url }),
+    (a, i): ApiEntry => ({
+      kind: "api",
+      index: entries.length + i,
+      model: a.model,
+      coze_api_token: a.token ?? apiSim.addToken(),
+      ...(a.workflow ? { workflow_id: apiBots[i].id } : { bot_id: apiBots[i].id }),
+      ...(a.parameters ? { parameters: a.parameters } : {}),
+      ...(a.imageHosts ? { image_hosts: a.imageHosts } : {}),
+      api_base: apiSim.url,
+    }),
   );
   const logs: string[] = [];
   const previousSink = setLogSink((line) => logs.push(line));

@@ -25,18 +25,33 @@ export interface DiscordEntry {
   threads: boolean;
 }
 
-/** A Coze bot reached through Coze's official chat API (`/v3/chat`), with a personal access token. */
+/**
+ * A Coze bot, or a Coze chatflow (a workflow made for chat), reached through
+ * Coze's official chat API, on coze.com or on a self-hosted Coze Studio.
+ * `workflow_id` makes it a chatflow entry; without it, `bot_id` names the bot.
+ */
 export interface ApiEntry {
   kind: "api";
   index: number;
   model: string;
   /** A Coze personal access token (`pat_…`). */
   coze_api_token: string;
-  /** The bot's id, as Coze shows it; the bot must be published to the API. */
-  bot_id: string;
-  /** `https://api.coze.com`, or `https://api.coze.cn` for 扣子. */
+  /** A bot entry: the bot's id, as Coze shows it (published to the API). A chatflow entry: the bot it runs as, if any. */
+  bot_id?: string;
+  /** A chatflow entry: the chatflow that answers, through `/v1/workflows/chat`. */
+  workflow_id?: string;
+  /** A chatflow entry: the app it belongs to, if any (never with `bot_id`). */
+  app_id?: string;
+  /** A chatflow entry: its input parameters, sent with every chat; a request's `coze_parameters` go over them. */
+  parameters?: Record<string, unknown>;
+  /** Hosts whose answer images are the backend's own (Coze Studio's object store, e.g. "minio:9000"): downloaded, private addresses allowed. */
+  image_hosts?: string[];
+  /** `https://api.coze.com`, `https://api.coze.cn` for 扣子, or a Coze Studio's address (`http://localhost:8888`). */
   api_base: string;
 }
+
+/** Whether an API entry is a chatflow (`workflow_id`), not a bot. */
+export const isChatflow = (entry: ApiEntry): boolean => entry.workflow_id !== undefined;
 
 export const DEFAULT_API_BASE = "https://api.coze.com";
 
@@ -48,7 +63,10 @@ export interface ParsedBots {
 const SNOWFLAKE = /^\d{17,20}$/;
 const FIELDS = ["model", "bot_token", "coze_bot_id", "guild_id", "channel_id"] as const;
 const DISCORD_ONLY = ["bot_token", "coze_bot_id", "guild_id", "guid_id", "channel_id", "threads"];
-const API_ONLY = ["coze_api_token", "bot_id", "api_base"];
+const API_ONLY = ["coze_api_token", "bot_id", "workflow_id", "app_id", "parameters", "image_hosts", "api_base"];
+const COZE_ID = /^\d{6,25}$/;
+/** A host as a URL names it: a name or an address, and an optional port. */
+const HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
 const ID_FIELDS = new Set(["coze_bot_id", "guild_id", "channel_id"]);
 
 /** Parses and validates the text of `bot.json`; `source` names the file in messages. */
@@ -116,8 +134,41 @@ export function parseBots(text: string, source: string): ParsedBots {
 function parseApiEntry(record: Record<string, unknown>, index: number, where: string): ApiEntry {
   const model = requireString(record, "model", where).trim();
   const token = requireString(record, "coze_api_token", where).trim();
-  const botId = requireString(record, "bot_id", where).trim();
-  if (!/^\d{6,25}$/.test(botId)) throw new ConfigError(`${where} field "bot_id" is not a Coze bot id (the digits at the end of the bot's URL in Coze)`);
+  const chatflow = record.workflow_id !== undefined;
+  const id = (field: string, what: string) => {
+    const value = requireString(record, field, where).trim();
+    if (!COZE_ID.test(value)) throw new ConfigError(`${where} field "${field}" is not a Coze ${what} id (the digits at the end of its URL in Coze)`);
+    return value;
+  };
+  const entry: ApiEntry = { kind: "api", index, model, coze_api_token: token, api_base: DEFAULT_API_BASE };
+  if (chatflow) {
+    entry.workflow_id = id("workflow_id", "workflow");
+    if (record.bot_id !== undefined && record.app_id !== undefined) {
+      throw new ConfigError(`${where} has both "bot_id" and "app_id": a chatflow runs as a bot or in an app, not both; keep one`);
+    }
+    if (record.bot_id !== undefined) entry.bot_id = id("bot_id", "bot");
+    if (record.app_id !== undefined) entry.app_id = id("app_id", "app");
+    if (record.parameters !== undefined) {
+      const parameters = record.parameters;
+      if (parameters === null || typeof parameters !== "object" || Array.isArray(parameters)) {
+        throw new ConfigError(`${where} field "parameters" must be an object of the chatflow's input parameters, got ${describe(parameters)}`);
+      }
+      entry.parameters = parameters as Record<string, unknown>;
+    }
+  } else {
+    for (const field of ["app_id", "parameters"]) {
+      if (record[field] !== undefined) throw new ConfigError(`${where} field "${field}" belongs to a chatflow entry: add "workflow_id", or remove "${field}"`);
+    }
+    if (record.bot_id === undefined) throw new ConfigError(`${where} is missing "bot_id" (a Coze bot) or "workflow_id" (a Coze chatflow)`);
+    entry.bot_id = id("bot_id", "bot");
+  }
+  if (record.image_hosts !== undefined) {
+    const hosts = record.image_hosts;
+    if (!Array.isArray(hosts) || !hosts.every((h) => typeof h === "string" && HOST.test(h.trim()))) {
+      throw new ConfigError(`${where} field "image_hosts" must be an array of hosts with an optional port (e.g. ["minio:9000"])`);
+    }
+    entry.image_hosts = hosts.map((h: string) => h.trim().toLowerCase());
+  }
   let apiBase = DEFAULT_API_BASE;
   if (record.api_base !== undefined) {
     const raw = requireString(record, "api_base", where).trim();
@@ -130,7 +181,8 @@ function parseApiEntry(record: Record<string, unknown>, index: number, where: st
     if (url.protocol !== "https:" && url.protocol !== "http:") throw new ConfigError(`${where} field "api_base" must be an http(s) URL`);
     apiBase = raw.replace(/\/+$/, "");
   }
-  return { kind: "api", index, model, coze_api_token: token, bot_id: botId, api_base: apiBase };
+  entry.api_base = apiBase;
+  return entry;
 }
 
 /** A field that must be a non-empty string; the error names the entry and the field. */

@@ -11,6 +11,7 @@ export interface CozeUsage {
 export type CozeStep =
   | { kind: "created"; chatId: string; conversationId: string }
   | { kind: "text"; text: string }
+  | { kind: "reasoning"; reasoning: string }
   | { kind: "message" }
   | { kind: "completed"; usage: CozeUsage | undefined }
   | { kind: "failed"; code: number | undefined; msg: string }
@@ -22,16 +23,25 @@ export type CozeStep =
  * The answer of one chat, assembled from its stream events: the
  * text of `answer` messages as their deltas come (several answers, as
  * workflows write them, joined with a newline; a message's `completed` text
- * is the final word on it); `follow_up` suggestions, `verbose` packets,
- * cards and reasoning are never text.
+ * is the final word on it); `follow_up` suggestions, `verbose` packets
+ * and cards are never text. Reasoning content (`reasoning_content` of
+ * answer messages, from reasoning models) is gathered apart, never in the
+ * text. Ids stay strings (Coze's are 19 digits: no number holds them).
  */
 export class CozeAnswer {
   private readonly order: string[] = [];
   private readonly texts = new Map<string, string>();
+  private readonly thoughts = new Map<string, string>();
   private joined = "";
+  private thought = "";
 
   get text(): string {
     return this.joined;
+  }
+
+  /** The reasoning so far, "" when the model gave none. */
+  get reasoning(): string {
+    return this.thought;
   }
 
   step(event: CozeStreamEvent): CozeStep {
@@ -53,24 +63,46 @@ export class CozeAnswer {
       case "conversation.message.completed": {
         if (data.type !== "answer" || data.content_type !== "text" || typeof data.content !== "string") return { kind: "message" };
         const id = String(data.id ?? "");
+        const thinking = this.reason(id, event.event === "conversation.message.delta", data.reasoning_content);
+        if (thinking && data.content === "") return { kind: "reasoning", reasoning: this.thought };
         if (!this.texts.has(id)) this.order.push(id);
         const before = this.texts.get(id) ?? "";
         this.texts.set(id, event.event === "conversation.message.delta" ? before + data.content : data.content);
         const joined = this.order.length === 1 ? this.texts.get(id)! : this.order.map((k) => this.texts.get(k)!).filter((t) => t !== "").join("\n");
-        if (joined === this.joined) return { kind: "message" };
+        if (joined === this.joined) return thinking ? { kind: "reasoning", reasoning: this.thought } : { kind: "message" };
         this.joined = joined;
         return { kind: "text", text: joined };
       }
       case "conversation.chat.completed":
         return { kind: "completed", usage: data.usage };
       case "conversation.chat.failed":
-        return { kind: "failed", code: data.last_error?.code, msg: String(data.last_error?.msg ?? "the chat failed") };
+        return { kind: "failed", code: codeOf(data.last_error?.code), msg: String(data.last_error?.msg ?? "the chat failed") };
       case "conversation.chat.requires_action":
         return { kind: "requires_action" };
       case "error":
-        return { kind: "failed", code: data.code, msg: String(data.msg ?? "error") };
+        return { kind: "failed", code: codeOf(data.code), msg: String(data.msg ?? "error") };
       default:
         return { kind: "other" };
     }
   }
+
+  /** Takes a message's reasoning (a delta's piece, or a completed message's whole); whether it changed what was gathered. */
+  private reason(id: string, delta: boolean, piece: unknown): boolean {
+    if (typeof piece !== "string" || (delta && piece === "")) return false;
+    const before = this.thoughts.get(id) ?? "";
+    const next = delta ? before + piece : piece;
+    if (next === before) return false;
+    this.thoughts.set(id, next);
+    const all = [...this.thoughts.values()].filter((t) => t !== "").join("\n");
+    if (all === this.thought) return false;
+    this.thought = all;
+    return true;
+  }
+}
+
+/** An error code as a number: Coze Studio's chatflow route writes its codes as strings. */
+function codeOf(code: unknown): number | undefined {
+  if (typeof code === "number") return code;
+  if (typeof code === "string" && /^-?\d+$/.test(code)) return Number(code);
+  return undefined;
 }

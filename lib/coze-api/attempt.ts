@@ -1,5 +1,6 @@
 import { abortWhen } from "../abort-link.ts";
 import { errorText } from "../error-text.ts";
+import { log } from "../log.ts";
 import { markdownImages } from "../markdown-images.ts";
 import type { FinishReason } from "../openai/chat-response.ts";
 import type { Usage } from "../openai/usage.ts";
@@ -27,10 +28,32 @@ const apiStartTimeout = () =>
  * One try on an entry that reaches Coze through its API: images uploaded
  * with the entry's token, the conversation's messages (only its new turns
  * when Coze keeps the conversation), the answer relayed as its deltas come,
- * Coze's token counts as usage. A chat the service gives up on is cancelled,
- * so its conversation never stays busy.
+ * reasoning apart from it, Coze's token counts as usage. A chat the service
+ * gives up on is cancelled, so its conversation never stays busy. A
+ * conversation Coze no longer knows (4200) is started again with its whole
+ * history; a new chat answered 4200 means the bot or chatflow is missing,
+ * and the entry is down.
  */
-export async function attemptOnApi(client: CozeApiClient, { request, home, entryKey, emit, timings }: Attempt): Promise<Answer> {
+export async function attemptOnApi(client: CozeApiClient, attempt: Attempt): Promise<Answer> {
+  try {
+    return await chatOnce(client, attempt, attempt.home);
+  } catch (error) {
+    if (!(error instanceof CozeApiFailure)) throw error;
+    if (error.apiKind === "gone" && attempt.home) {
+      log.info("coze no longer knows the conversation; starting it again with its history", { request: attempt.request.requestId, entry: client.entry.index });
+      return chatOnce(client, attempt, undefined);
+    }
+    if (error.apiKind === "gone") client.markDown(entryProblem(error.code, error.msg));
+    // Coze does not say which image it could not take: the failure names the request's image parts.
+    if (error.apiKind === "file") {
+      const parts = attempt.request.files.flatMap((f) => (f.param ? [f.param] : []));
+      throw new CozeApiFailure("file", error.code, parts.length > 1 ? `${error.msg} (one of ${parts.join(", ")})` : error.msg, undefined, error, parts[0]);
+    }
+    throw error;
+  }
+}
+
+async function chatOnce(client: CozeApiClient, { request, entryKey, emit, emitReasoning, timings }: Attempt, home: Attempt["home"]): Promise<Answer> {
   const deadline = request.receivedAt + timings.replyStartTimeoutMs;
   // Aborted by the client's leaving or by a timer.
   const stop = new AbortController();
@@ -51,23 +74,26 @@ export async function attemptOnApi(client: CozeApiClient, { request, home, entry
     const fileIds = await Promise.all(request.files.map((file) => guard(client, () => client.upload(file, signal))));
     const messages = toCozeMessages(home ? request.newTurns : request.history, request.instruction, fileIds);
     promptText = promptTextOf(messages);
+    const body = { user_id: request.user, additional_messages: messages, parameters: request.cozeParameters };
     await client.inTurn(home?.conversationId, signal, () =>
       guard(client, async () => {
         try {
-          await client.chat({ user_id: request.user, additional_messages: messages }, home?.conversationId, { deadline, signal }, (event) => {
+          await client.chat(body, home?.conversationId, { deadline, signal }, (event) => {
             const step = answer.step(event);
             if (step.kind === "created") {
               chatId = step.chatId;
               conversationId = step.conversationId || conversationId;
-            } else if (step.kind === "text" || step.kind === "message") {
+            } else if (step.kind === "text" || step.kind === "message" || step.kind === "reasoning") {
               clock.started(); // the first message event is the first sign of an answer
+              if (step.kind === "reasoning") emitReasoning(step.reasoning);
               if (step.kind === "text") emit(answer.text);
             } else if (step.kind === "completed") {
-              if (step.usage) usage = { prompt_tokens: step.usage.input_count, completion_tokens: step.usage.output_count, total_tokens: step.usage.token_count };
+              // Coze's token_count is input + output; Studio's chatflow route adds the output twice, so the total is summed here.
+              if (step.usage) usage = { prompt_tokens: step.usage.input_count, completion_tokens: step.usage.output_count, total_tokens: step.usage.input_count + step.usage.output_count };
               finished = true;
             } else if (step.kind === "failed") {
               finished = true;
-              throw new CozeApiFailure(failureKind(step.code), step.code, step.msg);
+              throw new CozeApiFailure(failureKind(step.code, undefined, step.msg), step.code, step.msg);
             } else if (step.kind === "requires_action") {
               throw new CozeApiFailure("action", undefined, "the bot requires the caller's tool output");
             }
@@ -79,6 +105,7 @@ export async function attemptOnApi(client: CozeApiClient, { request, home, entry
         }
       }),
     );
+    // A stream that closed right after `completed` (without its end event) is complete; one that closed before is not.
     if (!finished) throw new CozeApiFailure("other", undefined, "the answer's stream ended before the chat completed");
   } catch (error) {
     if (request.signal.aborted) throw request.signal.reason ?? error;
@@ -91,7 +118,7 @@ export async function attemptOnApi(client: CozeApiClient, { request, home, entry
   const text = answer.text;
   const finishReason: FinishReason = timedOut === "total" ? "length" : "stop";
   const place = conversationId ? { entryKey, conversationId } : undefined;
-  return { text, images: markdownImages(text), finishReason, place, promptText, usage };
+  return { text, images: markdownImages(text), finishReason, place, promptText, usage, ...(answer.reasoning ? { reasoning: answer.reasoning } : {}) };
 }
 
 /**

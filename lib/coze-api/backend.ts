@@ -8,11 +8,17 @@ export const cozeApiKind: BackendKind = {
   kind: "api",
   entryKey(config: BotEntry): string {
     const e = config as ApiEntry;
-    return [e.model, "api", digest(e.coze_api_token), e.bot_id, e.api_base].join("/");
+    // A chatflow's key names its workflow (and the bot or app it runs as); a bot's stays what it always was.
+    const who = e.workflow_id ? `workflow:${e.workflow_id}:${e.bot_id ?? e.app_id ?? ""}` : e.bot_id;
+    return [e.model, "api", digest(e.coze_api_token), who, e.api_base].join("/");
   },
   create: (options) => new ApiBackend(options),
   // Coze serves the images of its API answers from its own domains, or from the entry's api_base.
-  imageHosts: (entries) => ({ hosts: entries.map((e) => new URL((e as ApiEntry).api_base).host), suffixes: [".coze.com", ".coze.cn"] }),
+  // api_base's host, the hosts an entry lists in `image_hosts` (Coze Studio's object store), and Coze's domains.
+  imageHosts: (entries) => ({
+    hosts: entries.flatMap((e) => [new URL((e as ApiEntry).api_base).host, ...((e as ApiEntry).image_hosts ?? [])]),
+    suffixes: [".coze.com", ".coze.cn"],
+  }),
 };
 
 const digest = (secret: string) => new Bun.CryptoHasher("sha256").update(secret).digest("hex").slice(0, 16);

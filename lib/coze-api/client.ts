@@ -1,11 +1,11 @@
-import type { ApiEntry } from "../config/bots.ts";
+import { isChatflow, type ApiEntry } from "../config/bots.ts";
 import { errorText } from "../error-text.ts";
 import { log } from "../log.ts";
 import { MultipartBody } from "../multipart-body.ts";
 import type { InputFile } from "../pool/seam.ts";
 import { readLimited } from "../read-limited.ts";
 import { Turns } from "../turns.ts";
-import { CozeApiFailure, entryProblem, failureKind } from "./failure.ts";
+import { CozeApiFailure, entryProblem, failureKind, firstLine } from "./failure.ts";
 import type { CozeMessage } from "./messages.ts";
 import { CozeStreamParser, type CozeStreamEvent } from "./stream.ts";
 
@@ -45,19 +45,28 @@ export class CozeApiClient {
     return this.state === "ready";
   }
 
-  /** Checks the token and that the bot is published to the API (`GET /v1/bot/get_online_info`). */
+  /**
+   * Checks the token and that the bot is published to the API (`GET
+   * /v1/bot/get_online_info`). A chatflow has no such look-up: its first
+   * chat (or `check`) tells.
+   */
   async connect(): Promise<void> {
+    if (isChatflow(this.entry)) {
+      this.state = "ready";
+      return;
+    }
     try {
-      const response = await this.request(`/v1/bot/get_online_info?bot_id=${encodeURIComponent(this.entry.bot_id)}`, { method: "GET" });
+      const response = await this.request(`/v1/bot/get_online_info?bot_id=${encodeURIComponent(this.entry.bot_id!)}`, { method: "GET" });
       const body = await this.envelope(response);
-      if (body.code === 0 && response.ok) {
+      // Coze Studio renders a published bot's info bare, without the `{code, msg, data}` envelope.
+      if (response.ok && (body.code === 0 || (body.code === undefined && body.raw?.bot_id !== undefined))) {
         if (this.state !== "ready") log.info("coze api entry ready", { entry: this.entry.index, model: this.entry.model });
         this.state = "ready";
         this.problem = undefined;
         return;
       }
-      const kind = failureKind(body.code, response.status);
-      if (kind === "entry") return this.markDown(entryProblem(body.code, body.msg));
+      const kind = failureKind(body.code, response.status, body.msg);
+      if (kind === "entry" || kind === "gone") return this.markDown(entryProblem(body.code, body.msg));
       this.problem = `Coze's API answered ${body.code ?? response.status}: ${body.msg}`;
     } catch (error) {
       this.problem = `Coze's API could not be reached: ${errorText(error)}`;
@@ -82,7 +91,8 @@ export class CozeApiClient {
   }
 
   /**
-   * Starts a chat and hands each event of its stream to `onEvent`, which
+   * Starts a chat (a bot's `/v3/chat`, a chatflow's `/v1/workflows/chat`)
+   * and hands each event of its stream to `onEvent`, which
    * returns true when it has heard enough (the stream is let go then). A busy
    * or rate-limited answer before the stream is waited out (its
    * `retry-after`, else a second) while `deadline` allows; any other refusal
@@ -93,20 +103,23 @@ export class CozeApiClient {
    * service's time per request.
    */
   async chat(
-    body: { user_id: string; additional_messages: CozeMessage[] },
+    body: { user_id: string; additional_messages: CozeMessage[]; parameters?: Record<string, unknown> },
     conversationId: string | undefined,
     limits: { deadline: number; signal: AbortSignal },
     onEvent: (event: CozeStreamEvent) => boolean,
   ): Promise<void> {
-    const query = conversationId ? `?conversation_id=${encodeURIComponent(conversationId)}` : "";
-    const payload = JSON.stringify({ bot_id: this.entry.bot_id, stream: true, auto_save_history: true, ...body });
+    const { path, payload } = this.chatCall(body, conversationId);
     let response: Response;
     for (;;) {
-      response = await this.request(`/v3/chat${query}`, { method: "POST", body: payload, headers: { "content-type": "application/json" }, signal: limits.signal });
+      response = await this.request(path, { method: "POST", body: payload, headers: { "content-type": "application/json" }, signal: limits.signal });
       if (response.ok && !(response.headers.get("content-type") ?? "").includes("application/json")) break;
       const envelope = await this.envelope(response);
       if (response.ok && envelope.code === 0) throw new CozeApiFailure("other", undefined, "Coze answered a streamed chat with JSON and no error");
-      const kind = failureKind(envelope.code, response.status);
+      if (response.ok && envelope.empty) {
+        // Coze Studio writes its stream's headers before it runs a chatflow: what it refuses then is lost, and the body stays empty.
+        throw new CozeApiFailure("other", undefined, "Coze answered the chat with an empty body, as Coze Studio does when it refuses to run a chatflow: check workflow_id, that the chatflow is published, and its app_id or bot_id");
+      }
+      const kind = failureKind(envelope.code, response.status, envelope.msg);
       const wait = retryAfterMs(response) ?? BUSY_WAIT_MS;
       if (kind === "busy" && Date.now() + wait < limits.deadline) {
         await Bun.sleep(wait);
@@ -133,6 +146,36 @@ export class CozeApiClient {
   }
 
   /**
+   * The call that starts a chat. A bot: `/v3/chat`, the conversation in the
+   * query. A chatflow: `/v1/workflows/chat` with its parameters (the entry's,
+   * the request's over them); a new conversation gets a name of its own in
+   * `CONVERSATION_NAME`, which Coze Studio needs to start one (it keeps
+   * chatflow conversations by name) and coze.com takes as any parameter.
+   * `"stream": true` always: a Studio answers a request without it as a
+   * stream, and older Studio builds stream even when told not to.
+   */
+  private chatCall(body: { user_id: string; additional_messages: CozeMessage[]; parameters?: Record<string, unknown> }, conversationId: string | undefined): { path: string; payload: string } {
+    const entry = this.entry;
+    if (!isChatflow(entry)) {
+      const query = conversationId ? `?conversation_id=${encodeURIComponent(conversationId)}` : "";
+      const { parameters: _, ...rest } = body;
+      return { path: `/v3/chat${query}`, payload: JSON.stringify({ bot_id: entry.bot_id, stream: true, auto_save_history: true, ...rest }) };
+    }
+    const parameters = { ...entry.parameters, ...body.parameters, ...(conversationId ? {} : { CONVERSATION_NAME: `coze-chat-proxy-${crypto.randomUUID()}` }) };
+    const payload = {
+      workflow_id: entry.workflow_id,
+      stream: true,
+      additional_messages: body.additional_messages,
+      parameters,
+      ...(conversationId ? { conversation_id: conversationId } : {}),
+      ...(entry.bot_id ? { bot_id: entry.bot_id } : {}),
+      ...(entry.app_id ? { app_id: entry.app_id } : {}),
+      ext: { user_id: body.user_id },
+    };
+    return { path: "/v1/workflows/chat", payload: JSON.stringify(payload) };
+  }
+
+  /**
    * Runs `chat` once the conversation's previous chat has ended: two requests
    * continuing one conversation (a client's own X-Conversation-Id) take
    * turns instead of meeting Coze's 4016.
@@ -148,7 +191,7 @@ export class CozeApiClient {
     const headers = { "content-type": form.contentType, "content-length": String(form.size) };
     const response = await this.request("/v1/files/upload", { method: "POST", body: form as never, headers, signal });
     const body = await this.envelope(response);
-    if (!response.ok || body.code !== 0 || typeof body.data?.id !== "string") throw new CozeApiFailure(failureKind(body.code, response.status), body.code, body.msg);
+    if (!response.ok || body.code !== 0 || typeof body.data?.id !== "string") throw new CozeApiFailure(failureKind(body.code, response.status, body.msg), body.code, body.msg);
     return body.data.id;
   }
 
@@ -172,14 +215,14 @@ export class CozeApiClient {
     });
   }
 
-  /** Coze's JSON envelope `{code, msg, data}`; an answer that is not one reads as its HTTP status. */
-  private async envelope(response: Response): Promise<{ code: number | undefined; msg: string; data?: any }> {
+  /** Coze's JSON envelope `{code, msg, data}` (and the whole body, `raw`); an answer that is not one reads as its HTTP status. */
+  private async envelope(response: Response): Promise<{ code: number | undefined; msg: string; data?: any; raw?: any; empty?: boolean }> {
     const text = new TextDecoder().decode(await readLimited(response, MAX_JSON_BYTES, () => new Error("too large")).catch(() => new Uint8Array()));
     try {
       const body = JSON.parse(text);
-      return { code: typeof body.code === "number" ? body.code : undefined, msg: String(body.msg ?? `HTTP ${response.status}`).slice(0, 300), data: body.data };
+      return { code: typeof body.code === "number" ? body.code : undefined, msg: firstLine(String(body.msg ?? `HTTP ${response.status}`)).slice(0, 300), data: body.data, raw: body };
     } catch {
-      return { code: undefined, msg: `HTTP ${response.status}` };
+      return { code: undefined, msg: `HTTP ${response.status}`, empty: text.trim() === "" };
     }
   }
 }

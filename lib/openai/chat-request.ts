@@ -40,6 +40,8 @@ export interface ChatRequest {
   n: number;
   /** `tools`, `tool_choice` and `response_format`: what shape the answer must have. */
   rules: AnswerRules;
+  /** `coze_parameters`: a chatflow's input parameters for this request (an extra body field SDKs can send). */
+  cozeParameters?: JsonObject;
 }
 
 /** Most choices one request may ask for: each is a relay of its own through Discord. */
@@ -67,7 +69,14 @@ export function parseChatRequest(raw: unknown): ChatRequest {
     const options = asObject(body.stream_options, "stream_options");
     includeUsage = optionalBoolean(options, "include_usage", "stream_options.include_usage") ?? false;
   }
-  return { model, messages, stream, includeUsage, stop: parseStop(body.stop), maxTokens: parseMaxTokens(body), n: parseN(body.n), rules: parseRules(body) };
+  const cozeParameters = parseCozeParameters(body);
+  return { model, messages, stream, includeUsage, stop: parseStop(body.stop), maxTokens: parseMaxTokens(body), n: parseN(body.n), rules: parseRules(body), ...(cozeParameters ? { cozeParameters } : {}) };
+}
+
+/** `coze_parameters`: an object of a Coze chatflow's input parameters, merged over the entry's `parameters`; no effect on a bot. */
+export function parseCozeParameters(body: JsonObject): JsonObject | undefined {
+  if (body.coze_parameters === undefined || body.coze_parameters === null) return undefined;
+  return asObject(body.coze_parameters, "coze_parameters");
 }
 
 /** `stop`: a string or an array of up to 4 non-empty strings. */

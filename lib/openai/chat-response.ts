@@ -19,8 +19,13 @@ export function completionIdentity(model: string): CompletionIdentity {
   return { id: `${ID_PREFIX}${(idCounter++).toString(36).padStart(6, "0")}`, created: Math.floor(Date.now() / 1000), model };
 }
 
-/** The non-streaming answer: one choice per `n`, in order; a choice that calls functions has `tool_calls` and no content. */
-export function chatCompletion(who: CompletionIdentity, choices: { content: string; toolCalls?: ToolCall[]; finishReason: FinishReason }[], usage: Usage) {
+/**
+ * The non-streaming answer: one choice per `n`, in order; a choice that calls
+ * functions has `tool_calls` and no content. A model's reasoning is
+ * `reasoning_content` beside `content` (the convention DeepSeek's API set,
+ * which Open WebUI and LibreChat show as thinking).
+ */
+export function chatCompletion(who: CompletionIdentity, choices: { content: string; toolCalls?: ToolCall[]; finishReason: FinishReason; reasoning?: string }[], usage: Usage) {
   return {
     id: who.id,
     object: "chat.completion",
@@ -28,9 +33,10 @@ export function chatCompletion(who: CompletionIdentity, choices: { content: stri
     model: who.model,
     choices: choices.map((c, index) => ({
       index,
-      message: c.toolCalls
-        ? { role: "assistant", content: null, refusal: null, tool_calls: c.toolCalls.map(toolCallShape) }
-        : { role: "assistant", content: c.content, refusal: null },
+      message: {
+        ...(c.toolCalls ? { role: "assistant", content: null, refusal: null, tool_calls: c.toolCalls.map(toolCallShape) } : { role: "assistant", content: c.content, refusal: null }),
+        ...(c.reasoning ? { reasoning_content: c.reasoning } : {}),
+      },
       logprobs: null,
       finish_reason: c.finishReason,
     })),
@@ -46,7 +52,7 @@ export const toolCallDeltas = (calls: ToolCall[]) => ({ tool_calls: calls.map((c
 /** One streamed chunk of choice `index`; `delta` holds only what is new. */
 export function chatChunk(
   who: CompletionIdentity,
-  delta: { role?: "assistant"; content?: string; tool_calls?: object[] },
+  delta: { role?: "assistant"; content?: string; reasoning_content?: string; tool_calls?: object[] },
   finishReason: FinishReason | null = null,
   index = 0,
 ) {

@@ -1,4 +1,4 @@
-import { quotaExhausted, rateLimitedBy, replyTimeout, unavailable, upstreamError, type ApiError } from "../openai/api-error.ts";
+import { invalidRequest, quotaExhausted, rateLimitedBy, replyTimeout, unavailable, upstreamError, type ApiError } from "../openai/api-error.ts";
 
 /**
  * What went wrong upstream, as both backends report it. Each backend turns
@@ -24,7 +24,9 @@ export type FailureKind =
   /** An image request's answer came without an image. */
   | "no-image"
   /** The bot waits for output of the caller's tools, which the service cannot give. */
-  | "needs-tool-output";
+  | "needs-tool-output"
+  /** Coze cannot take what the client sent (a prompt past the model's context, an image it cannot read): the client's to fix, any entry would refuse it too. */
+  | "input-refused";
 
 /** What a request's use of an entry came to, for the entry's health: `quota` rests it, `failure` trips its breaker, `ok` closes it. */
 export type Outcome = "ok" | "quota" | "failure" | "neutral";
@@ -57,6 +59,7 @@ const POLICY: Record<FailureKind, Policy> = {
   "start-timeout": { movesOn: false, outcome: "neutral", toApiError: (f) => replyTimeout(f.detail) },
   "no-image": { movesOn: false, outcome: "neutral", toApiError: (f) => upstreamError(f.detail, f.openaiCode) },
   "needs-tool-output": { movesOn: false, outcome: "neutral", toApiError: (f) => upstreamError(f.detail, f.openaiCode) },
+  "input-refused": { movesOn: false, outcome: "neutral", toApiError: (f) => invalidRequest(f.detail, f.param ?? null, f.openaiCode) },
 };
 
 export interface FailureDetails {
@@ -68,6 +71,8 @@ export interface FailureDetails {
   cause?: unknown;
   /** Coze itself reported it (an error text, an API code), not a call on the way to Coze. */
   fromCoze?: boolean;
+  /** The request field it is about, for a refused input (`messages[1].content[2]`). */
+  param?: string;
 }
 
 /**
@@ -80,6 +85,7 @@ export class UpstreamFailure extends Error {
   readonly openaiCode: string;
   readonly retryAfterMs: number | undefined;
   readonly fromCoze: boolean;
+  readonly param: string | undefined;
 
   constructor(
     readonly kind: FailureKind,
@@ -91,6 +97,7 @@ export class UpstreamFailure extends Error {
     this.openaiCode = details.openaiCode;
     this.retryAfterMs = details.retryAfterMs;
     this.fromCoze = details.fromCoze ?? false;
+    this.param = details.param;
   }
 
   get movesOn(): boolean {

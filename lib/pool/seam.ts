@@ -17,6 +17,8 @@ export interface InputFile {
   name: string;
   data: Uint8Array;
   contentType: string;
+  /** The content part it came from (`messages[1].content[2]`), for an error that names it. */
+  param?: string;
 }
 
 /** Where a conversation lives: the entry that serves it and that backend's own id for it (a Discord thread, a Coze conversation). */
@@ -34,6 +36,8 @@ export interface RelayRequest {
   newTurns: ChatMessage[];
   /** What the client requires of the answer (functions, JSON), closing the last user turn. */
   instruction?: string;
+  /** A chatflow's input parameters for this request (the client's `coze_parameters`), over the entry's own. */
+  cozeParameters?: Record<string, unknown>;
   files: InputFile[];
   /** Who asks, for Coze's per-user memory: a stable digest of the API key, never the key. */
   user: string;
@@ -45,6 +49,8 @@ export interface RelayRequest {
   wantImage: boolean;
   /** Told the whole answer text each time it grows; returns true once something of it reached the client. */
   onText?: (text: string) => boolean;
+  /** Told the whole reasoning (a reasoning model's thinking, never part of the text) each time it grows. */
+  onReasoning?: (reasoning: string) => void;
   signal: AbortSignal;
   requestId: string;
   /** Date.now() when the request arrived: its start deadline is REPLY_START_TIMEOUT after. */
@@ -64,6 +70,8 @@ export interface Answer {
   promptText: string;
   /** Coze's own token counts, when the backend reports them. */
   usage?: Usage;
+  /** The model's reasoning, apart from the text, when the backend reports it. */
+  reasoning?: string;
 }
 
 /** The timing settings every backend follows. */
@@ -95,6 +103,8 @@ export interface Attempt {
   entryKey: string;
   /** Told the whole answer text each time it grows, and only text that is surely the answer (never an error Coze may yet turn out to write). */
   emit(text: string): void;
+  /** Told the whole reasoning each time it grows (backends that report reasoning). */
+  emitReasoning(reasoning: string): void;
   timings: ReplyTimings;
   places: PlaceBook;
 }

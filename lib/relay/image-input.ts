@@ -68,7 +68,7 @@ async function loadImage(image: ImageInput, n: number, policy: ImagePolicy, sign
     throw invalidRequest(`The image at '${image.param}' was refused: ${error.message}.`, image.param, "invalid_image");
   }
   if (loaded.data.byteLength === 0) throw invalidRequest(`The image at '${image.param}' is empty.`, image.param, "invalid_image");
-  return { name: `image-${n}.${EXTENSIONS[loaded.contentType] ?? "png"}`, data: loaded.data, contentType: loaded.contentType };
+  return { name: `image-${n}.${EXTENSIONS[loaded.contentType] ?? "png"}`, data: loaded.data, contentType: loaded.contentType, param: image.param };
 }
 
 /** A data: URI's decoded size, from the length of its base64 (an upper bound; whitespace counts). */

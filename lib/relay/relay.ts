@@ -53,6 +53,7 @@ export async function relay(ctx: RelayContext, request: RelayRequest): Promise<A
         home: home ? request.place : undefined,
         entryKey: entry.key,
         emit,
+        emitReasoning: (reasoning) => request.onReasoning?.(reasoning),
         timings: ctx.settings,
         places: ctx.conversations,
       });

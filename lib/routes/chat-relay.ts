@@ -29,6 +29,8 @@ export interface Choice {
   place: ConversationPlace | undefined;
   /** Coze's own token counts (Coze's API reports them), else undefined and estimated. */
   usage?: Usage;
+  /** The model's reasoning, when Coze's API reported it: `reasoning_content`, never in `content`. */
+  reasoning?: string;
 }
 
 /** What the choices spent: Coze's own counts when every choice has them, else the estimate. */
@@ -58,7 +60,7 @@ export async function prepareChat(
   req: Request,
   ctx: AppContext,
   info: RequestInfo,
-  chat: Pick<ChatRequest, "model" | "messages" | "n" | "rules">,
+  chat: Pick<ChatRequest, "model" | "messages" | "n" | "rules" | "cozeParameters">,
   named = conversationId(req),
 ): Promise<PreparedChat> {
   if (!ctx.pool.hasModel(chat.model)) throw modelNotFound(chat.model);
@@ -76,6 +78,7 @@ export async function prepareChat(
     place: asked ? asked.place : place,
     title: conversation.title,
     instruction,
+    cozeParameters: chat.cozeParameters,
     user: conversation.scope,
     files: asked ? [] : files,
     wantImage: false,
@@ -92,6 +95,7 @@ export async function prepareChat(
  * conversation when it does not hold), the client's limits applied, the
  * conversation remembered. `onText` gets the text the client may see so far,
  * each time it grows; it returns false while nothing reached the client.
+ * `onReasoning` gets the model's reasoning so far, each time it grows.
  */
 export async function runChoice(
   ctx: AppContext,
@@ -99,10 +103,12 @@ export async function runChoice(
   limits: AnswerLimits,
   signal: AbortSignal,
   onText?: (visible: string) => boolean,
+  onReasoning?: (reasoning: string) => void,
 ): Promise<Choice> {
   const { rules } = prepared;
   const ask = async (request: RelayRequest) => {
     request.signal = signal;
+    request.onReasoning = onReasoning;
     if (onText) {
       // Image links wait for the end of the reply, when their images are kept and the links rewritten;
       // a tail that may yet become a stop sequence waits for more text, and so does text that may yet be a function call.
@@ -125,11 +131,11 @@ export async function runChoice(
   }
   if (verdict.kind === "calls") {
     await remember(ctx, prepared.conversation, result.place, renderToolCalls(verdict.calls));
-    return { content: "", toolCalls: verdict.calls, finishReason: "tool_calls", place: result.place, promptText, usage: spent };
+    return { content: "", toolCalls: verdict.calls, finishReason: "tool_calls", place: result.place, promptText, usage: spent, reasoning: result.reasoning };
   }
   const shaped = shapeAnswer(verdict.text, limits, true);
   await remember(ctx, prepared.conversation, result.place, shaped.text);
-  return { content: shaped.text, finishReason: shaped.finish ?? result.finishReason, place: result.place, promptText, usage: spent };
+  return { content: shaped.text, finishReason: shaped.finish ?? result.finishReason, place: result.place, promptText, usage: spent, reasoning: result.reasoning };
 }
 
 const addUsage = (a: Usage, b: Usage): Usage => ({

@@ -34,6 +34,8 @@ function streamChat(chat: ChatRequest, prepared: PreparedChat, limits: AnswerLim
   const who = completionIdentity(chat.model);
   const sse = new DeferredSse({
     keepaliveMs: ctx.settings.keepaliveMs,
+    // Nothing goes out before the first text is known to be an answer, or REPLY_QUIET + 5 s: an early failure keeps its status.
+    firstKeepaliveMs: ctx.settings.replyQuietMs + 5000,
     maxBacklogBytes: MAX_SSE_BACKLOG,
     signal: info.signal,
     opening: () => Array.from({ length: chat.n }, (_, index) => sseData(chatChunk(who, { role: "assistant", content: "" }, null, index))),
@@ -48,11 +50,24 @@ function streamChat(chat: ChatRequest, prepared: PreparedChat, limits: AnswerLim
   let promptText = "";
   const streams = Array.from({ length: chat.n }, async (_, index) => {
     const delta = new DeltaTracker();
-    const choice = await runChoice(ctx, prepared, limits, signal, (visible) => {
-      const piece = delta.next(visible);
-      if (piece !== "") sse.data(chatChunk(who, { content: piece }, null, index));
-      return delta.sent !== "";
-    });
+    const thinking = new DeltaTracker();
+    const choice = await runChoice(
+      ctx,
+      prepared,
+      limits,
+      signal,
+      (visible) => {
+        const piece = delta.next(visible);
+        if (piece !== "") sse.data(chatChunk(who, { content: piece }, null, index));
+        return delta.sent !== "";
+      },
+      (reasoning) => {
+        const piece = thinking.next(reasoning);
+        if (piece !== "") sse.data(chatChunk(who, { reasoning_content: piece }, null, index));
+      },
+    );
+    const thought = thinking.next(choice.reasoning ?? "");
+    if (thought !== "") sse.data(chatChunk(who, { reasoning_content: thought }, null, index));
     if (choice.toolCalls) {
       sse.data(chatChunk(who, toolCallDeltas(choice.toolCalls), null, index));
       sse.data(chatChunk(who, {}, choice.finishReason, index));

@@ -73,6 +73,7 @@ function streamResponse(
   const events = new ResponseEvents(who);
   const sse = new DeferredSse({
     keepaliveMs: ctx.settings.keepaliveMs,
+    firstKeepaliveMs: ctx.settings.replyQuietMs + 5000,
     maxBacklogBytes: MAX_SSE_BACKLOG,
     signal: info.signal,
     opening: () => events.created().map(sseEvent),
