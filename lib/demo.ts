@@ -9,12 +9,13 @@ import { DiscordSimulator } from "./simulator/simulator.ts";
 export const DEMO_CHAT_MODEL = "coze-demo";
 export const DEMO_IMAGE_MODEL = "coze-demo-image";
 export const DEMO_API_MODEL = "coze-demo-api";
+export const DEMO_CHATFLOW_MODEL = "coze-demo-chatflow";
 
 /**
  * `--demo`: a Discord simulator in-process on loopback, with one of our bots,
  * two simulated Coze bots (chat and images) and a channel each, and a
- * simulated Coze API with one bot; returns the `bot.json` entries that point
- * the service at them.
+ * simulated Coze API with one bot and one chatflow; returns the `bot.json`
+ * entries that point the service at them.
  */
 export function startDemoDiscord(): { simulator: DiscordSimulator; api: CozeApiSimulator; entries: BotEntry[] } {
   const simulator = new DiscordSimulator({ recordLimit: 200 }).start();
@@ -29,8 +30,10 @@ export function startDemoDiscord(): { simulator: DiscordSimulator; api: CozeApiS
   images.behaviour = (prompt) => ({ text: `Here is a picture of ${JSON.stringify(prompt.slice(0, 200))}.`, image: "embed", steps: 2 });
   const api = new CozeApiSimulator().start();
   const apiBot = api.addBot();
-  const apiEntry: BotEntry = { kind: "api", index: world.entries.length, model: DEMO_API_MODEL, coze_api_token: api.addToken(), bot_id: apiBot.id, api_base: api.url };
-  return { simulator, api, entries: [...world.entries.map((e) => ({ kind: "discord" as const, ...e })), apiEntry] };
+  const token = api.addToken();
+  const apiEntry: BotEntry = { kind: "api", index: world.entries.length, model: DEMO_API_MODEL, coze_api_token: token, bot_id: apiBot.id, api_base: api.url };
+  const chatflow: BotEntry = { kind: "api", index: world.entries.length + 1, model: DEMO_CHATFLOW_MODEL, coze_api_token: token, workflow_id: api.addWorkflow().id, api_base: api.url };
+  return { simulator, api, entries: [...world.entries.map((e) => ({ kind: "discord" as const, ...e })), apiEntry, chatflow] };
 }
 
 /** The lines `--demo` prints: commands that work when pasted into another terminal. */
@@ -55,10 +58,16 @@ export function demoInstructions(base: string, key: string): string {
     `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -H "X-Conversation-Id: demo-1" -d '{"model":"${DEMO_CHAT_MODEL}","messages":[{"role":"user","content":"My name is Ann."}]}'`,
     `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -H "X-Conversation-Id: demo-1" -d '{"model":"${DEMO_CHAT_MODEL}","messages":[{"role":"user","content":"What did I tell you first?"}]}'`,
     "",
+    "A Coze chatflow as a model, function calling, and JSON mode (the simulated Coze follows what the service asks of it):",
+    `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_CHATFLOW_MODEL}","messages":[{"role":"user","content":"Hello, chatflow"}]}'`,
+    `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_API_MODEL}","messages":[{"role":"user","content":"What is the weather in Paris?"}],"tools":[{"type":"function","function":{"name":"get_weather","description":"The weather in a city","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]}'`,
+    `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_CHAT_MODEL}","messages":[{"role":"user","content":"Describe Oslo"}],"response_format":{"type":"json_object"}}'`,
+    "",
     "With the openai SDK (Node):",
     `  new OpenAI({ baseURL: "${base}/v1", apiKey: "${key}" })`,
     "",
-    "Say 'long reply' for an answer Coze writes in several 2000-character pieces, 'coze error' for a Coze error, 'draw …' for an image.",
+    "Say 'long reply' for an answer Coze writes in several 2000-character pieces, 'coze error' for a Coze error, 'draw …' for an image;",
+    "over the API, 'think' for reasoning_content, 'coze code 4010' (or another of Coze's codes) for that error, 'ignore instructions' for a bot that ignores tools and JSON.",
     "",
   ].join("\n");
 }

@@ -38,7 +38,7 @@ export interface StackOptions {
    * Entries on Coze's API (after the Discord ones in bot.json), each with a bot of its own on one simulated API;
    * `workflow` makes the entry a chatflow (its own chatflow on the simulator), with `parameters` and `imageHosts` as bot.json says.
    */
-  api?: { model: string; published?: boolean; token?: string; workflow?: boolean; parameters?: Record<string, unknown>; imageHosts?: string[] }[];
+  api?: { model: string; published?: boolean; token?: string; workflow?: boolean; parameters?: Record<string, unknown>; imageHosts?: (apiUrl: string) => string[] }[];
   /** Which server the simulated API is: coze.com (default) or a self-hosted Coze Studio. */
   apiDialect?: ApiDialect;
   /** Override our bots' simulator options (e.g. a bot whose intents are refused). */
@@ -100,7 +100,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       coze_api_token: a.token ?? apiSim.addToken(),
       ...(a.workflow ? { workflow_id: apiBots[i].id } : { bot_id: apiBots[i].id }),
       ...(a.parameters ? { parameters: a.parameters } : {}),
-      ...(a.imageHosts ? { image_hosts: a.imageHosts } : {}),
+      ...(a.imageHosts ? { image_hosts: a.imageHosts(apiSim.url) } : {}),
       api_base: apiSim.url,
     }),
   );
