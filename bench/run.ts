@@ -10,6 +10,7 @@
  *
  *   bun run bench            full run (about two minutes)
  *   bun run bench --quick    small numbers, for the smoke test
+ *   bun run bench --only=api,api-variants   just those parts
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,6 +20,7 @@ import { measureBurst, measureLoad } from "./load.ts";
 import { measureStore } from "./store.ts";
 import { measureImageInput } from "./image-input.ts";
 import { measureApi } from "./api.ts";
+import { measureApiVariants } from "./api-variants.ts";
 
 const source = ["bun", join(ROOT, "index.ts")];
 if (part("start")) await measureStartAndIdle("source", source);
@@ -27,6 +29,7 @@ if (part("burst")) await measureBurst(source);
 if (part("store")) measureStore();
 if (part("images")) await measureImageInput(source);
 if (part("api")) await measureApi(source);
+if (part("api-variants")) await measureApiVariants(source);
 const binary = part("binary") ? await measureBinary() : undefined;
 if (binary) await measureStartAndIdle("binary", binary);
 await sim.stop();

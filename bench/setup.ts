@@ -9,7 +9,7 @@ import { freePort } from "../test/support/ports.ts";
 import type { SimCoze } from "../lib/simulator/world.ts";
 
 export const QUICK = process.argv.includes("--quick");
-/** `--only api,store`: just those parts (start, load, burst, store, images, api, binary), to measure one change quickly. */
+/** `--only api,store`: just those parts (start, load, burst, store, images, api, api-variants, binary), to measure one change quickly. */
 export const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",");
 export const part = (name: string) => !ONLY || ONLY.includes(name);
 export const ROOT = join(import.meta.dir, "..");
