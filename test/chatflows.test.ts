@@ -57,6 +57,12 @@ describe.each(["coze", "studio"] as const)("a chatflow entry on %s", (dialect) =
     expect(c.choices[0].message.content).toBe("Chatflow says: A three (after 5 messages)");
   });
 
+  test("the Responses API takes coze_parameters too", async () => {
+    const response = await stack.openai.responses.create({ model: MODEL, input: "via responses", coze_parameters: { tone: "curt" } } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
+    expect(response.output_text).toBe("Chatflow says: via responses");
+    expect(last().parameters).toMatchObject({ lang: "en", tone: "curt" });
+  });
+
   test("an image goes in as an object_string item with the uploaded file's id", async () => {
     await stack.openai.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: [{ type: "text", text: "see" }, { type: "image_url", image_url: { url: PIXEL } }] }] });
     const items = JSON.parse(last().additional.at(-1)!.content);

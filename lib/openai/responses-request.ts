@@ -1,6 +1,6 @@
 import { invalidRequest } from "./api-error.ts";
 import { FREE_ANSWER, type AnswerRules } from "./answer-rules.ts";
-import { parseMaxTokens } from "./chat-request.ts";
+import { parseCozeParameters, parseMaxTokens } from "./chat-request.ts";
 import type { ChatMessage, ImageInput, Role } from "./chat-request.ts";
 import { parseResponseFormat } from "./json-answer.ts";
 import { parseTools, renderToolCalls } from "./tools.ts";
@@ -17,6 +17,8 @@ export interface ResponsesRequest {
   maxOutputTokens: number | undefined;
   /** Function tools, `tool_choice` and `text.format`. */
   rules: AnswerRules;
+  /** `coze_parameters`: a chatflow's input parameters for this request. */
+  cozeParameters?: JsonObject;
 }
 
 const ROLES = new Set(["user", "assistant", "system", "developer"]);
@@ -52,6 +54,7 @@ export function parseResponsesRequest(raw: unknown): ResponsesRequest {
     stream: optionalBoolean(body, "stream") ?? false,
     maxOutputTokens: parseMaxTokens(body, ["max_output_tokens"]),
     rules: parseRules(body),
+    cozeParameters: parseCozeParameters(body),
   };
 }
 

@@ -25,7 +25,7 @@ export const createResponse: RouteHandler = async (req, ctx, info) => {
   const scope = keyScope(req.headers.get("authorization"));
   const messages = await withPrevious(ctx, scope, request);
   nameToolResults(messages);
-  const prepared = await prepareChat(req, ctx, info, { model: request.model, messages, n: 1, rules: request.rules }, undefined);
+  const prepared = await prepareChat(req, ctx, info, { model: request.model, messages, n: 1, rules: request.rules, cozeParameters: request.cozeParameters }, undefined);
   const limits: AnswerLimits = { stop: [], maxTokens: request.maxOutputTokens };
   const who = responseIdentity(request.model, request.instructions, request.previousResponseId);
   const done = async (choice: Choice): Promise<Finished> => {
