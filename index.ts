@@ -47,17 +47,18 @@ async function main(args: string[]): Promise<number> {
         // The demo keeps its conversations in a temporary DATA_DIR unless one is set: trying it leaves nothing behind.
         settings: { ...readSettings({ DATA_DIR: demo!.demoDataDir(), ...env }), discordApiUrl: simulated.simulator.apiUrl, proxyUrl: undefined },
         entries: simulated.entries,
+        workspaces: simulated.workspaces,
         warnings: [],
       }
     : loadConfig(env);
-  const { settings, entries, warnings } = config;
+  const { settings, entries, workspaces, warnings } = config;
   setLogLevel(settings.logLevel);
   for (const warning of warnings) log.warn(warning);
   if (settings.authGenerated) {
     log.warn("AUTH_TOKEN is not set; this run accepts one generated key, shown once here", { key: settings.authTokens[0] });
   }
 
-  const app = startApp(settings, entries);
+  const app = startApp(settings, entries, workspaces);
   if (demo) {
     await app.ready;
     const key = settings.authGenerated ? settings.authTokens[0] : "$AUTH_TOKEN";
@@ -82,8 +83,8 @@ async function main(args: string[]): Promise<number> {
     try {
       const next = readBotFile(settings.botConfig);
       for (const warning of next.warnings) log.warn(warning);
-      app.reload(next.entries).then(
-        () => log.info("bot.json reloaded", { entries: next.entries.length, models: [...new Set(next.entries.map((e) => e.model))].join(",") }),
+      app.reload(next.entries, next.workspaces).then(
+        () => log.info("bot.json reloaded", { entries: next.entries.length + next.workspaces.length, models: app.pool.models.join(",") }),
         (error) => log.error(`SIGHUP: applying bot.json failed; the running configuration stays: ${errorText(error)}`),
       );
     } catch (error) {
@@ -95,11 +96,11 @@ async function main(args: string[]): Promise<number> {
 
 /** `check`: one row per bot.json entry; exit 0 only when every entry works. */
 async function check(env: Record<string, string | undefined>, asJson: boolean): Promise<number> {
-  const { settings, entries, warnings } = loadConfig(env);
+  const { settings, entries, workspaces, warnings } = loadConfig(env);
   setLogLevel(asJson ? "error" : "warn");
   if (!asJson) for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   const { runCheck, formatRows } = await import("./lib/check/check.ts");
-  const rows = await runCheck(settings, entries);
+  const rows = await runCheck(settings, entries, workspaces);
   process.stdout.write((asJson ? JSON.stringify(rows, null, 2) : formatRows(rows)) + "\n");
   return rows.every((r) => r.ok) ? 0 : 1;
 }

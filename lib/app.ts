@@ -1,5 +1,6 @@
 import type { Server } from "bun";
-import type { BotEntry } from "./config/bots.ts";
+import type { BotEntry, WorkspaceEntry } from "./config/bots.ts";
+import { Workspaces } from "./coze-api/workspaces.ts";
 import type { Settings } from "./config/settings.ts";
 import { BACKENDS } from "./backends.ts";
 import { Pool } from "./pool/pool.ts";
@@ -28,8 +29,10 @@ export interface App {
   imageMemory: ImageMemory;
   /** Settles when every entry's link has connected or failed. */
   ready: Promise<void>;
-  /** Applies a new bot list; requests in flight finish on what they started with. */
-  reload(entries: BotEntry[]): Promise<void>;
+  /** Applies a new bot list (and lists its workspaces afresh); requests in flight finish on what they started with. */
+  reload(entries: BotEntry[], workspaces?: WorkspaceEntry[]): Promise<void>;
+  /** Lists the workspaces of `workspace_id` entries again and serves what they hold now (also every WORKSPACE_REFRESH). */
+  refreshWorkspaces(): Promise<void>;
   /**
    * Stops accepting requests, lets those in flight finish for up to
    * SHUTDOWN_GRACE, ends the rest with an error (an error event on a stream),
@@ -39,7 +42,7 @@ export interface App {
 }
 
 /** Starts the HTTP API at once and the links to Coze beside it; `/readyz` tells when they are up. */
-export function startApp(settings: Settings, entries: BotEntry[]): App {
+export function startApp(settings: Settings, entries: BotEntry[], workspaceEntries: WorkspaceEntry[] = []): App {
   const metrics = new Metrics();
   const store = new Store(settings.dataDir, settings.conversationTtlMs, { imageTtlMs: settings.imageTtlMs, imageStoreMax: settings.imageStoreMax });
   const conversations = new ConversationBook(store);
@@ -58,7 +61,7 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
   const images = imagePolicy({
     proxyUrl: settings.proxyUrl,
     allowPrivate: settings.allowPrivateImageUrls,
-    backendHosts: own.flatMap((o) => o.hosts),
+    backendHosts: [...own.flatMap((o) => o.hosts), ...workspaceEntries.map((w) => new URL(w.api_base).host)],
     backendSuffixes: own.flatMap((o) => o.suffixes),
     fetchTimeoutMs: settings.imageFetchTimeoutMs,
     inputMemory: settings.imageInputMemory,
@@ -69,7 +72,9 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
   const housekeeping = setInterval(() => void tidy(pool, store, conversations, settings.threadIdleMs), Math.min(60_000, Math.max(100, settings.threadIdleMs / 2)));
   const server = startServer(ctx);
   log.info("listening", { url: `http://${settings.host}:${server.port}`, models: pool.models.join(",") });
-  const ready = pool.start();
+  const found = new FoundModels(pool, entries, new Workspaces(workspaceEntries, settings.proxyUrl));
+  const ready = Promise.all([pool.start(), found.refresh()]).then(() => {});
+  const refreshing = setInterval(() => void found.refresh(), settings.workspaceRefreshMs);
   let stopping: Promise<void> | undefined;
   const stopOnce = async () => {
     const closing = server.stop(false);
@@ -80,6 +85,8 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
     await Promise.race([closing, Bun.sleep(1000)]);
     await server.stop(true);
     clearInterval(housekeeping);
+    clearInterval(refreshing);
+    await found.settled();
     await pool.stop();
     store.close();
   };
@@ -90,10 +97,60 @@ export function startApp(settings: Settings, entries: BotEntry[]): App {
     metrics,
     imageMemory: images.memory,
     ready,
-    reload: (next) => pool.reload(next),
+    reload: (next, workspaces = []) => found.reload(next, workspaces),
+    refreshWorkspaces: () => found.refresh(),
     // Once: a second SIGTERM, or a test stopping what shutdown already stopped, waits for the first.
     stop: () => (stopping ??= stopOnce()),
   };
+}
+
+/**
+ * The pool's entries: bot.json's own, and one for each bot its workspace
+ * entries found. Listings and reloads take turns, so that a slow listing
+ * never applies an older bot list over a newer one.
+ */
+class FoundModels {
+  private turn: Promise<void> = Promise.resolve();
+  /** The workspace bots the pool serves now, to skip a reload that would change nothing. */
+  private applied = "[]";
+
+  constructor(
+    private readonly pool: Pool,
+    private fixed: BotEntry[],
+    private readonly workspaces: Workspaces,
+  ) {}
+
+  /** Lists every workspace (a failed listing keeps its last bots) and serves what was found. */
+  refresh(): Promise<void> {
+    if (this.workspaces.size === 0 && this.applied === "[]") return this.turn;
+    return this.queue(false);
+  }
+
+  reload(entries: BotEntry[], workspaces: WorkspaceEntry[]): Promise<void> {
+    this.fixed = entries;
+    this.workspaces.set(workspaces);
+    return this.queue(true);
+  }
+
+  /** Resolves when no listing or reload is under way. */
+  settled(): Promise<void> {
+    return this.turn;
+  }
+
+  private queue(always: boolean): Promise<void> {
+    const run = this.turn.then(async () => {
+      if (this.workspaces.size > 0) await this.workspaces.refresh();
+      const found = this.workspaces.entries(new Set(this.fixed.map((e) => e.model)));
+      const signature = JSON.stringify(found.map((e) => [e.model, e.bot_id, e.index, e.workspace?.account]));
+      if (!always && signature === this.applied) return;
+      await this.pool.reload([...this.fixed, ...found]);
+      if (signature !== this.applied) log.info("workspace bots served", { models: found.map((e) => e.model).join(",") });
+      this.applied = signature;
+    });
+    this.turn = run.catch((error) => log.error(`applying the workspaces' bots failed; the running list stays: ${errorText(error)}`));
+    // A reload's caller hears of its failure; a refresh (a timer's) only logs it.
+    return always ? run : this.turn;
+  }
 }
 
 function poolGauges(pool: Pool, inFlight: InFlight): Gauge[] {

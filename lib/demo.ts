@@ -1,7 +1,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { BotEntry } from "./config/bots.ts";
+import type { BotEntry, WorkspaceEntry } from "./config/bots.ts";
 import { CozeApiSimulator } from "./simulator/coze-api.ts";
 import { buildScenario } from "./simulator/scenario.ts";
 import { DiscordSimulator } from "./simulator/simulator.ts";
@@ -10,14 +10,18 @@ export const DEMO_CHAT_MODEL = "coze-demo";
 export const DEMO_IMAGE_MODEL = "coze-demo-image";
 export const DEMO_API_MODEL = "coze-demo-api";
 export const DEMO_CHATFLOW_MODEL = "coze-demo-chatflow";
+/** The bots of the demo's simulated workspace, and the models their names give. */
+export const DEMO_WORKSPACE_BOTS = ["Travel Planner", "翻译助手"];
+export const DEMO_WORKSPACE_MODEL = "travel-planner";
 
 /**
  * `--demo`: a Discord simulator in-process on loopback, with one of our bots,
  * two simulated Coze bots (chat and images) and a channel each, and a
- * simulated Coze API with one bot and one chatflow; returns the `bot.json`
+ * simulated Coze API with one bot, one chatflow and a workspace of two more
+ * bots (served as the models their names give); returns the `bot.json`
  * entries that point the service at them.
  */
-export function startDemoDiscord(): { simulator: DiscordSimulator; api: CozeApiSimulator; entries: BotEntry[] } {
+export function startDemoDiscord(): { simulator: DiscordSimulator; api: CozeApiSimulator; entries: BotEntry[]; workspaces: WorkspaceEntry[] } {
   const simulator = new DiscordSimulator({ recordLimit: 200 }).start();
   const world = buildScenario(simulator, {
     bots: [{ username: "coze-chat-proxy" }],
@@ -33,7 +37,10 @@ export function startDemoDiscord(): { simulator: DiscordSimulator; api: CozeApiS
   const token = api.addToken();
   const apiEntry: BotEntry = { kind: "api", index: world.entries.length, model: DEMO_API_MODEL, coze_api_token: token, bot_id: apiBot.id, api_base: api.url };
   const chatflow: BotEntry = { kind: "api", index: world.entries.length + 1, model: DEMO_CHATFLOW_MODEL, coze_api_token: token, workflow_id: api.addWorkflow().id, api_base: api.url };
-  return { simulator, api, entries: [...world.entries.map((e) => ({ kind: "discord" as const, ...e })), apiEntry, chatflow] };
+  const workspaceId = api.workspaces.addWorkspace(api.tokens.get(token)!);
+  for (const name of DEMO_WORKSPACE_BOTS) api.workspaces.addBot(workspaceId, name);
+  const workspace: WorkspaceEntry = { kind: "workspace", index: chatflow.index + 1, coze_api_token: token, workspace_id: workspaceId, api_base: api.url, model_prefix: "" };
+  return { simulator, api, entries: [...world.entries.map((e) => ({ kind: "discord" as const, ...e })), apiEntry, chatflow], workspaces: [workspace] };
 }
 
 /** The lines `--demo` prints: commands that work when pasted into another terminal. */
@@ -53,6 +60,9 @@ export function demoInstructions(base: string, key: string): string {
     "",
     "Through Coze's official API instead of Discord (a simulated one), with Coze's own token counts:",
     `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_API_MODEL}","messages":[{"role":"user","content":"Hello over the API"}]}'`,
+    "",
+    `A workspace's published bots, found by themselves (${DEMO_WORKSPACE_BOTS.map((n) => JSON.stringify(n)).join(", ")}): each is a model named after it:`,
+    `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_WORKSPACE_MODEL}","messages":[{"role":"user","content":"Plan a weekend in Kyoto"}]}'`,
     "",
     "A conversation: each one is a Discord thread of its own, and Coze remembers what was said in it:",
     `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -H "X-Conversation-Id: demo-1" -d '{"model":"${DEMO_CHAT_MODEL}","messages":[{"role":"user","content":"My name is Ann."}]}'`,

@@ -26,8 +26,8 @@ const MAY_IMPORT: Record<string, string[]> = {
   "relay": ["pool", "store", "openai", "config", "lib"],
   "http": ["openai", "config", "lib"],
   "routes": ["http", "relay", "pool", "store", "openai", "config", "lib", "coze-api"], // coze-api: audio, which is no chat
-  "check": ["backends", "pool", "config", "lib"],
-  "app": ["routes", "http", "relay", "pool", "backends", "store", "openai", "config", "lib"],
+  "check": ["backends", "pool", "config", "lib", "coze-api"], // coze-api: what a workspace entry stands for
+  "app": ["routes", "http", "relay", "pool", "backends", "store", "openai", "config", "lib", "coze-api"], // coze-api: the bots a workspace entry stands for
   "demo": ["simulator", "config", "lib"], // --demo starts the simulator in-process
   "simulator": [],
 };

@@ -48,6 +48,23 @@ export interface ApiEntry {
   image_hosts?: string[];
   /** `https://api.coze.com`, `https://api.coze.cn` for 扣子, or a Coze Studio's address (`http://localhost:8888`). */
   api_base: string;
+  /** Set on a bot found in a workspace: the workspace, and the Coze account (user id) the token belongs to. */
+  workspace?: { id: string; account: string };
+}
+
+/**
+ * An API entry that names a Coze workspace instead of a bot: each bot
+ * published to the API there is served as a model of its own, found at start,
+ * on reload and every WORKSPACE_REFRESH.
+ */
+export interface WorkspaceEntry {
+  kind: "workspace";
+  index: number;
+  coze_api_token: string;
+  workspace_id: string;
+  api_base: string;
+  /** Put before every model id found in the workspace ("" for none). */
+  model_prefix: string;
 }
 
 /** Whether an API entry is a chatflow (`workflow_id`), not a bot. */
@@ -57,13 +74,15 @@ export const DEFAULT_API_BASE = "https://api.coze.com";
 
 export interface ParsedBots {
   entries: BotEntry[];
+  /** Entries naming a workspace: they stand for the bots found there. */
+  workspaces: WorkspaceEntry[];
   warnings: string[];
 }
 
 const SNOWFLAKE = /^\d{17,20}$/;
 const FIELDS = ["model", "bot_token", "coze_bot_id", "guild_id", "channel_id"] as const;
 const DISCORD_ONLY = ["bot_token", "coze_bot_id", "guild_id", "guid_id", "channel_id", "threads"];
-const API_ONLY = ["coze_api_token", "bot_id", "workflow_id", "app_id", "parameters", "image_hosts", "api_base"];
+const API_ONLY = ["coze_api_token", "bot_id", "workflow_id", "app_id", "parameters", "image_hosts", "api_base", "workspace_id", "model_prefix"];
 const COZE_ID = /^\d{6,25}$/;
 /** A host as a URL names it: a name or an address, and an optional port. */
 const HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
@@ -82,7 +101,8 @@ export function parseBots(text: string, source: string): ParsedBots {
 
   const warnings: string[] = [];
   const seen = new Map<string, number>();
-  const entries = data.map((raw, index): BotEntry => {
+  const workspaces: WorkspaceEntry[] = [];
+  const entries = data.flatMap((raw, index): BotEntry[] => {
     const where = `${source} entry ${index}`;
     if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
       throw new ConfigError(`${where} must be an object`);
@@ -96,7 +116,11 @@ export function parseBots(text: string, source: string): ParsedBots {
     if (!api && !discord) {
       throw new ConfigError(`${where} is missing "bot_token" (to reach Coze through Discord) or "coze_api_token" (through Coze's API)`);
     }
-    if (api) return parseApiEntry(record, index, where);
+    if (api && record.workspace_id !== undefined) {
+      workspaces.push(parseWorkspaceEntry(record, index, where));
+      return [];
+    }
+    if (api) return [parseApiEntry(record, index, where)];
     if (record.guild_id === undefined && record.guid_id !== undefined) {
       record.guild_id = record.guid_id;
       warnings.push(`${where}: "guid_id" is read as "guild_id"; rename it to silence this warning`);
@@ -126,15 +150,16 @@ export function parseBots(text: string, source: string): ParsedBots {
     if (first !== undefined) {
       warnings.push(`${where} repeats entry ${first} exactly; it only makes that bot take more turns`);
     } else seen.set(key, index);
-    return entry;
+    return [entry];
   });
-  return { entries, warnings };
+  return { entries, workspaces, warnings };
 }
 
 function parseApiEntry(record: Record<string, unknown>, index: number, where: string): ApiEntry {
   const model = requireString(record, "model", where).trim();
   const token = requireString(record, "coze_api_token", where).trim();
   const chatflow = record.workflow_id !== undefined;
+  if (record.model_prefix !== undefined) throw new ConfigError(`${where} field "model_prefix" goes with "workspace_id" only; an entry with "bot_id" or "workflow_id" names its "model" itself`);
   const id = (field: string, what: string) => {
     const value = requireString(record, field, where).trim();
     if (!COZE_ID.test(value)) throw new ConfigError(`${where} field "${field}" is not a Coze ${what} id (the digits at the end of its URL in Coze)`);
@@ -169,6 +194,29 @@ function parseApiEntry(record: Record<string, unknown>, index: number, where: st
     }
     entry.image_hosts = hosts.map((h: string) => h.trim().toLowerCase());
   }
+  entry.api_base = apiBase(record, where);
+  return entry;
+}
+
+/** An entry with "workspace_id": no "bot_id" and no "model", since the workspace's bots name the models. */
+function parseWorkspaceEntry(record: Record<string, unknown>, index: number, where: string): WorkspaceEntry {
+  for (const field of ["bot_id", "model", "workflow_id", "app_id", "parameters"]) {
+    if (record[field] !== undefined) throw new ConfigError(`${where} field "${field}" cannot go with "workspace_id": the workspace's published bots are the models (drop "${field}", or make this an entry of its own without "workspace_id")`);
+  }
+  const token = requireString(record, "coze_api_token", where).trim();
+  const workspaceId = requireString(record, "workspace_id", where).trim();
+  if (!COZE_ID.test(workspaceId)) throw new ConfigError(`${where} field "workspace_id" is not a Coze workspace id (the digits after /space/ in the workspace's URL in Coze)`);
+  let prefix = "";
+  if (record.model_prefix !== undefined) {
+    if (typeof record.model_prefix !== "string") throw new ConfigError(`${where} field "model_prefix" must be a string, got ${describe(record.model_prefix)}`);
+    prefix = record.model_prefix.trim();
+    if (/\s/.test(prefix)) throw new ConfigError(`${where} field "model_prefix" may not hold white space`);
+  }
+  return { kind: "workspace", index, coze_api_token: token, workspace_id: workspaceId, api_base: apiBase(record, where), model_prefix: prefix };
+}
+
+/** The entry's "api_base" without a trailing slash, or Coze's default. */
+function apiBase(record: Record<string, unknown>, where: string): string {
   let apiBase = DEFAULT_API_BASE;
   if (record.api_base !== undefined) {
     const raw = requireString(record, "api_base", where).trim();
@@ -181,8 +229,7 @@ function parseApiEntry(record: Record<string, unknown>, index: number, where: st
     if (url.protocol !== "https:" && url.protocol !== "http:") throw new ConfigError(`${where} field "api_base" must be an http(s) URL`);
     apiBase = raw.replace(/\/+$/, "");
   }
-  entry.api_base = apiBase;
-  return entry;
+  return apiBase;
 }
 
 /** A field that must be a non-empty string; the error names the entry and the field. */

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseBots, type BotEntry } from "./bots.ts";
+import { parseBots, type BotEntry, type ParsedBots, type WorkspaceEntry } from "./bots.ts";
 import { ConfigError } from "./config-error.ts";
 import { loadEnvironment } from "./dotenv.ts";
 import { readSettings, type Settings } from "./settings.ts";
@@ -9,6 +9,7 @@ import { errorText } from "../error-text.ts";
 export interface Config {
   settings: Settings;
   entries: BotEntry[];
+  workspaces: WorkspaceEntry[];
   warnings: string[];
 }
 
@@ -18,7 +19,7 @@ export function loadConfig(env: Record<string, string | undefined> = loadEnviron
   return { settings, ...readBotFile(settings.botConfig) };
 }
 
-export function readBotFile(path: string): { entries: BotEntry[]; warnings: string[] } {
+export function readBotFile(path: string): ParsedBots {
   const file = resolve(path);
   if (!existsSync(file)) {
     throw new ConfigError(`BOT_CONFIG file ${file} does not exist; copy bot.json.example there and fill it in (or run with --demo)`);

@@ -61,6 +61,8 @@ export interface Settings {
    * BODY_TIMEOUT so that it is always longer.
    */
   idleTimeoutSeconds: number;
+  /** How often the bots of `workspace_id` entries are listed again. */
+  workspaceRefreshMs: number;
   /** How often a waiting stream sends `: keepalive` (15 s, as OpenAI-style streams expect). */
   keepaliveMs: number;
 }
@@ -107,6 +109,7 @@ export function readSettings(env: Env): Settings {
     trustProxy: boolean(env, "TRUST_PROXY", false),
     imageFetchTimeoutMs: seconds(env, "IMAGE_FETCH_TIMEOUT", 15, 60),
     metricsAuth: boolean(env, "METRICS_AUTH", false),
+    workspaceRefreshMs: seconds(env, "WORKSPACE_REFRESH", 600),
     idleTimeoutSeconds: idleTimeoutFor(bodyMs),
     keepaliveMs: 15_000,
   };

@@ -1,17 +1,13 @@
 import type { ApiEntry, BotEntry } from "../config/bots.ts";
 import type { Backend, BackendKind, BackendOptions, Link } from "../pool/seam.ts";
 import { CozeApiClient } from "./client.ts";
+import { apiEntryKey } from "./entry-key.ts";
 import { ApiLink } from "./link.ts";
 
 /** Coze's official chat API as a way in: one client per entry, with the entry's token. */
 export const cozeApiKind: BackendKind = {
   kind: "api",
-  entryKey(config: BotEntry): string {
-    const e = config as ApiEntry;
-    // A chatflow's key names its workflow (and the bot or app it runs as); a bot's stays what it always was.
-    const who = e.workflow_id ? `workflow:${e.workflow_id}:${e.bot_id ?? e.app_id ?? ""}` : e.bot_id;
-    return [e.model, "api", digest(e.coze_api_token), who, e.api_base].join("/");
-  },
+  entryKey: (config) => apiEntryKey(config as ApiEntry),
   create: (options) => new ApiBackend(options),
   // Coze serves the images of its API answers from its own domains, or from the entry's api_base.
   // api_base's host, the hosts an entry lists in `image_hosts` (Coze Studio's object store), and Coze's domains.
@@ -20,8 +16,6 @@ export const cozeApiKind: BackendKind = {
     suffixes: [".coze.com", ".coze.cn"],
   }),
 };
-
-const digest = (secret: string) => new Bun.CryptoHasher("sha256").update(secret).digest("hex").slice(0, 16);
 
 class ApiBackend implements Backend {
   private readonly links = new Set<ApiLink>();

@@ -81,7 +81,8 @@ export class Pool {
       const previous = old.get(key);
       const link = backend.link(config, previous?.link);
       const entry = previous?.link === link ? previous : this.newEntry(config, key, link);
-      Object.assign(entry.config, { index: config.index });
+      // A kept entry takes its line's place in bot.json, and its model's name (a bot renamed in its workspace).
+      Object.assign(entry.config, { index: config.index, model: config.model });
       const group = byModel.get(config.model) ?? { entries: [], next: this.byModel.get(config.model)?.next ?? 0 };
       group.entries.push(entry);
       byModel.set(config.model, group);
@@ -134,6 +135,11 @@ export class Pool {
 
   hasModel(model: string): boolean {
     return this.byModel.has(model);
+  }
+
+  /** The bot.json lines (or the bots found in a workspace) that serve `model`. */
+  configsOf(model: string): BotEntry[] {
+    return this.byModel.get(model)?.entries.map((e) => e.config) ?? [];
   }
 
   /**

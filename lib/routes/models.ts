@@ -1,7 +1,13 @@
 import { invalidRequest, modelNotFound } from "../openai/api-error.ts";
 import type { AppContext, RouteHandler } from "./context.ts";
 
-const model = (ctx: AppContext, id: string) => ({ id, object: "model", created: ctx.startedAt, owned_by: "coze" });
+const model = (ctx: AppContext, id: string) => ({ id, object: "model", created: ctx.startedAt, owned_by: ownerOf(ctx, id) });
+
+/** A model found in a Coze workspace is owned by the workspace; any other by "coze". */
+function ownerOf(ctx: AppContext, id: string): string {
+  for (const config of ctx.pool.configsOf(id)) if (config.kind === "api" && config.workspace) return config.workspace.id;
+  return "coze";
+}
 
 /** `GET /v1/models`: the models `bot.json` configures. */
 export const listModels: RouteHandler = (_req, ctx) =>

@@ -1,4 +1,5 @@
 import type { Server } from "bun";
+import { SimWorkspaces } from "./coze-api-bots.ts";
 import { defaultApiScript } from "./coze-api-behaviour.ts";
 import { writeChat } from "./coze-api-stream.ts";
 import { COZE_CODES, lastUserText, nextId, parseItems, STUDIO, studioErrorText, type ApiBot, type ApiDialect, type ApiServer, type ApiScript, type ApiWorkflow, type ChatRecord, type Conversation, type StoredMessage } from "./coze-api-types.ts";
@@ -33,6 +34,8 @@ export class CozeApiSimulator implements ApiServer {
   onlineInfoCalls = 0;
   /** Chats refused because their conversation had a chat in progress (4016). */
   busyRefusals = 0;
+  /** Workspaces, their bots list and the token's user (coze-api-bots.ts). */
+  readonly workspaces = new SimWorkspaces(this);
   private server: Server<unknown> | undefined;
   private readonly pending = new Set<Promise<void>>();
   private readonly images = new Map<string, Uint8Array>();
@@ -85,6 +88,9 @@ export class CozeApiSimulator implements ApiServer {
       if (this.dialect === "coze") return this.error(COZE_CODES.auth, 401);
       return Response.json({ code: STUDIO.authFailed, msg: `authentication failed: ${token ? "api key invalid" : "missing authorization in header"}` });
     }
+    // Workspaces are coze.com's: the simulator's Studio serves no bots list.
+    const listed = this.dialect === "coze" ? this.workspaces.handle(req, url, account) : undefined;
+    if (listed) return listed;
     switch (`${req.method} ${url.pathname}`) {
       case "GET /v1/bot/get_online_info":
         return this.onlineInfo(url.searchParams.get("bot_id") ?? "");
