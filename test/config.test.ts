@@ -214,9 +214,10 @@ describe("startup", () => {
     try {
       const out = await demo.until("With the openai SDK");
       const curls = out.split("\n").filter((l) => l.trim().startsWith("curl "));
-      expect(curls).toHaveLength(10);
+      expect(curls).toHaveLength(11);
       const results = curls.map((line) => Bun.spawnSync(["bash", "-c", line.trim()]).stdout.toString());
-      expect(JSON.parse(results[0]).data.map((m: any) => m.id)).toEqual(["coze-demo", "coze-demo-image", "coze-demo-api", "coze-demo-chatflow"]);
+      // The demo's workspace bots ("Travel Planner", "翻译助手") are models named after them.
+      expect(JSON.parse(results[0]).data.map((m: any) => m.id)).toEqual(["coze-demo", "coze-demo-image", "coze-demo-api", "coze-demo-chatflow", "travel-planner", "翻译助手"]);
       expect(JSON.parse(results[1]).choices[0].message.content).toStartWith("You said: Hello, Coze!");
       expect(results[2]).toContain('"role":"assistant"');
       expect(results[2]).toContain("Line 60 of a long simulated reply");
@@ -225,15 +226,18 @@ describe("startup", () => {
       const overApi = JSON.parse(results[4]);
       expect(overApi.choices[0].message.content).toBe("API says: Hello over the API");
       expect(overApi.usage.completion_tokens).toBe(Math.ceil("API says: Hello over the API".length / 3)); // the simulated Coze's own count
+      const found = JSON.parse(results[5]);
+      expect(found.model).toBe("travel-planner");
+      expect(found.choices[0].message.content).toBe("API says: Plan a weekend in Kyoto");
       // The two-turn conversation: the second answer recalls the first, because both are in one thread.
-      expect(JSON.parse(results[5]).choices[0].message.content).toStartWith("You said: My name is Ann.");
-      expect(JSON.parse(results[6]).choices[0].message.content).toContain('Earlier in this conversation you said: "My name is Ann."');
+      expect(JSON.parse(results[6]).choices[0].message.content).toStartWith("You said: My name is Ann.");
+      expect(JSON.parse(results[7]).choices[0].message.content).toContain('Earlier in this conversation you said: "My name is Ann."');
       // A chatflow as a model; a tools request answered with a call; JSON mode answered with JSON.
-      expect(JSON.parse(results[7]).choices[0].message.content).toBe("Chatflow says: Hello, chatflow");
-      const called = JSON.parse(results[8]).choices[0];
+      expect(JSON.parse(results[8]).choices[0].message.content).toBe("Chatflow says: Hello, chatflow");
+      const called = JSON.parse(results[9]).choices[0];
       expect(called.finish_reason).toBe("tool_calls");
       expect(called.message.tool_calls[0].function).toEqual({ name: "get_weather", arguments: '{"city":"Paris"}' });
-      expect(JSON.parse(JSON.parse(results[9]).choices[0].message.content)).toEqual({ answer: "You asked: Describe Oslo" });
+      expect(JSON.parse(JSON.parse(results[10]).choices[0].message.content)).toEqual({ answer: "You asked: Describe Oslo" });
       const png = await fetch(image);
       expect(png.headers.get("content-type")).toBe("image/png");
       proc.kill("SIGTERM");

@@ -1,7 +1,7 @@
 import type { ApiEntry, WorkspaceEntry } from "../config/bots.ts";
 import { errorText } from "../error-text.ts";
 import { log } from "../log.ts";
-import { modelIds, nameKey, type NamedBot } from "./bot-names.ts";
+import { compareIds, modelIds, nameKey, type NamedBot } from "./bot-names.ts";
 import { listWorkspace, type WorkspaceListing } from "./workspace-list.ts";
 
 /** What one workspace entry found at its last listing, or why the listing failed. */
@@ -75,7 +75,8 @@ export class Workspaces {
   entries(taken: ReadonlySet<string>): ApiEntry[] {
     const bots: (NamedBot & { found: WorkspaceFound; account: string })[] = [];
     for (const found of this.all) {
-      for (const bot of found.listing?.bots ?? []) bots.push({ ...bot, prefix: found.entry.model_prefix, found, account: found.listing!.account });
+      // In bot-id order, as the models are listed: Coze lists the most recently updated first.
+      for (const bot of [...(found.listing?.bots ?? [])].sort((a, b) => compareIds(a.id, b.id))) bots.push({ ...bot, prefix: found.entry.model_prefix, found, account: found.listing!.account });
     }
     const ids = modelIds(bots, taken);
     return bots.map(({ found: { entry }, account, ...bot }) => ({
