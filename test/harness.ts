@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { startApp, type App } from "../lib/app.ts";
-import type { ApiEntry, BotEntry, DiscordEntry } from "../lib/config/bots.ts";
+import type { ApiEntry, BotEntry, DiscordEntry, WorkspaceEntry } from "../lib/config/bots.ts";
 import { readSettings, type Settings } from "../lib/config/settings.ts";
 import { setLogSink } from "../lib/log.ts";
 import { decodeSse } from "../lib/sse-decoder.ts";
@@ -41,6 +41,8 @@ export interface StackOptions {
   api?: { model: string; published?: boolean; token?: string; workflow?: boolean; parameters?: Record<string, unknown>; imageHosts?: (apiUrl: string) => string[] }[];
   /** Which server the simulated API is: coze.com (default) or a self-hosted Coze Studio. */
   apiDialect?: ApiDialect;
+  /** `workspace_id` entries (after the API ones in bot.json), made on the running simulated Coze API. */
+  workspaces?: (apiSim: CozeApiSimulator, index: number) => WorkspaceEntry[];
   /** Override our bots' simulator options (e.g. a bot whose intents are refused). */
   botOptions?: { messageContentAllowed?: boolean }[];
 }
@@ -106,7 +108,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   );
   const logs: string[] = [];
   const previousSink = setLogSink((line) => logs.push(line));
-  const app = startApp(settings, [...entries, ...apiEntries]);
+  const workspaces = options.workspaces?.(apiSim, entries.length + apiEntries.length) ?? [];
+  const app = startApp(settings, [...entries, ...apiEntries], workspaces);
   if (options.waitReady !== false) await app.ready;
   const base = `http://127.0.0.1:${app.server.port}`;
   const stack: Stack = {
