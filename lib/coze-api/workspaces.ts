@@ -75,10 +75,11 @@ export class Workspaces {
   entries(taken: ReadonlySet<string>): ApiEntry[] {
     const bots: (NamedBot & { found: WorkspaceFound; account: string })[] = [];
     for (const found of this.all) {
-      // In bot-id order, as the models are listed: Coze lists the most recently updated first.
-      for (const bot of [...(found.listing?.bots ?? [])].sort((a, b) => compareIds(a.id, b.id))) bots.push({ ...bot, prefix: found.entry.model_prefix, found, account: found.listing!.account });
+      for (const bot of found.listing?.bots ?? []) bots.push({ ...bot, prefix: found.entry.model_prefix, found, account: found.listing!.account });
     }
     const ids = modelIds(bots, taken);
+    // In bot-id order, as the models are listed: Coze lists the most recently updated first.
+    bots.sort((a, b) => a.found.entry.index - b.found.entry.index || compareIds(a.id, b.id));
     return bots.map(({ found: { entry }, account, ...bot }) => ({
       kind: "api",
       index: entry.index,
