@@ -162,6 +162,22 @@ describe("a workspace entry through the real path", () => {
     expect(continued.additional.map((m) => m.content)).toEqual(["and now?"]);
   });
 
+  test("a renamed bot keeps its quota rest: it is remembered by the account and the bot, not the name", async () => {
+    const world: Partial<World> = {};
+    const stack = await start({ settings: { workspaceRefreshMs: 150 }, workspaces: workspaceOf(["Solo"], world) });
+    const [solo] = world.bots!;
+    solo.queue.push({ refuse: { status: 200, code: 4011, msg: "insufficient balance" } });
+    const quota = await stack.openai.chat.completions.create({ model: "solo", messages: [{ role: "user", content: "hi" }] }).catch((e) => e);
+    expect(quota).toBeInstanceOf(OpenAI.RateLimitError);
+    stack.apiSim.workspaces.rename(solo.id, "Solo Two");
+    await modelsUntil(stack, (ids) => ids.includes("solo-two"));
+    expect(stack.app.pool.status().find((m) => m.model === "solo-two")!.entries[0].cooling_down_seconds).toBeGreaterThan(0);
+    const chats = stack.apiSim.chats.length;
+    const resting = await stack.openai.chat.completions.create({ model: "solo-two", messages: [{ role: "user", content: "hi again" }] }).catch((e) => e);
+    expect(resting).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(stack.apiSim.chats.length).toBe(chats);
+  });
+
   test("clashing names are numbered in bot-id order and keep their ids when Coze lists them in another order; model_prefix", async () => {
     const world: Partial<World> = {};
     const stack = await start({ settings: { workspaceRefreshMs: 250 }, workspaces: workspaceOf(["Helper", "helper!", "HELPER", "🤖"], world, "team-") });
