@@ -86,7 +86,7 @@ export function startApp(settings: Settings, entries: BotEntry[], workspaceEntri
     await server.stop(true);
     clearInterval(housekeeping);
     clearInterval(refreshing);
-    await found.settled();
+    await found.stop();
     await pool.stop();
     store.close();
   };
@@ -120,10 +120,13 @@ class FoundModels {
     private readonly workspaces: Workspaces,
   ) {}
 
+  /** A refresh queued behind a listing or reload under way: a refresh asked for meanwhile joins it. */
+  private waiting: Promise<void> | undefined;
+
   /** Lists every workspace (a failed listing keeps its last bots) and serves what was found. */
   refresh(): Promise<void> {
     if (this.workspaces.size === 0 && this.applied === "[]") return this.turn;
-    return this.queue(false);
+    return (this.waiting ??= this.queue(false));
   }
 
   reload(entries: BotEntry[], workspaces: WorkspaceEntry[]): Promise<void> {
@@ -132,14 +135,17 @@ class FoundModels {
     return this.queue(true);
   }
 
-  /** Resolves when no listing or reload is under way. */
-  settled(): Promise<void> {
-    return this.turn;
+  /** Ends the listings under way and applies nothing more; waits a moment for a reload under way to let go. */
+  async stop(): Promise<void> {
+    this.workspaces.stop();
+    await Promise.race([this.turn, Bun.sleep(1000)]);
   }
 
   private queue(always: boolean): Promise<void> {
     const run = this.turn.then(async () => {
+      if (!always) this.waiting = undefined;
       if (this.workspaces.size > 0) await this.workspaces.refresh();
+      if (this.workspaces.stopped) return;
       const found = this.workspaces.entries(new Set(this.fixed.map((e) => e.model)));
       const signature = JSON.stringify(found.map((e) => [e.model, e.bot_id, e.index, e.workspace?.account]));
       if (!always && signature === this.applied) return;

@@ -111,8 +111,8 @@ describe("a workspace entry through the real path", () => {
     const [alpha, beta, gamma] = world.bots!;
     const models = await stack.openai.models.list();
     expect(models.data.map((m) => m.id)).toEqual(["gpt-test", "alpha-bot", "beta", "gamma"]);
-    expect(models.data.filter((m) => m.id !== "gpt-test").map((m) => m.owned_by)).toEqual([world.id, world.id, world.id]);
-    expect((await stack.openai.models.retrieve("beta")).owned_by).toBe(world.id);
+    expect(models.data.filter((m) => m.id !== "gpt-test").map((m) => m.owned_by)).toEqual(Array(3).fill(world.id!));
+    expect((await stack.openai.models.retrieve("beta")).owned_by).toBe(world.id!);
 
     for (const [model, bot] of [["alpha-bot", alpha], ["beta", beta], ["gamma", gamma]] as const) {
       const answer = await stack.openai.chat.completions.create({ model, messages: [{ role: "user", content: `hi ${model}` }] });

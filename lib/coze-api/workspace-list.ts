@@ -36,8 +36,8 @@ export class WorkspaceListFailure extends Error {
  * rests belong to the account, so its bots are remembered by it. A Coze
  * without `/v1/users/me` (an HTTP 404) keys them by a digest of the token.
  */
-export async function listWorkspace(entry: WorkspaceEntry, proxyUrl: string | undefined): Promise<WorkspaceListing> {
-  const signal = AbortSignal.timeout(TIMEOUT_MS);
+export async function listWorkspace(entry: WorkspaceEntry, proxyUrl: string | undefined, stop?: AbortSignal): Promise<WorkspaceListing> {
+  const signal = stop ? AbortSignal.any([stop, AbortSignal.timeout(TIMEOUT_MS)]) : AbortSignal.timeout(TIMEOUT_MS);
   const get = (path: string, absentOk = false) => cozeGet(entry, path, proxyUrl, signal, absentOk);
   const me = await get("/v1/users/me", true);
   const account = me.status === 404 ? `token-${digest(entry.coze_api_token)}` : userId(me.data);

@@ -21,6 +21,8 @@ export interface WorkspaceFound {
  */
 export class Workspaces {
   private found = new Map<string, WorkspaceFound>();
+  /** Ends the listings under way when the service stops. */
+  private readonly stopping = new AbortController();
 
   constructor(
     entries: readonly WorkspaceEntry[],
@@ -45,14 +47,16 @@ export class Workspaces {
 
   /** Lists every workspace again, at once; resolves when each listing has worked or failed. */
   async refresh(): Promise<void> {
+    if (this.stopped) return;
     await Promise.all(
       [...this.found.values()].map(async (found) => {
         try {
-          const listing = await listWorkspace(found.entry, this.proxyUrl);
+          const listing = await listWorkspace(found.entry, this.proxyUrl, this.stopping.signal);
           if (found.problem) log.info("coze workspace listed again", { entry: found.entry.index, workspace: found.entry.workspace_id, bots: listing.bots.length });
           found.listing = listing;
           found.problem = undefined;
         } catch (error) {
+          if (this.stopping.signal.aborted) return;
           const problem = errorText(error);
           if (found.problem === undefined) {
             log.warn("coze workspace could not be listed; its last known bots stay served", { entry: found.entry.index, workspace: found.entry.workspace_id, problem, bots: found.listing?.bots.length ?? 0 });
@@ -61,6 +65,15 @@ export class Workspaces {
         }
       }),
     );
+  }
+
+  /** Ends the listings under way; none starts after. */
+  stop(): void {
+    this.stopping.abort();
+  }
+
+  get stopped(): boolean {
+    return this.stopping.signal.aborted;
   }
 
   /** What each workspace entry found, in bot.json order. */
