@@ -215,6 +215,17 @@ describe("a workspace entry through the real path", () => {
     expect(stack.logs.filter((l) => l.includes("listed again"))).toHaveLength(1);
   });
 
+  test("a reload that adds a workspace entry serves its bots; one that drops it stops them", async () => {
+    const stack = await start();
+    expect(await modelIds(stack)).toEqual(["gpt-test"]);
+    const [workspace] = workspaceOf(["Late Comer"])(stack.apiSim, 1);
+    await stack.app.reload(stack.entries, [workspace]);
+    expect(await modelIds(stack)).toEqual(["gpt-test", "late-comer"]);
+    expect((await stack.openai.chat.completions.create({ model: "late-comer", messages: [{ role: "user", content: "hello" }] })).choices[0].message.content).toBe("API says: hello");
+    await stack.app.reload(stack.entries, []);
+    expect(await modelIds(stack)).toEqual(["gpt-test"]);
+  });
+
   test("every page is read: a workspace of 45 bots is 45 models", async () => {
     const names = Array.from({ length: 45 }, (_, i) => `Bot ${i}`);
     const stack = await start({ workspaces: workspaceOf(names) });
