@@ -133,6 +133,11 @@ describe("a workspace entry through the real path", () => {
     stack.apiSim.workspaces.unpublish(gamma.id);
     const ids = await modelsUntil(stack, (ids) => ids.includes("alpha-prime") && !ids.includes("gamma"));
     expect(ids).toEqual(["gpt-test", "alpha-prime", "beta"]);
+    const page = await (await stack.fetch("/", { headers: { accept: "text/html" } })).text();
+    expect(page).toContain("alpha-prime");
+    expect(page).not.toContain("alpha-bot");
+    expect(page).not.toContain("gamma");
+    expect((await (await stack.fetch("/readyz")).json()).models.map((m: any) => m.model)).toEqual(["gpt-test", "alpha-prime", "beta"]);
 
     // Gamma is gone for new requests at once...
     const gone = await stack.openai.chat.completions.create({ model: "gamma", messages: [{ role: "user", content: "still there?" }] }).catch((e) => e);
