@@ -137,7 +137,7 @@ describe("a workspace entry through the real path", () => {
     expect(page).toContain("alpha-prime");
     expect(page).not.toContain("alpha-bot");
     expect(page).not.toContain("gamma");
-    expect((await (await stack.fetch("/readyz")).json()).models.map((m: any) => m.model)).toEqual(["gpt-test", "alpha-prime", "beta"]);
+    expect(((await (await stack.fetch("/readyz")).json()) as any).models.map((m: any) => m.model)).toEqual(["gpt-test", "alpha-prime", "beta"]);
 
     // Gamma is gone for new requests at once...
     const gone = await stack.openai.chat.completions.create({ model: "gamma", messages: [{ role: "user", content: "still there?" }] }).catch((e) => e);
