@@ -31,6 +31,8 @@ export async function runCheck(settings: Settings, entries: BotEntry[]): Promise
     maxInFlightPerEntry: settings.maxInFlightPerBot,
     quotaCooldownMs: settings.quotaCooldownMs,
     failureCooldownMs: settings.failureCooldownMs,
+    probeTimings: settings,
+    promptMaxPosts: settings.promptMaxPosts,
   });
   try {
     await pool.start();

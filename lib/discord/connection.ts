@@ -7,6 +7,7 @@ import { runWithDeadline } from "./deadline.ts";
 import { DiscordAPIError, Events, PermissionFlagsBits, RESTEvents, Routes } from "./discord-js.ts";
 import { toPostError, toReplyMessage } from "./payload.ts";
 import { PostError } from "./post-error.ts";
+import { PostPacing } from "./post-pacing.ts";
 import { MultipartBody } from "../multipart-body.ts";
 import { ReplyRouter } from "./reply-router.ts";
 import { skipPacketObjects } from "./skip-packets.ts";
@@ -77,6 +78,8 @@ export class Connection {
   private retryTimer: Timer | undefined;
   /** Settles the first time the connection is ready or down. */
   private readonly settled = Promise.withResolvers<void>();
+  /** How Discord paces posts in each channel, so that a prompt of several pieces goes out whole or not at all. */
+  readonly pacing: PostPacing;
 
   constructor(
     private readonly token: string,
@@ -84,6 +87,7 @@ export class Connection {
     private readonly options: ConnectionOptions,
   ) {
     this.client = createClient(options);
+    this.pacing = new PostPacing(this.client.rest);
     this.client.on(Events.Raw, (packet: GatewayDispatchPayload) => this.onDispatch(packet));
     skipPacketObjects(this.client);
     this.client.on(Events.ClientReady, () => {
@@ -214,6 +218,8 @@ export class Connection {
         ...(multipart ? { passThroughBody: true, headers: { "Content-Type": multipart.contentType } } : {}),
         signal,
       })) as APIMessage;
+      // Right after a post the bucket's window is freshest: the longest reset seen is the window's length.
+      this.pacing.learn(channelId);
       return message.id;
     });
   }
