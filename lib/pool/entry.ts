@@ -138,7 +138,16 @@ export class PoolEntry {
   private restForQuota(now: number): void {
     this.quotaUntil = now + this.policy.quotaCooldownMs;
     log.warn("bot entry resting", { entry: this.config.index, model: this.config.model, reason: "quota", seconds: Math.round(this.policy.quotaCooldownMs / 1000) });
-    this.onQuotaRest(this);
+    this.remember(() => this.onQuotaRest(this));
+  }
+
+  /** Tells the store; a store that cannot take it (closed at shutdown, failing) never loses the entry's state here. */
+  private remember(write: () => void): void {
+    try {
+      write();
+    } catch (error) {
+      log.warn("could not store an entry's rest or suspect mark", { entry: this.config.index, error: String(error) });
+    }
   }
 
   /**
@@ -154,7 +163,7 @@ export class PoolEntry {
       return Promise.resolve("quota");
     }
     const { replyStartTimeoutMs, replyTimeoutMs } = this.policy.probeTimings;
-    this.onSuspect(this, Date.now() + replyStartTimeoutMs + replyTimeoutMs);
+    this.remember(() => this.onSuspect(this, Date.now() + replyStartTimeoutMs + replyTimeoutMs));
     log.warn("coze answered with a quota text; the entry is suspect until a probe confirms it", { entry: this.config.index, model: this.config.model });
     const probe = this.link
       .probe(this.policy.probeTimings)
@@ -164,7 +173,7 @@ export class PoolEntry {
       })
       .then((verdict) => {
         this.suspectProbe = undefined;
-        this.onSuspect(this, 0);
+        this.remember(() => this.onSuspect(this, 0));
         if (verdict === "quota") this.restForQuota(Date.now());
         else log.info("a suspect entry's probe was not a quota text; the entry is back", { entry: this.config.index, model: this.config.model, probe: verdict });
         return verdict;
