@@ -39,7 +39,7 @@ export class DiscordChannel {
       for (let i = 0; i < contents.length; i++) {
         const last = i === contents.length - 1;
         const pieceLimits = i === 0 ? limits : { ...limits, deadline: limits.deadline + COMMITTED_GRACE_MS };
-        id = await this.connection.post(channelId, contents[i], last ? this.entry.coze_bot_id : undefined, last ? files : [], pieceLimits);
+        id = await this.connection.post(channelId, contents[i], last ? this.entry.coze_bot_id : undefined, last ? files : [], pieceLimits).catch(this.namePermissions);
       }
       return id;
     } finally {
@@ -66,11 +66,29 @@ export class DiscordChannel {
   async createThread(name: string, limits: CallLimits): Promise<string> {
     this.queued++;
     try {
-      return await this.connection.createThread(this.entry.channel_id, name, limits);
+      return await this.connection.createThread(this.entry.channel_id, name, limits).catch(this.namePermissions);
     } finally {
       this.queued--;
     }
   }
+
+  /**
+   * Discord says only "Missing Permissions" (50013): the error names which
+   * of the entry's channel permissions bot-02 lacks, and what to do.
+   */
+  private readonly namePermissions = (error: unknown): never => {
+    if (!(error instanceof PostError) || error.code !== 50013) throw error;
+    const missing = this.connection.missingPermissions(this.entry.guild_id, this.entry.channel_id);
+    if (!missing?.length) throw error;
+    const threadsOnly = missing.every((p) => p === "Create Public Threads" || p === "Send Messages in Threads");
+    throw new PostError(
+      `${error.message}: bot-02 lacks ${missing.join(", ")} in channel ${this.entry.channel_id} (entry ${this.entry.index}); grant it in the channel's permissions${threadsOnly ? ', or set "threads": false for this entry' : ""}`,
+      error.status,
+      error.code,
+      error.retryAfterMs,
+      error,
+    );
+  };
 
   /** Hands `listener` every message of the reply to `promptId`, those that came before too; returns the function that stops it. */
   follow(promptId: string, channelId: string, listener: (message: ReplyMessage) => void): () => void {

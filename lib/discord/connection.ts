@@ -4,7 +4,8 @@ import type { Metrics } from "../metrics.ts";
 import { createClient, type ClientOptions } from "./client.ts";
 import { abortWhen } from "../abort-link.ts";
 import { runWithDeadline } from "./deadline.ts";
-import { DiscordAPIError, Events, PermissionFlagsBits, RESTEvents, Routes } from "./discord-js.ts";
+import { DiscordAPIError, Events, RESTEvents, Routes } from "./discord-js.ts";
+import { missingIn } from "./permissions.ts";
 import { toPostError, toReplyMessage } from "./payload.ts";
 import { PostError } from "./post-error.ts";
 import { PostPacing } from "./post-pacing.ts";
@@ -39,16 +40,6 @@ const FATAL_CLOSE: Record<number, string> = {
   4013: "Discord refused the intents (close 4013)",
   4014: "Discord refused the MessageContent intent (close 4014): enable 'Message Content Intent' for bot-02 in the Discord developer portal (Bot → Privileged Gateway Intents)",
 };
-
-/** The permissions bot-02 needs in an entry's channel, by the names Discord's settings show. */
-const NEEDED_PERMISSIONS = [
-  ["View Channel", PermissionFlagsBits.ViewChannel],
-  ["Send Messages", PermissionFlagsBits.SendMessages],
-  ["Send Messages in Threads", PermissionFlagsBits.SendMessagesInThreads],
-  ["Create Public Threads", PermissionFlagsBits.CreatePublicThreads],
-  ["Read Message History", PermissionFlagsBits.ReadMessageHistory],
-  ["Attach Files", PermissionFlagsBits.AttachFiles],
-] as const;
 
 /** What `check` learns about an entry's place in Discord. */
 export interface ChannelInspection {
@@ -251,10 +242,8 @@ export class Connection {
       else if (code === 50001) channel = "no-access";
       else throw error;
     }
-    let missing: string[] = [];
-    const permissions = channel === "ok" && this.client.user ? guild?.channels.cache.get(channelId)?.permissionsFor(this.client.user) : undefined;
-    if (permissions) missing = NEEDED_PERMISSIONS.filter(([, bit]) => !permissions.has(bit)).map(([name]) => name);
-    else if (channel === "no-access") missing = ["View Channel"];
+    let missing = (channel === "ok" && this.missingPermissions(guildId, channelId)) || [];
+    if (channel === "no-access") missing = ["View Channel"];
     let cozeInGuild: boolean | undefined;
     try {
       await this.client.rest.get(Routes.guildMember(guildId, cozeId));
@@ -263,6 +252,11 @@ export class Connection {
       cozeInGuild = codeOf(error) === 10007 ? false : undefined;
     }
     return { inGuild: guild !== undefined, channel, missing, cozeInGuild };
+  }
+
+  /** The permissions bot-02 lacks in a channel, by name, from its computed permissions there; undefined when they are not known. */
+  missingPermissions(guildId: string, channelId: string): string[] | undefined {
+    return missingIn(this.client, guildId, channelId);
   }
 
   /** Archives or unarchives a thread the service started. */
