@@ -16,13 +16,13 @@ const ECHO_PROMPT = `Please repeat exactly, nothing else: "${QUOTA}"`;
 /**
  * A Coze that does what it is asked: told to repeat a text, it writes that
  * text in one message (as a real quota error looks); anything else as the
- * simulator's default bot. `probeDelayMs` slows its answer to the probe.
+ * simulator's default bot. `probeDelayMs` and `echoDelayMs` slow its answers to the probe and to the echo.
  */
 const echoing =
-  (probeDelayMs = 0) =>
+  (probeDelayMs = 0, echoDelayMs = 0) =>
   (prompt: string, context: ContextLine[]): CozeScript => {
     const asked = /repeat exactly, nothing else: "([^"]+)"/.exec(prompt);
-    if (asked) return { edits: [asked[1]] };
+    if (asked) return { edits: [asked[1]], firstDelayMs: echoDelayMs };
     if (prompt.includes(PROBE)) return { text: "OK", firstDelayMs: probeDelayMs };
     return defaultScript(prompt, context);
   };
@@ -110,12 +110,13 @@ describe("a quota text makes its entry suspect; a probe decides", () => {
 
   test("a request waits for the probe only within its start deadline: past it, a 429 with retry-after", async () => {
     const stack = await newStack({ settings: { replyQuietMs: 300, replyStartTimeoutMs: 2500 } });
-    stack.cozes[0].behaviour = echoing(4000);
+    // The echo comes at 1.5 s, the probe's answer 2 s after the probe: past the request's 2.5 s, within the probe's own.
+    stack.cozes[0].behaviour = echoing(2000, 1500);
     const started = performance.now();
     const res = await ask(stack, ECHO_PROMPT);
     expect(res.status).toBe(429);
     expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
-    expect(performance.now() - started).toBeLessThan(4000);
+    expect(performance.now() - started).toBeLessThan(3300);
     // The probe goes on without the request, and brings the entry back.
     await until(async () => (await readyz(stack)).body.models[0].entries[0].reason === undefined);
     expect((await readyz(stack)).body.models[0].entries[0].cooling_down_seconds).toBe(0);
