@@ -51,14 +51,15 @@ export class PostPacing {
 
   private buckets(channelId: string | undefined): { limit: number; window: number; bucket: BucketState | undefined } {
     const rest = this.rest as unknown as { hashes: Map<string, { value: string }>; handlers: Map<string, Partial<BucketState>> };
-    const hash = rest.hashes.get(POST_ROUTE)?.value ?? `Global(${POST_ROUTE})`;
+    // discord.js keys a channel's queue by the route's bucket once Discord named it, by the route itself before.
+    const prefixes = [rest.hashes.get(POST_ROUTE)?.value, `Global(${POST_ROUTE})`].filter((p) => p !== undefined).map((p) => `${p}:`);
     const asState = (h: Partial<BucketState> | undefined) => (h && typeof h.limit === "number" && typeof h.remaining === "number" && typeof h.reset === "number" ? (h as BucketState) : undefined);
-    const bucket = channelId === undefined ? undefined : asState(rest.handlers.get(`${hash}:${channelId}`));
+    const bucket = channelId === undefined ? undefined : prefixes.map((p) => asState(rest.handlers.get(p + channelId))).find((b) => b !== undefined && Number.isFinite(b.limit));
     let limit = bucket?.limit;
     if (limit === undefined) {
-      // The limit of a channel we have not posted in is the one its siblings on the same bucket have.
+      // The limit of a channel we have not posted in is the one its siblings on the same route have.
       for (const [id, handler] of rest.handlers) {
-        const state = id.startsWith(`${hash}:`) ? asState(handler) : undefined;
+        const state = prefixes.some((p) => id.startsWith(p)) ? asState(handler) : undefined;
         if (state) limit = Math.min(limit ?? Infinity, state.limit);
       }
     }
