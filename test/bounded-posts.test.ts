@@ -48,7 +48,8 @@ describe("PROMPT_MAX_POSTS", () => {
   });
 
   test("a model's Coze API entry still takes a prompt too long for its Discord entries", async () => {
-    const stack = await newStack({ api: [{ model: MODEL }] });
+    // A start deadline long enough for Discord's rate limit to let 12 pieces out: only PROMPT_MAX_POSTS refuses them.
+    const stack = await newStack({ api: [{ model: MODEL }], settings: { replyQuietMs: 300, replyStartTimeoutMs: 30_000 } });
     // Twice: round-robin offers the Discord entry first one of the two times.
     for (let i = 0; i < 2; i++) expect((await ask(stack, message(12))).status).toBe(200);
     expect(stack.sim.posts).toHaveLength(0);
