@@ -101,7 +101,7 @@ export async function relay(ctx: RelayContext, request: RelayRequest): Promise<A
 
 function noteFailure(metrics: Metrics, requestId: string, entry: number, error: UpstreamFailure): void {
   if (error.fromCoze) {
-    metrics.cozeErrors.inc({ kind: error.kind === "quota" ? "quota" : "failure" });
+    metrics.cozeErrors.inc({ kind: error.kind === "quota" || error.kind === "quota-text" ? "quota" : "failure" });
     log.warn("coze answered with an error", { request: requestId, entry, kind: error.kind, error: error.message });
   } else if (error.movesOn) {
     log.warn("a call failed; trying the next entry", { request: requestId, entry, kind: error.kind, error: error.message });
