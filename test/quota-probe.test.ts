@@ -5,9 +5,12 @@
  * the service's discord.js clients, the Discord simulator, HTTP out.
  */
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PROBE } from "../lib/pool/seam.ts";
 import { COZE_ERRORS, defaultScript, type ContextLine, type CozeScript } from "../lib/simulator/coze-script.ts";
-import { chatBody, json, SECOND_KEY, stackPerTest, type Stack } from "./harness.ts";
+import { chatBody, json, readSse, SECOND_KEY, stackPerTest, startStack, type Stack } from "./harness.ts";
 
 const MODEL = "gpt-test";
 const QUOTA = COZE_ERRORS.dailyLimit;
@@ -120,6 +123,36 @@ describe("a quota text makes its entry suspect; a probe decides", () => {
     // The probe goes on without the request, and brings the entry back.
     await until(async () => (await readyz(stack)).body.models[0].entries[0].reason === undefined);
     expect((await readyz(stack)).body.models[0].entries[0].cooling_down_seconds).toBe(0);
+  });
+
+  test("streamed, the echoed quota text is held back until the probe has spoken, then sent as the answer", async () => {
+    const stack = await newStack({ entries: [{ model: MODEL, coze: 0 }, { model: MODEL, coze: 1 }] });
+    for (const coze of stack.cozes) coze.behaviour = echoing();
+    const res = await stack.fetch("/v1/chat/completions", { method: "POST", body: chatBody(MODEL, ECHO_PROMPT, { stream: true }) });
+    expect(res.status).toBe(200);
+    const { events, done } = await readSse(res);
+    expect(done).toBe(true);
+    expect(events.map((e) => e.choices[0]?.delta.content ?? "").join("")).toBe(QUOTA);
+    expect((await readyz(stack)).body.models[0].entries.map((e: any) => e.cooling_down_seconds)).toEqual([0, 0]);
+  });
+
+  test("a suspect mark outlives a restart: the new process probes the entry again", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "coze-suspect-restart-"));
+    const first = await startStack({ dataDir, settings: { replyQuietMs: 300, replyStartTimeoutMs: 2500 } });
+    // The probe's answer would come after the process is gone.
+    first.cozes[0].behaviour = echoing(2000, 1500);
+    expect((await ask(first, ECHO_PROMPT)).status).toBe(429);
+    expect((await readyz(first)).body.models[0].entries[0].reason).toStartWith("suspect");
+    const { sim } = first;
+    first.app.server.stop(true);
+    await first.app.stop();
+    await first.apiSim.stop();
+    const probesBefore = probes(first).length;
+    const second = await newStack({ dataDir, reuse: { sim, entries: first.entries } });
+    second.cozes[0].behaviour = echoing();
+    await until(() => probes(second).length > probesBefore);
+    await until(async () => (await readyz(second)).body.models[0].entries[0].reason === undefined);
+    expect((await ask(second, "after the restart")).status).toBe(200);
   });
 
   test("Coze's API codes rest an entry at once, without a probe", async () => {
