@@ -155,6 +155,20 @@ describe("a quota text makes its entry suspect; a probe decides", () => {
     expect((await ask(second, "after the restart")).status).toBe(200);
   });
 
+  test("in a channel without threads the probe is posted in the channel itself, and the echo comes back as the answer", async () => {
+    const stack = await newStack({ entries: [{ model: MODEL, threads: false }] });
+    stack.cozes[0].behaviour = echoing();
+    const res = await ask(stack, ECHO_PROMPT);
+    expect(res.status).toBe(200);
+    expect((await json(res)).choices[0].message.content).toBe(QUOTA);
+    // Posted in the channel itself, after the echo was complete.
+    const probe = probes(stack)[0];
+    const echo = stack.sim.posts.find((p) => p.content.includes("repeat exactly"))!;
+    expect(probe.channelId).toBe(stack.channels[0].id);
+    expect(echo.reply?.done).toBe(true);
+    expect(probe.at).toBeGreaterThan(echo.at);
+  });
+
   test("Coze's API codes rest an entry at once, without a probe", async () => {
     const stack = await newStack({ entries: [], api: [{ model: MODEL }] });
     stack.apiBots[0].queue.push({ fail: { code: 4011, msg: "insufficient balance" } });

@@ -165,8 +165,7 @@ export class PoolEntry {
     const { replyStartTimeoutMs, replyTimeoutMs } = this.policy.probeTimings;
     this.remember(() => this.onSuspect(this, Date.now() + replyStartTimeoutMs + replyTimeoutMs));
     log.warn("coze answered with a quota text; the entry is suspect until a probe confirms it", { entry: this.config.index, model: this.config.model });
-    const probe = this.link
-      .probe(this.policy.probeTimings)
+    const probe = this.probeInTurn(this.link.probe.bind(this.link))
       .catch((error): ProbeVerdict => {
         log.warn("the probe of a suspect entry failed", { entry: this.config.index, model: this.config.model, error: String(error) });
         return "failed";
@@ -180,6 +179,16 @@ export class PoolEntry {
       });
     this.suspectProbe = probe;
     return probe;
+  }
+
+  /** The probe, in its turn where the entry's conversations share one Coze context (so that no request reads it as context). */
+  private async probeInTurn(probe: (timings: RestPolicy["probeTimings"]) => Promise<ProbeVerdict>): Promise<ProbeVerdict> {
+    const endTurn = this.link.sharesContext ? await this.takeTurn(new AbortController().signal) : undefined;
+    try {
+      return await probe(this.policy.probeTimings);
+    } finally {
+      endTurn?.();
+    }
   }
 
   /** Milliseconds until a quota rest ends (0 when there is none). */
