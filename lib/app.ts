@@ -46,7 +46,7 @@ export function startApp(settings: Settings, entries: BotEntry[], workspaceEntri
   const metrics = new Metrics();
   const store = new Store(settings.dataDir, settings.conversationTtlMs, { imageTtlMs: settings.imageTtlMs, imageStoreMax: settings.imageStoreMax });
   const conversations = new ConversationBook(store);
-  const backend = { discordApiUrl: settings.discordApiUrl, globalRateLimit: settings.discordGlobalRateLimit, proxyUrl: settings.proxyUrl, metrics };
+  const backend = { discordApiUrl: settings.discordApiUrl, globalRateLimit: settings.discordGlobalRateLimit, proxyUrl: settings.proxyUrl, metrics, promptMaxPosts: settings.promptMaxPosts };
   const pool = new Pool(BACKENDS, entries, {
     ...backend,
     maxInFlightPerEntry: settings.maxInFlightPerBot,
@@ -54,6 +54,10 @@ export function startApp(settings: Settings, entries: BotEntry[], workspaceEntri
     failureCooldownMs: settings.failureCooldownMs,
     restoredQuota: store.rests(),
     onQuotaRest: (key, until) => store.rest(key, until),
+    probeTimings: settings,
+    // A suspect entry whose probe a restart cut short is probed again: the mark outlives the process.
+    restoredSuspects: store.suspects(),
+    onSuspect: (key, until) => store.suspect(key, until),
   });
   const inFlight = new InFlight(settings.maxInFlight);
   // Images on a backend's own hosts are downloaded as they are; each backend names its hosts.

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
+import { PROBE } from "../lib/pool/seam.ts";
 import { COZE_ERRORS } from "../lib/simulator/coze-script.ts";
 import { chatBody, json, readSse, startStack, type Stack } from "./harness.ts";
 
@@ -101,38 +102,51 @@ describe("several bots", () => {
     expect((await ask(stack, "after")).choices[0].message.content).toBe("recovered");
   });
 
-  test("a quota error moves the request to another bot and rests the first; all exhausted is a 429", async () => {
+  test("a quota text moves the request to another bot; the first rests once its probe meets a quota too; all exhausted is a 429", async () => {
     for (const coze of stack.cozes) coze.queue.length = 0;
     // Round-robin continues from the entry after the one that took the last post.
     const next = (stack.channels.findIndex((c) => c.id === stack.sim.parentOf(stack.sim.posts.at(-1)!.channelId)) + 1) % 3;
     const [first, second, third] = [0, 1, 2].map((k) => stack.cozes[(next + k) % 3]);
     const since = stack.sim.posts.length;
-    stack.sim.script(first, { error: COZE_ERRORS.dailyLimit });
+    // The reply, then the suspect entry's probe: a quota both times.
+    stack.sim.script(first, { error: COZE_ERRORS.dailyLimit }, { error: COZE_ERRORS.dailyLimit });
     stack.sim.script(second, { text: "second answers" });
     const answered = await ask(stack, "quota one");
     expect(answered.choices[0].message.content).toBe("second answers");
-    expect(stack.sim.posts.slice(since).map((p) => stack.sim.parentOf(p.channelId))).toEqual([(next + 0) % 3, (next + 1) % 3].map((k) => stack.channels[k].id));
+    const prompts = stack.sim.posts.slice(since).filter((p) => !p.content.includes(PROBE));
+    expect(prompts.map((p) => stack.sim.parentOf(p.channelId))).toEqual([(next + 0) % 3, (next + 1) % 3].map((k) => stack.channels[k].id));
 
-    // The bot that hit its quota rests: the next requests go to the others only.
-    const entries = (await json(await stack.fetch("/readyz"))).models[0].entries;
-    expect(entries.map((e: any) => e.cooling_down_seconds > 0)).toEqual([0, 1, 2].map((k) => k === next));
+    // The bot whose probe met a quota text too rests: the next requests go to the others only.
+    const resting = async () => (await json(await stack.fetch("/readyz"))).models[0].entries.map((e: any) => e.cooling_down_seconds > 0);
+    await until(async () => (await resting())[next]);
+    expect(await resting()).toEqual([0, 1, 2].map((k) => k === next));
     stack.sim.script(third, { text: "third answers" });
     stack.sim.script(second, { text: "second again" });
     expect((await ask(stack, "skip the resting one")).choices[0].message.content).toBe("third answers");
     expect((await ask(stack, "and again")).choices[0].message.content).toBe("second again");
 
+    // Round-robin is at third: its quota text makes it suspect (its probe meets one too); second's, the second
+    // quota text of that request, touches nothing.
+    stack.sim.script(third, { error: COZE_ERRORS.creditsToday }, { error: COZE_ERRORS.creditsToday });
     stack.sim.script(second, { error: COZE_ERRORS.freeCredits });
-    stack.sim.script(third, { error: COZE_ERRORS.creditsToday });
     const error = await ask(stack, "quota all").catch((e: any) => e);
     expect(error).toBeInstanceOf(OpenAI.RateLimitError);
     expect(error.code).toBe("rate_limit_exceeded");
     expect(error.message).toContain("Coze quota exhausted");
     expect(Number(error.headers.get("retry-after"))).toBeGreaterThan(60);
-    const again = await stack.fetch("/v1/chat/completions", { method: "POST", body: chatBody(MODEL, "still?") });
-    expect(again.status).toBe(429);
-    expect(Number(again.headers.get("retry-after"))).toBeGreaterThan(60);
+    expect(await resting()).toEqual([0, 1, 2].map((k) => k !== (next + 1) % 3));
+    stack.sim.script(second, { text: "second was never touched" });
+    expect((await ask(stack, "still?")).choices[0].message.content).toBe("second was never touched");
   });
 });
+
+async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await Bun.sleep(50);
+  }
+}
 
 async function streamText(stack: Stack, content: string): Promise<string> {
   const stream = await stack.openai.chat.completions.create({ model: MODEL, messages: [{ role: "user", content }], stream: true });

@@ -114,6 +114,7 @@ describe("environment", () => {
       replyQuietMs: 15_000,
       replyTimeoutMs: 300_000,
       authGenerated: true,
+      promptMaxPosts: 8,
     });
     expect(s.authTokens).toHaveLength(1);
     expect(s.authTokens[0]).toMatch(/^sk-[\w-]{32}$/);
@@ -147,6 +148,8 @@ describe("environment", () => {
     ["IMAGE_INPUT_MEMORY", "1 MiB", 'IMAGE_INPUT_MEMORY must be a size from 16 MiB to 1024 GiB (bytes, or a number with KiB, MiB or GiB), got "1 MiB"'],
     ["MAX_BODY_SIZE", "2 GiB", 'MAX_BODY_SIZE must be a size from 1 KiB to 1 GiB (bytes, or a number with KiB, MiB or GiB), got "2 GiB"'],
     ["TRUST_PROXY", "maybe", 'TRUST_PROXY must be true or false, got "maybe"'],
+    ["PROMPT_MAX_POSTS", "0", 'PROMPT_MAX_POSTS must be a whole number from 1 to 100, got "0"'],
+    ["PROMPT_MAX_POSTS", "many", 'PROMPT_MAX_POSTS must be a whole number from 1 to 100, got "many"'],
     ["BODY_TIMEOUT", "300", 'BODY_TIMEOUT must be at most 250 seconds, got "300"'],
     ["LOG_LEVEL", "loud", 'LOG_LEVEL must be one of debug, info, warn, error, got "loud"'],
     ["DISCORD_API_URL", "discord.com", "DISCORD_API_URL must be a URL"],

@@ -70,7 +70,7 @@ const places = { touch: async () => {}, oldest: async () => [], archived: async 
 function setup(names: string[]) {
   const links = new Map(names.map((n) => [n, new MemoryLink(n, [])]));
   const pool = new Pool([memoryKind(links)], names.map((n, i) => entry(i, n)), {
-    discordApiUrl: "http://x", globalRateLimit: 50, metrics: new Metrics(), maxInFlightPerEntry: 4, quotaCooldownMs: 60_000, failureCooldownMs: 60_000,
+    discordApiUrl: "http://x", globalRateLimit: 50, metrics: new Metrics(), maxInFlightPerEntry: 4, quotaCooldownMs: 60_000, failureCooldownMs: 60_000, probeTimings: timings,
   });
   const ctx = { pool, conversations: places, settings: timings, metrics: new Metrics() };
   const ask = (extra: Partial<RelayRequest> = {}) =>

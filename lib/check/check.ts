@@ -41,6 +41,8 @@ export async function runCheck(settings: Settings, fixed: BotEntry[], workspaceE
     maxInFlightPerEntry: settings.maxInFlightPerBot,
     quotaCooldownMs: settings.quotaCooldownMs,
     failureCooldownMs: settings.failureCooldownMs,
+    probeTimings: settings,
+    promptMaxPosts: settings.promptMaxPosts,
   });
   try {
     await pool.start();

@@ -27,6 +27,8 @@ export interface Settings {
   maxInFlight: number;
   /** Requests in flight at most on one bot.json entry; a full entry is skipped. */
   maxInFlightPerBot: number;
+  /** Discord messages a request's new turns may become at most (PROMPT_MAX_POSTS); a longer prompt is a 400 on Discord entries. */
+  promptMaxPosts: number;
   /** How long an entry rests after Coze reports a quota error. */
   quotaCooldownMs: number;
   /** First rest of an entry whose post failed; doubles with each failure in a row, up to 5 minutes. */
@@ -99,6 +101,7 @@ export function readSettings(env: Env): Settings {
     shutdownGraceMs: seconds(env, "SHUTDOWN_GRACE", 30),
     dataDir: env.DATA_DIR?.trim() || "./data",
     autoContinue: integer(env, "AUTO_CONTINUE", 3, 0, 20),
+    promptMaxPosts: integer(env, "PROMPT_MAX_POSTS", 8, 1, 100),
     threadIdleMs: seconds(env, "THREAD_IDLE", 600),
     conversationTtlMs: seconds(env, "CONVERSATION_TTL", 604_800, 90 * 86_400),
     publicUrl: url(env, "PUBLIC_URL", undefined)?.replace(/\/+$/, ""),

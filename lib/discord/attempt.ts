@@ -5,7 +5,9 @@ import type { CallLimits } from "./connection.ts";
 import { continuation, shouldContinue, withoutTrailingDots } from "./continue.ts";
 import { PostError } from "./post-error.ts";
 import { planPrompt, type PromptPlan } from "./prompt.ts";
-import { followReply } from "./reply-follower.ts";
+import { followReply, type FollowResult } from "./reply-follower.ts";
+import { UpstreamFailure } from "../pool/failure.ts";
+import { CozeErrorText } from "./coze-errors.ts";
 
 /** Discord refuses a thread name longer than this. */
 const THREAD_NAME_LIMIT = 100;
@@ -22,15 +24,14 @@ export async function attemptOnDiscord(channel: DiscordChannel, { request, home,
   const { mention } = channel;
   const limits = (): CallLimits => ({ deadline: Date.now() + timings.replyStartTimeoutMs, signal: request.signal });
   const first: CallLimits = { deadline: request.receivedAt + timings.replyStartTimeoutMs, signal: request.signal };
-  let place: ConversationPlace | undefined;
-  let plan: PromptPlan;
-  if (home) {
-    place = home;
-    plan = planPrompt(request.newTurns, mention, request.instruction);
-  } else {
-    place = channel.entry.threads ? { entryKey, conversationId: await startThread(channel, places, entryKey, request.title, first) } : undefined;
-    plan = planPrompt(request.history, mention, request.instruction);
-    if (plan.dropped > 0) log.debug("prompt fitted to discord", { request: request.requestId, dropped_turns: plan.dropped });
+  const plan: PromptPlan = planPrompt(home ? request.newTurns : request.history, mention, request.instruction);
+  if (plan.dropped > 0) log.debug("prompt fitted to discord", { request: request.requestId, dropped_turns: plan.dropped });
+  // Checked before anything is posted, a thread included: a refused prompt leaves nothing behind.
+  if (plan.contents.length > channel.maxPosts) throw tooManyPosts(plan.contents.length, channel.maxPosts);
+  let place: ConversationPlace | undefined = home;
+  if (!home && channel.entry.threads) {
+    channel.mayPostAll(undefined, plan.contents.length, first);
+    place = { entryKey, conversationId: await startThread(channel, places, entryKey, request.title, first) };
   }
   const channelId = place?.conversationId ?? channel.entry.channel_id;
   if (place) void places.touch(place);
@@ -51,7 +52,16 @@ export async function attemptOnDiscord(channel: DiscordChannel, { request, home,
     });
   };
 
-  let result = await follow(plan.contents, request.files, first, "", timings.autoContinue === 0);
+  let result: FollowResult;
+  try {
+    result = await follow(plan.contents, request.files, first, "", timings.autoContinue === 0);
+  } catch (error) {
+    // A quota text may be Coze repeating what the prompt asked for: if the entry's probe says so, it is the answer.
+    if (error instanceof CozeErrorText && error.kind === "quota-text") {
+      error.heldAnswer = { text: error.cozeText, images: [], finishReason: "stop", place, promptText: plan.text };
+    }
+    throw error;
+  }
   let text = result.text;
   const images = [...result.images];
   for (let round = 1; round <= timings.autoContinue && shouldContinue(result); round++) {
@@ -63,6 +73,14 @@ export async function attemptOnDiscord(channel: DiscordChannel, { request, home,
   }
   return { text, images, finishReason: result.finishReason, place, promptText: plan.text };
 }
+
+/** The prompt's new turns would take more Discord messages than PROMPT_MAX_POSTS allows: nothing is posted. */
+const tooManyPosts = (count: number, max: number) =>
+  new UpstreamFailure(
+    "too-long",
+    `The new messages of this request would take ${count} Discord messages of 2000 characters; PROMPT_MAX_POSTS allows ${max}. Shorten the message, or send it in several turns.`,
+    { openaiCode: "context_length_exceeded" },
+  );
 
 /** A thread's name: the start of the conversation's title, at most Discord's limit, never cut inside a character. */
 export function threadName(title: string): string {

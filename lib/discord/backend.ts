@@ -44,7 +44,7 @@ class DiscordBackend implements Backend {
     // Only ever added to: a request still following a removed entry's Coze bot must keep getting its reply.
     connection.cozeIds.add(entry.coze_bot_id);
     if (previous instanceof DiscordLink && previous.channel.connection === connection) return previous;
-    return new DiscordLink(new DiscordChannel(entry, connection));
+    return new DiscordLink(new DiscordChannel(entry, connection, this.options.promptMaxPosts));
   }
 
   connect(links: readonly Link[]): Promise<void> {

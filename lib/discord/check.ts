@@ -40,8 +40,13 @@ export async function checkDiscordEntry(channel: DiscordChannel, timings: ReplyT
   }
 }
 
-/** Posts the probe in a fresh thread (the channel itself for a threadless entry) and waits for Coze. */
-async function probe(channel: DiscordChannel, timings: ReplyTimings): Promise<CheckVerdict> {
+/**
+ * Posts the fixed neutral probe in a fresh thread (the channel itself for a
+ * threadless entry) and follows Coze's answer; resolves with the time to its
+ * first text, and fails as the reply would (a CozeErrorText for an error text).
+ * `check` asks it, and so does the pool of a suspect entry.
+ */
+export async function askProbe(channel: DiscordChannel, timings: ReplyTimings): Promise<number> {
   const { entry } = channel;
   const signal = new AbortController().signal;
   const limits = { deadline: Date.now() + timings.replyStartTimeoutMs, signal };
@@ -59,7 +64,16 @@ async function probe(channel: DiscordChannel, timings: ReplyTimings): Promise<Ch
       // The first sign of a reply is what counts here: a held-back error text is judged when the reply ends.
       onText: () => (firstReplyMs ??= performance.now() - posted),
     });
-    return { ok: true, firstReplyMs: firstReplyMs ?? performance.now() - posted };
+    return firstReplyMs ?? performance.now() - posted;
+  } finally {
+    if (entry.threads) await channel.connection.setArchived(channelId, true).catch(() => {});
+  }
+}
+
+/** `check`'s probe: the time to Coze's first answer, or the problem and its fix. */
+async function probe(channel: DiscordChannel, timings: ReplyTimings): Promise<CheckVerdict> {
+  try {
+    return { ok: true, firstReplyMs: await askProbe(channel, timings) };
   } catch (error) {
     if (error instanceof CozeErrorText) {
       return error.errorKind === "quota"
@@ -76,7 +90,5 @@ async function probe(channel: DiscordChannel, timings: ReplyTimings): Promise<Ch
     }
     if (error instanceof UpstreamFailure) return fail(error.message, "see the README's troubleshooting");
     throw error;
-  } finally {
-    if (entry.threads) await channel.connection.setArchived(channelId, true).catch(() => {});
   }
 }

@@ -4,9 +4,11 @@ import type { Metrics } from "../metrics.ts";
 import { createClient, type ClientOptions } from "./client.ts";
 import { abortWhen } from "../abort-link.ts";
 import { runWithDeadline } from "./deadline.ts";
-import { DiscordAPIError, Events, PermissionFlagsBits, RESTEvents, Routes } from "./discord-js.ts";
+import { DiscordAPIError, Events, RESTEvents, Routes } from "./discord-js.ts";
+import { missingIn } from "./permissions.ts";
 import { toPostError, toReplyMessage } from "./payload.ts";
 import { PostError } from "./post-error.ts";
+import { PostPacing } from "./post-pacing.ts";
 import { MultipartBody } from "../multipart-body.ts";
 import { ReplyRouter } from "./reply-router.ts";
 import { skipPacketObjects } from "./skip-packets.ts";
@@ -39,16 +41,6 @@ const FATAL_CLOSE: Record<number, string> = {
   4014: "Discord refused the MessageContent intent (close 4014): enable 'Message Content Intent' for bot-02 in the Discord developer portal (Bot → Privileged Gateway Intents)",
 };
 
-/** The permissions bot-02 needs in an entry's channel, by the names Discord's settings show. */
-const NEEDED_PERMISSIONS = [
-  ["View Channel", PermissionFlagsBits.ViewChannel],
-  ["Send Messages", PermissionFlagsBits.SendMessages],
-  ["Send Messages in Threads", PermissionFlagsBits.SendMessagesInThreads],
-  ["Create Public Threads", PermissionFlagsBits.CreatePublicThreads],
-  ["Read Message History", PermissionFlagsBits.ReadMessageHistory],
-  ["Attach Files", PermissionFlagsBits.AttachFiles],
-] as const;
-
 /** What `check` learns about an entry's place in Discord. */
 export interface ChannelInspection {
   /** bot-02 is a member of the server. */
@@ -77,6 +69,8 @@ export class Connection {
   private retryTimer: Timer | undefined;
   /** Settles the first time the connection is ready or down. */
   private readonly settled = Promise.withResolvers<void>();
+  /** How Discord paces posts in each channel, so that a prompt of several pieces goes out whole or not at all. */
+  readonly pacing: PostPacing;
 
   constructor(
     private readonly token: string,
@@ -84,6 +78,7 @@ export class Connection {
     private readonly options: ConnectionOptions,
   ) {
     this.client = createClient(options);
+    this.pacing = new PostPacing(this.client.rest);
     this.client.on(Events.Raw, (packet: GatewayDispatchPayload) => this.onDispatch(packet));
     skipPacketObjects(this.client);
     this.client.on(Events.ClientReady, () => {
@@ -214,6 +209,8 @@ export class Connection {
         ...(multipart ? { passThroughBody: true, headers: { "Content-Type": multipart.contentType } } : {}),
         signal,
       })) as APIMessage;
+      // Right after a post the bucket's window is freshest: the longest reset seen is the window's length.
+      this.pacing.learn(channelId);
       return message.id;
     });
   }
@@ -245,10 +242,8 @@ export class Connection {
       else if (code === 50001) channel = "no-access";
       else throw error;
     }
-    let missing: string[] = [];
-    const permissions = channel === "ok" && this.client.user ? guild?.channels.cache.get(channelId)?.permissionsFor(this.client.user) : undefined;
-    if (permissions) missing = NEEDED_PERMISSIONS.filter(([, bit]) => !permissions.has(bit)).map(([name]) => name);
-    else if (channel === "no-access") missing = ["View Channel"];
+    let missing = (channel === "ok" && this.missingPermissions(guildId, channelId)) || [];
+    if (channel === "no-access") missing = ["View Channel"];
     let cozeInGuild: boolean | undefined;
     try {
       await this.client.rest.get(Routes.guildMember(guildId, cozeId));
@@ -257,6 +252,11 @@ export class Connection {
       cozeInGuild = codeOf(error) === 10007 ? false : undefined;
     }
     return { inGuild: guild !== undefined, channel, missing, cozeInGuild };
+  }
+
+  /** The permissions bot-02 lacks in a channel, by name, from its computed permissions there; undefined when they are not known. */
+  missingPermissions(guildId: string, channelId: string): string[] | undefined {
+    return missingIn(this.client, guildId, channelId);
   }
 
   /** Archives or unarchives a thread the service started. */

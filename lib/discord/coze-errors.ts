@@ -44,7 +44,8 @@ export class CozeErrorText extends UpstreamFailure {
     /** What Coze wrote, for the client's error message. */
     readonly cozeText: string,
   ) {
-    super(errorKind === "quota" ? "quota" : "error-answer", errorKind === "quota" ? cozeText : `Coze answered with an error: ${cozeText}`, { openaiCode: "coze_error", fromCoze: true });
+    // A quota text on Discord may be Coze repeating what a prompt asked for: it makes the entry suspect, not resting.
+    super(errorKind === "quota" ? "quota-text" : "error-answer", errorKind === "quota" ? cozeText : `Coze answered with an error: ${cozeText}`, { openaiCode: "coze_error", fromCoze: true });
     this.message = `Coze answered with an error: ${cozeText}`;
   }
 }

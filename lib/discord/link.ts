@@ -1,7 +1,8 @@
-import type { Answer, Attempt, CheckVerdict, Link, LinkState, ReplyTimings } from "../pool/seam.ts";
+import type { Answer, Attempt, CheckVerdict, Link, LinkState, ProbeVerdict, ReplyTimings } from "../pool/seam.ts";
 import { attemptOnDiscord } from "./attempt.ts";
 import type { DiscordChannel } from "./channel.ts";
-import { checkDiscordEntry } from "./check.ts";
+import { askProbe, checkDiscordEntry } from "./check.ts";
+import { CozeErrorText } from "./coze-errors.ts";
 
 /** A Discord entry as the pool sees it: through the seam. */
 export class DiscordLink implements Link {
@@ -44,5 +45,15 @@ export class DiscordLink implements Link {
 
   check(timings: ReplyTimings): Promise<CheckVerdict> {
     return checkDiscordEntry(this.channel, timings);
+  }
+
+  /** A user can make Coze repeat a quota text: the entry is suspect until `check`'s neutral probe meets one too. */
+  async probe(timings: ReplyTimings): Promise<ProbeVerdict> {
+    try {
+      await askProbe(this.channel, timings);
+      return "answered";
+    } catch (error) {
+      return error instanceof CozeErrorText && error.errorKind === "quota" ? "quota" : "failed";
+    }
   }
 }

@@ -1,3 +1,4 @@
+import type { Answer } from "./seam.ts";
 import { invalidRequest, quotaExhausted, rateLimitedBy, replyTimeout, unavailable, upstreamError, type ApiError } from "../openai/api-error.ts";
 
 /**
@@ -7,8 +8,12 @@ import { invalidRequest, quotaExhausted, rateLimitedBy, replyTimeout, unavailabl
  * table below is the one place that says what each kind means.
  */
 export type FailureKind =
-  /** Coze says the bot's quota or balance is spent. */
+  /** Coze says the bot's quota or balance is spent, in a way a prompt cannot forge (an API code). */
   | "quota"
+  /** A reply reads as Coze's quota text, which a prompt can make Coze repeat: the entry is suspect until a probe says which. */
+  | "quota-text"
+  /** The prompt would take more Discord posts than PROMPT_MAX_POSTS allows: another kind of entry may still take it. */
+  | "too-long"
   /** Coze or Discord paces us (a rate limit, "busy") for longer than the request may wait. */
   | "rate-limited"
   /** A call failed through a fault of the entry (its token, channel, or the service down): its breaker counts it. */
@@ -28,8 +33,12 @@ export type FailureKind =
   /** Coze cannot take what the client sent (a prompt past the model's context, an image it cannot read): the client's to fix, any entry would refuse it too. */
   | "input-refused";
 
-/** What a request's use of an entry came to, for the entry's health: `quota` rests it, `failure` trips its breaker, `ok` closes it. */
-export type Outcome = "ok" | "quota" | "failure" | "neutral";
+/**
+ * What a request's use of an entry came to, for the entry's health: `quota`
+ * rests it, `suspect` has it probed (and rested only when the probe meets a
+ * quota too), `failure` trips its breaker, `ok` closes it.
+ */
+export type Outcome = "ok" | "quota" | "suspect" | "failure" | "neutral";
 
 interface Policy {
   /** Another entry of the model may succeed where this one failed. */
@@ -41,12 +50,18 @@ interface Policy {
 
 const POLICY: Record<FailureKind, Policy> = {
   // A quota Coze reports as an API code rests the entry at once; a quota text on Discord, which a prompt can
-  // make Coze repeat, is where a "suspect" kind goes: the entry stops taking requests until a probe says which.
+  // make Coze repeat, makes the entry suspect: it stops taking requests until a probe says which.
   quota: {
     movesOn: true,
     outcome: "quota",
     toApiError: (f, retry) => quotaExhausted(`Coze quota exhausted on every bot of the model: ${f.detail}`, (retry ?? 60_000) / 1000),
   },
+  "quota-text": {
+    movesOn: true,
+    outcome: "suspect",
+    toApiError: (f, retry) => quotaExhausted(`Coze quota exhausted on every bot of the model: ${f.detail}`, (retry ?? 60_000) / 1000),
+  },
+  "too-long": { movesOn: true, outcome: "neutral", toApiError: (f) => invalidRequest(f.detail, "messages", "context_length_exceeded") },
   "rate-limited": {
     movesOn: true,
     outcome: "neutral",
@@ -86,6 +101,11 @@ export class UpstreamFailure extends Error {
   readonly retryAfterMs: number | undefined;
   readonly fromCoze: boolean;
   readonly param: string | undefined;
+  /**
+   * The answer this failure is if a probe shows its text was Coze's answer
+   * after all (a quota text a user made Coze repeat); set by the backend.
+   */
+  heldAnswer: Answer | undefined;
 
   constructor(
     readonly kind: FailureKind,

@@ -7,7 +7,7 @@
  */
 import type { BotEntry } from "../config/bots.ts";
 import { PoolEntry, type Lease, type RestPolicy } from "./entry.ts";
-import type { Backend, BackendKind, BackendOptions } from "./seam.ts";
+import type { Backend, BackendKind, BackendOptions, ProbeVerdict, ReplyTimings } from "./seam.ts";
 
 export interface PoolOptions extends BackendOptions {
   /** Requests one entry may have in flight; beyond it the entry is skipped. */
@@ -20,12 +20,20 @@ export interface PoolOptions extends BackendOptions {
   restoredQuota?: ReadonlyMap<string, number>;
   /** Told when an entry's quota rest changes, so that it can be stored. */
   onQuotaRest?: (key: string, until: number) => void;
+  /** How a suspect entry's probe waits for Coze. */
+  probeTimings: ReplyTimings;
+  /** Entries that were suspect when the last run ended (their probe never finished), by key, with the time the mark lapses. */
+  restoredSuspects?: ReadonlyMap<string, number>;
+  /** Told when an entry turns suspect (until: the latest its probe ends) and when it is cleared (until 0), so that it can be stored. */
+  onSuspect?: (key: string, until: number) => void;
 }
 
 /** Why no entry could be leased. */
 export type PickFailure =
   | { reason: "cooling"; retryAfterMs: number }
   | { reason: "busy" }
+  /** The entries left are suspect: their probe, which settles when the first of them is decided, may bring one back. */
+  | { reason: "suspect"; probe: Promise<ProbeVerdict> }
   | { reason: "disconnected"; problems: string[] };
 
 interface ModelGroup {
@@ -55,6 +63,7 @@ export class Pool {
       failureCooldownMs: options.failureCooldownMs,
       maxFailureCooldownMs: MAX_FAILURE_COOLDOWN_MS,
       maxInFlight: options.maxInFlightPerEntry,
+      probeTimings: options.probeTimings,
     };
     this.byModel = this.plan(entries);
   }
@@ -91,7 +100,14 @@ export class Pool {
   }
 
   private newEntry(config: BotEntry, key: string, link: PoolEntry["link"]): PoolEntry {
-    const entry = new PoolEntry(config, key, link, this.policy, (e) => this.options.onQuotaRest?.(key, e.quotaUntil));
+    const entry = new PoolEntry(
+      config,
+      key,
+      link,
+      this.policy,
+      (e) => this.options.onQuotaRest?.(key, e.quotaUntil),
+      (_e, until) => this.options.onSuspect?.(key, until),
+    );
     entry.quotaUntil = this.options.restoredQuota?.get(key) ?? 0;
     return entry;
   }
@@ -107,7 +123,15 @@ export class Pool {
 
   /** Connects every link; resolves when each is connected or has failed. */
   start(): Promise<void> {
-    return this.connectAll(this.byModel);
+    return this.connectAll(this.byModel).then(() => this.probeRestoredSuspects());
+  }
+
+  /** An entry whose probe a restart cut short is suspect again, and probed again, once its link is up. */
+  private probeRestoredSuspects(): void {
+    const now = Date.now();
+    for (const entry of this.all()) {
+      if ((this.options.restoredSuspects?.get(entry.key) ?? 0) > now) void entry.suspect();
+    }
   }
 
   /**
@@ -161,6 +185,7 @@ export class Pool {
     let busy = false;
     let cooling = Infinity;
     let probeCandidate: PoolEntry | undefined;
+    const suspects: Promise<ProbeVerdict>[] = [];
     for (let k = 0; k < entries.length; k++) {
       const at = (group.next + k) % entries.length;
       const entry = entries[at];
@@ -173,6 +198,7 @@ export class Pool {
           bestProbe = admission === "probe";
         }
       } else if (admission === "busy") busy = true;
+      else if (admission === "suspect") suspects.push(entry.suspectProbe!);
       else if (admission === "quota" || admission === "resting") {
         cooling = Math.min(cooling, entry.restingFor(now) || 1000);
         if (admission === "resting" && entry.failureRestEndsIn(now) < (probeCandidate?.failureRestEndsIn(now) ?? Infinity)) probeCandidate = entry;
@@ -183,6 +209,8 @@ export class Pool {
       return best.lease(bestProbe);
     }
     if (probeCandidate && probeCandidate.quotaUntil <= now && probeCandidate.inFlight < this.policy.maxInFlight) return probeCandidate.lease(true);
+    // Suspect is not unready: the request waits for the probe that may bring the entry back.
+    if (suspects.length > 0) return { reason: "suspect", probe: Promise.race(suspects) };
     if (busy) return { reason: "busy" };
     if (cooling !== Infinity) return { reason: "cooling", retryAfterMs: cooling };
     return { reason: "disconnected", problems: entries.filter((e) => !e.usable).map((e) => `${e.label}: ${e.problem ?? e.state}`) };
@@ -217,21 +245,47 @@ export class Pool {
     return { following, waiting };
   }
 
-  /** Connection state of every entry, for `/readyz`, `/` and metrics. */
+  /**
+   * Every model and entry, for `/readyz`, `/` and metrics: `connected` when
+   * some entry's link is up (infrastructure), `ready` when some entry can
+   * serve now (connected and not resting; a suspect entry counts, its
+   * requests wait for its probe).
+   */
   status() {
     const now = Date.now();
-    return [...this.byModel].map(([model, { entries }]) => ({
-      model,
-      ready: entries.some((e) => e.usable),
-      entries: entries.map((e) => ({
-        index: e.config.index,
-        via: e.config.kind,
-        ...(!e.link.sharesContext ? {} : { shared_context: "threads are off: requests share one Coze context in the channel, one at a time" }),
-        state: e.state,
-        in_flight: e.inFlight,
-        cooling_down_seconds: Math.ceil(e.restingFor(now) / 1000),
-        ...(e.problem ? { problem: e.problem } : {}),
-      })),
-    }));
+    return [...this.byModel].map(([model, { entries }]) => {
+      const admissions = entries.map((e) => e.admission(now));
+      return {
+        model,
+        connected: entries.some((e) => e.usable),
+        ready: admissions.some((a) => a !== "down" && a !== "quota" && a !== "resting"),
+        entries: entries.map((e, i) => ({
+          index: e.config.index,
+          via: e.config.kind,
+          ...(!e.link.sharesContext ? {} : { shared_context: "threads are off: requests share one Coze context in the channel, one at a time" }),
+          state: e.state,
+          ...(reasonOf(admissions[i]) ? { reason: reasonOf(admissions[i]) } : {}),
+          in_flight: e.inFlight,
+          cooling_down_seconds: Math.ceil(e.restingFor(now) / 1000),
+          ...(e.problem ? { problem: e.problem } : {}),
+        })),
+      };
+    });
+  }
+}
+
+/** Why an entry does not take requests now, in the words `/readyz` shows; undefined when it does. */
+function reasonOf(admission: string): string | undefined {
+  switch (admission) {
+    case "quota":
+      return "resting after Coze reported its quota spent (QUOTA_COOLDOWN)";
+    case "suspect":
+      return "suspect: Coze answered with a quota text; a probe decides whether the entry rests";
+    case "resting":
+      return "resting after failed calls (FAILURE_COOLDOWN)";
+    case "down":
+      return "not connected";
+    default:
+      return undefined;
   }
 }

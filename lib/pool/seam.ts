@@ -135,9 +135,17 @@ export interface Link {
    * them; a route finds an entry of the model whose link has them.
    */
   readonly audio?: AudioCalls;
-  // Where a quota text can be forged by a prompt (Discord), the probe that confirms or clears a suspect entry goes here:
-  // probe?(timings): Promise<"quota" | "answered">, run by the pool while the entry is suspect.
+  /**
+   * Where a quota text can be forged by a prompt (Discord: a user may ask Coze
+   * to repeat one), the probe that confirms or clears a suspect entry: a
+   * fixed neutral question in a fresh place, as `check` asks it. Without one,
+   * the link's quota signals are authentic and rest the entry at once.
+   */
+  probe?(timings: ReplyTimings): Promise<ProbeVerdict>;
 }
+
+/** What a suspect entry's probe found: Coze's quota text again, a normal answer, or no verdict (the probe itself failed). */
+export type ProbeVerdict = "quota" | "answered" | "failed";
 
 /** Voice through a backend that speaks and listens. */
 export interface AudioCalls {
@@ -157,6 +165,8 @@ export interface BackendOptions {
   globalRateLimit: number;
   proxyUrl?: string;
   metrics: Metrics;
+  /** Discord messages a request's new turns may become at most (PROMPT_MAX_POSTS); 8 when not said. */
+  promptMaxPosts?: number;
 }
 
 /** The links of one kind, as long as the pool lives: what they share (a Discord login per bot token) is kept here. */

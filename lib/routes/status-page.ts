@@ -15,7 +15,8 @@ export function statusPage(ctx: AppContext, authorized: boolean, loginFailed: bo
   const now = Date.now();
   const rows = models.flatMap(({ model, entries }) =>
     entries.map((e) => {
-      const resting = e.cooling_down_seconds > 0 ? `resting until ${new Date(now + e.cooling_down_seconds * 1000).toISOString().slice(11, 19)} UTC` : "";
+      const suspect = e.reason?.startsWith("suspect") ? "suspect: a probe checks Coze's quota" : "";
+      const resting = e.cooling_down_seconds > 0 ? `resting until ${new Date(now + e.cooling_down_seconds * 1000).toISOString().slice(11, 19)} UTC` : suspect;
       const cells = [model, e.state === "ready" ? "connected" : e.state, resting];
       if (authorized) cells.push(String(e.index), e.via === "api" ? "Coze API" : "Discord", String(e.in_flight), e.problem ?? ("shared_context" in e ? String(e.shared_context) : ""));
       return `<tr class="${e.state}">${cells.map((c) => `<td>${escape(c)}</td>`).join("")}</tr>`;

@@ -13,19 +13,23 @@ export const healthz: RouteHandler = () => Response.json({ status: "ok" });
  * and states are shown: a problem's words can quote Discord or Coze, and
  * entry details are for the operator, who has a key.
  */
-function modelStatus(ctx: AppContext, info: RequestInfo) {
-  const models = ctx.pool.status();
-  if (info.authorized) return models;
+function modelStatus(ctx: AppContext, info: RequestInfo, models = ctx.pool.status()) {
+  if (info.authorized) return models.map(({ connected: _, ...model }) => model);
   return models.map(({ model, ready, entries }) => ({ model, ready, entries: entries.map(({ state, cooling_down_seconds }) => ({ state, resting: cooling_down_seconds > 0 })) }));
 }
 
-/** `GET /readyz`: 200 when every model has a connected bot, else 503 naming the models that have none. */
+/**
+ * `GET /readyz`: its HTTP status is about connections (200 when every model
+ * has a connected entry, else 503 naming the models that have none), so that
+ * a load balancer never drains a replica because Coze's quota rests a bot;
+ * the body says per model whether it can serve now (`ready`).
+ */
 export const readyz: RouteHandler = (_req, ctx, info) => {
-  const models = modelStatus(ctx, info);
-  const notReady = models.filter((m) => !m.ready);
+  const status = ctx.pool.status();
+  const unconnected = status.filter((m) => !m.connected).map((m) => m.model);
   return Response.json(
-    { status: notReady.length === 0 ? "ready" : "not ready", models },
-    { status: notReady.length === 0 ? 200 : 503 },
+    { status: unconnected.length === 0 ? "ready" : "not ready", ...(unconnected.length > 0 ? { unconnected } : {}), models: modelStatus(ctx, info, status) },
+    { status: unconnected.length === 0 ? 200 : 503 },
   );
 };
 

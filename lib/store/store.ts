@@ -67,6 +67,7 @@ export class Store {
         channel_id TEXT PRIMARY KEY, entry_key TEXT NOT NULL, used_at INTEGER NOT NULL, archived INTEGER NOT NULL DEFAULT 0)`);
       this.db.run("CREATE INDEX IF NOT EXISTS threads_active ON threads (archived, used_at)");
       this.db.run("CREATE TABLE IF NOT EXISTS rests (entry_key TEXT PRIMARY KEY, until INTEGER NOT NULL)");
+      this.db.run("CREATE TABLE IF NOT EXISTS suspects (entry_key TEXT PRIMARY KEY, until INTEGER NOT NULL)");
       this.db.run("CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY, scope TEXT NOT NULL, transcript TEXT NOT NULL, created_at INTEGER NOT NULL)");
       this.db.run("CREATE INDEX IF NOT EXISTS responses_created ON responses (created_at)");
       this.images = new ImageStore(this.db, dataDir, limits.imageTtlMs, limits.imageStoreMax);
@@ -101,6 +102,8 @@ export class Store {
       rests: this.db.query<{ entry_key: string; until: number }, [number]>("SELECT entry_key, until FROM rests WHERE until > ?"),
       rest: this.db.query<never, [string, number]>("INSERT INTO rests (entry_key, until) VALUES (?, ?) ON CONFLICT (entry_key) DO UPDATE SET until = excluded.until"),
       forgetRests: this.db.query<never, [number]>("DELETE FROM rests WHERE until <= ?"),
+      suspects: this.db.query<{ entry_key: string; until: number }, [number]>("SELECT entry_key, until FROM suspects WHERE until > ?"),
+      suspect: this.db.query<never, [string, number]>("INSERT INTO suspects (entry_key, until) VALUES (?, ?) ON CONFLICT (entry_key) DO UPDATE SET until = excluded.until"),
       putResponse: this.db.query<never, [string, string, string, number]>("INSERT OR REPLACE INTO responses (id, scope, transcript, created_at) VALUES (?, ?, ?, ?)"),
       getResponse: this.db.query<{ transcript: string }, [string, string, number]>("SELECT transcript FROM responses WHERE id = ? AND scope = ? AND created_at > ?"),
       expireResponses: this.db.query<never, [number]>("DELETE FROM responses WHERE created_at <= ?"),
@@ -194,6 +197,16 @@ export class Store {
 
   rest(entryKey: string, until: number): void {
     this.q.rest.run(entryKey, until);
+  }
+
+  /** Entries marked suspect whose probe had not ended, by entry key (the time the mark lapses). */
+  suspects(now = Date.now()): Map<string, number> {
+    return new Map(this.q.suspects.all(now).map((r) => [r.entry_key, r.until]));
+  }
+
+  /** Marks an entry suspect until `until` (0 clears the mark). */
+  suspect(entryKey: string, until: number): void {
+    this.q.suspect.run(entryKey, until);
   }
 
   get conversations(): number {
