@@ -2,7 +2,7 @@ import type { APIEmbed, APIMessage } from "discord-api-types/v10";
 import type { CozeScript } from "./coze-script.ts";
 import { promptPng } from "./png.ts";
 import { CONTENT_LIMIT } from "./limits.ts";
-import type { DiscordSimulator } from "./simulator.ts";
+import type { SimulatedDiscord } from "./simulated-discord.ts";
 import type { ContextLine, PostRecord, SimChannel, SimCoze, StoredFile } from "./world.ts";
 import { compareSnowflakes } from "./snowflake.ts";
 
@@ -33,7 +33,7 @@ export const ELLIPSIS = "…";
  * with an ellipsis and goes on only when asked to "continue"; buttons come
  * last when it has suggestions on (a cut-off answer has none).
  */
-export async function runCoze(sim: DiscordSimulator, coze: SimCoze, channel: SimChannel, prompt: APIMessage): Promise<void> {
+export async function runCoze(sim: SimulatedDiscord, coze: SimCoze, channel: SimChannel, prompt: APIMessage): Promise<void> {
   if (coze.offline || (coze.ignoreBots && prompt.author.bot)) return;
   const promptText = prompt.content.replace(/<@!?\d+>/g, "").trim();
   const context = readContext(sim, coze, channel, prompt);
@@ -115,7 +115,7 @@ export async function runCoze(sim: DiscordSimulator, coze: SimCoze, channel: Sim
  * the last `dialogRounds` rounds (a round is a question and its answer),
  * every author's messages, mentions removed.
  */
-function readContext(sim: DiscordSimulator, coze: SimCoze, channel: SimChannel, prompt: APIMessage): ContextLine[] {
+function readContext(sim: SimulatedDiscord, coze: SimCoze, channel: SimChannel, prompt: APIMessage): ContextLine[] {
   if (coze.dialogRounds <= 0) return [];
   const earlier = (sim.channelMessages.get(channel.id) ?? [])
     .map((id) => sim.messages.get(id)?.message)

@@ -1,6 +1,6 @@
 import { Intent, Op, send, Session, type GatewaySocket } from "./gateway.ts";
 import { guildPayload } from "./payloads.ts";
-import type { DiscordSimulator } from "./simulator.ts";
+import type { SimulatedDiscord } from "./simulated-discord.ts";
 import { apiUser, type SimUser } from "./world.ts";
 
 /**
@@ -9,8 +9,7 @@ import { apiUser, type SimUser } from "./world.ts";
  * again and replays what it missed, heartbeats are acknowledged.
  */
 export class GatewayServer {
-  constructor(private readonly sim: DiscordSimulator) {}
-
+  constructor(private readonly sim: SimulatedDiscord) {}
 
   onMessage(ws: GatewaySocket, raw: string): void {
     let payload: { op: number; d: any };
@@ -95,5 +94,37 @@ export class GatewayServer {
   private pruneSessions(): void {
     const cutoff = Date.now() - 120_000;
     for (const s of this.sim.sessions) if (!s.socket && s.disconnectedAt < cutoff) this.sim.sessions.delete(s);
+  }
+
+  /** Op 7: tells the user's connected sessions to reconnect and resume. */
+  reconnect(user?: SimUser): number {
+    return this.eachSocket(user, (ws) => {
+      send(ws, Op.Reconnect, null);
+      setTimeout(() => ws.readyState === 1 && ws.close(4000, "reconnect requested"), 1000);
+    });
+  }
+
+  /** Op 9: the session is invalid; `resumable` says whether RESUME may still work. */
+  invalidateSession(user?: SimUser, resumable = false): number {
+    return this.eachSocket(user, (ws) => {
+      if (!resumable && ws.data.session) this.sim.sessions.delete(ws.data.session);
+      send(ws, Op.InvalidSession, resumable);
+    });
+  }
+
+  /** Drops the TCP connection with no close frame, as a network failure would. */
+  dropSocket(user?: SimUser): number {
+    return this.eachSocket(user, (ws) => ws.terminate());
+  }
+
+  private eachSocket(user: SimUser | undefined, act: (ws: GatewaySocket) => void): number {
+    let n = 0;
+    for (const session of this.sim.sessions) {
+      if (session.socket && (!user || session.user.id === user.id)) {
+        act(session.socket);
+        n++;
+      }
+    }
+    return n;
   }
 }

@@ -1,7 +1,7 @@
-import type { APIAttachment, APIEmbed, APIMessage, APIUser } from "discord-api-types/v10";
+import type { APIAttachment, APIMessage, APIUser } from "discord-api-types/v10";
 import { runCoze } from "./coze.ts";
 import { Intent } from "./gateway.ts";
-import type { DiscordSimulator } from "./simulator.ts";
+import type { MessagePatch, SimulatedDiscord } from "./simulated-discord.ts";
 import { snowflake } from "./snowflake.ts";
 import { apiUser, type AllowedMentions, type NewMessage, type PostRecord, type SimChannel, type SimUser, type StoredFile } from "./world.ts";
 
@@ -22,7 +22,7 @@ export class MessageStore {
   private cdnKey = 0;
 
   constructor(
-    private readonly sim: DiscordSimulator,
+    private readonly sim: SimulatedDiscord,
     private readonly limits: { recordLimit: number; messageLimit: number },
   ) {}
 
@@ -117,7 +117,7 @@ export class MessageStore {
   }
 
   /** Edits a message in place and dispatches the whole new message, as Discord does. */
-  editMessage(id: string, patch: { content?: string; embeds?: APIEmbed[]; components?: unknown[]; files?: StoredFile[] }): APIMessage | undefined {
+  editMessage(id: string, patch: MessagePatch): APIMessage | undefined {
     const stored = this.messages.get(id);
     if (!stored) return undefined;
     const { message } = stored;

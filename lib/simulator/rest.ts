@@ -1,5 +1,5 @@
 import { CONTENT_LIMIT } from "./limits.ts";
-import type { DiscordSimulator } from "./simulator.ts";
+import type { SimulatedDiscord } from "./simulated-discord.ts";
 import type { AllowedMentions, SimUser, StoredFile } from "./world.ts";
 import { compareSnowflakes } from "./snowflake.ts";
 import { memberPayload } from "./payloads.ts";
@@ -17,7 +17,7 @@ const notFound = () => error(404, 0, "404: Not Found");
  * Each keeps the rule Discord keeps: the token, the channel, membership and
  * permissions, the content limit, the per-channel rate limit.
  */
-export async function handleRest(sim: DiscordSimulator, req: Request, url: URL): Promise<Response> {
+export async function handleRest(sim: SimulatedDiscord, req: Request, url: URL): Promise<Response> {
   const path = url.pathname;
   if (sim.unreachable) return brokenConnection();
   if (path.startsWith("/cdn/")) return cdn(sim, url);
@@ -92,7 +92,7 @@ function brokenConnection(): Response {
   return new Response(partial, { headers: { "content-type": "application/json", "content-length": "4096" } });
 }
 
-function authenticate(sim: DiscordSimulator, req: Request): SimUser | undefined {
+function authenticate(sim: SimulatedDiscord, req: Request): SimUser | undefined {
   const header = req.headers.get("authorization") ?? "";
   const match = /^Bot (.+)$/.exec(header);
   if (!match) return undefined;
@@ -114,7 +114,7 @@ interface MessageBody {
   embeds?: unknown[];
 }
 
-async function postMessage(sim: DiscordSimulator, req: Request, user: SimUser, channelId: string): Promise<Response> {
+async function postMessage(sim: SimulatedDiscord, req: Request, user: SimUser, channelId: string): Promise<Response> {
   const channel = sim.channels.get(channelId);
   if (!channel) return error(404, 10003, "Unknown Channel");
   const guild = sim.guilds.get(channel.guildId)!;
@@ -185,7 +185,7 @@ async function postMessage(sim: DiscordSimulator, req: Request, user: SimUser, c
 }
 
 /** `GET /channels/{id}/messages?after=&limit=`: newest first, as Discord returns them. */
-function listMessages(sim: DiscordSimulator, url: URL, channelId: string): Response {
+function listMessages(sim: SimulatedDiscord, url: URL, channelId: string): Response {
   if (!sim.channels.has(channelId)) return error(404, 10003, "Unknown Channel");
   const after = url.searchParams.get("after");
   const limit = Math.min(100, Math.max(1, Number(url.searchParams.get("limit") ?? 50) || 50));
@@ -196,7 +196,7 @@ function listMessages(sim: DiscordSimulator, url: URL, channelId: string): Respo
   return Response.json((after === null ? list.slice(-limit) : list.slice(0, limit)).reverse());
 }
 
-function cdn(sim: DiscordSimulator, url: URL): Response {
+function cdn(sim: SimulatedDiscord, url: URL): Response {
   const match = /^\/cdn\/attachments\/(\d+)\/(\d+)\/([^/]+)$/.exec(url.pathname);
   const file = match ? sim.files.get(match[2]) : undefined;
   if (!file) return new Response("Not Found", { status: 404 });

@@ -1,18 +1,20 @@
 import type { Server } from "bun";
 import type { APIMessage } from "discord-api-types/v10";
 import { defaultScript, type CozeScript } from "./coze-script.ts";
-import { HEARTBEAT_INTERVAL_MS, Intent, Op, send, type GatewaySocket, type Session, type SocketData } from "./gateway.ts";
+import { HEARTBEAT_INTERVAL_MS, Op, send, type Session, type SocketData } from "./gateway.ts";
 import { GatewayServer } from "./gateway-server.ts";
 import { MessageStore } from "./messages.ts";
-import { RateLimitBucket } from "./limits.ts";
-import { guildPayload, threadPayload } from "./payloads.ts";
+import { RateLimits, type RateLimitBucket, type RateLimitOptions } from "./limits.ts";
+import { guildPayload } from "./payloads.ts";
 import { handleRest } from "./rest.ts";
+import type { MessagePatch, SimulatedDiscord } from "./simulated-discord.ts";
 import { snowflake } from "./snowflake.ts";
+import { ThreadBook } from "./threads.ts";
+import { Waiters } from "./waiters.ts";
 import { type NewMessage, type PostRecord, type SimChannel, type SimCoze, type SimGuild, type SimUser, type StoredFile } from "./world.ts";
 
 export type { AllowedMentions, NewMessage, PostRecord, StoredFile } from "./world.ts";
 export { CONTENT_LIMIT } from "./limits.ts";
-
 
 export interface SimulatorOptions {
   /**
@@ -20,7 +22,7 @@ export interface SimulatorOptions {
    * and requests per second for each bot over all routes (Discord's global
    * limit, 50); null turns both off.
    */
-  rateLimit?: { limit: number; windowMs: number; globalPerSecond?: number } | null;
+  rateLimit?: RateLimitOptions | null;
   /** How many posts `posts` keeps (the oldest go first), so long benchmarks do not grow it. */
   recordLimit?: number;
   /** How many messages the simulated Discord keeps for GET/PATCH. */
@@ -33,9 +35,11 @@ type Fault = { status: number; remaining: number };
  * A Discord API v10 simulator that the real discord.js client connects to:
  * REST under `/api/v10`, the gateway at `/gateway`, a CDN under `/cdn`, and
  * simulated Coze bots that answer mentions the way Coze does. It keeps
- * Discord's rules (limits, permissions, mentions, threads) and can be told to misbehave.
+ * Discord's rules (limits, permissions, mentions, threads) and can be told to
+ * misbehave. It holds the world and builds the parts that serve it (REST,
+ * gateway, messages, threads, limits), which see it as a SimulatedDiscord.
  */
-export class DiscordSimulator {
+export class DiscordSimulator implements SimulatedDiscord {
   readonly users = new Map<string, SimUser>();
   readonly guilds = new Map<string, SimGuild>();
   readonly channels = new Map<string, SimChannel>();
@@ -51,22 +55,20 @@ export class DiscordSimulator {
   postResponseDelayMs = 0;
   /** While true, every REST call fails as a broken connection would: Discord unreachable. */
   unreachable = false;
-  private readonly buckets = new Map<string, RateLimitBucket>();
+  /** Discord's limit of active (unarchived) threads per guild; beyond it starting one answers 160006. */
+  activeThreadLimit = 1000;
   private readonly postFaults: Fault[] = [];
-  private readonly options: Required<SimulatorOptions>;
+  private readonly limits: RateLimits;
   private server: Server<SocketData> | undefined;
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new Waiters();
   private readonly gateway = new GatewayServer(this);
+  private readonly threads = new ThreadBook(this);
   /** Messages, files and the record of posts (messages.ts). */
   readonly store: MessageStore;
 
   constructor(options: SimulatorOptions = {}) {
     this.store = new MessageStore(this, { recordLimit: options.recordLimit ?? 10_000, messageLimit: options.messageLimit ?? 5_000 });
-    this.options = {
-      rateLimit: options.rateLimit === undefined ? { limit: 5, windowMs: 5000, globalPerSecond: 50 } : options.rateLimit,
-      recordLimit: options.recordLimit ?? 10_000,
-      messageLimit: options.messageLimit ?? 5_000,
-    };
+    this.limits = new RateLimits(options.rateLimit === undefined ? { limit: 5, windowMs: 5000, globalPerSecond: 50 } : options.rateLimit);
   }
 
   // ---- lifecycle --------------------------------------------------------
@@ -150,68 +152,33 @@ export class DiscordSimulator {
     return channel;
   }
 
-  /** Discord's limit of active (unarchived) threads per guild; beyond it starting one answers 160006. */
-  activeThreadLimit = 1000;
-
   /** The text channel a message was posted in: a thread's parent, or the channel itself. */
   parentOf(channelId: string): string {
     return this.channels.get(channelId)?.thread?.parentId ?? channelId;
   }
 
-  /** Active (unarchived) threads per guild, counted as they change: a guild can have many thousands of threads. */
-  private readonly activeCount = new Map<string, number>();
-
-  /** How many threads of a guild are active. */
-  activeThreadCount(guildId: string): number {
-    return this.activeCount.get(guildId) ?? 0;
-  }
-
-  /** Active threads of a guild (for GUILD_CREATE and tests). */
-  activeThreads(guildId: string): SimChannel[] {
-    return [...this.channels.values()].filter((c) => c.guildId === guildId && c.thread && !c.thread.archived);
-  }
-
-  private countActive(guildId: string, by: number): void {
-    this.activeCount.set(guildId, this.activeThreadCount(guildId) + by);
-  }
-
-  /** Starts a public thread (type 11) in `parent`; with `id` (a message's), the thread is that message's. */
-  createThread(parent: SimChannel, owner: SimUser, name: string, id = snowflake()): SimChannel {
-    const thread: SimChannel = {
-      id,
-      guildId: parent.guildId,
-      name,
-      denied: parent.denied,
-      deniedThreads: parent.deniedThreads,
-      hidden: parent.hidden,
-      thread: { parentId: parent.id, ownerId: owner.id, archived: false, archiveTimestamp: new Date().toISOString() },
-    };
-    this.channels.set(thread.id, thread);
-    this.countActive(thread.guildId, 1);
-    this.dispatchThread("THREAD_CREATE", thread, { newly_created: true });
-    this.changed();
-    return thread;
-  }
-
-  /** Archives or unarchives a thread, as `PATCH /channels/{thread}` does. */
-  setArchived(thread: SimChannel, archived: boolean): void {
-    if (!thread.thread || thread.thread.archived === archived) return;
-    thread.thread.archived = archived;
-    thread.thread.archiveTimestamp = new Date().toISOString();
-    this.countActive(thread.guildId, archived ? -1 : 1);
-    this.dispatchThread("THREAD_UPDATE", thread);
-    this.changed();
-  }
-
-  private dispatchThread(event: "THREAD_CREATE" | "THREAD_UPDATE", thread: SimChannel, extra: object = {}): void {
-    const guild = this.guilds.get(thread.guildId);
-    const data = JSON.stringify({ ...threadPayload(thread), ...extra });
-    for (const session of this.sessions) if (guild?.members.has(session.user.id) && session.has(Intent.Guilds)) session.dispatch(event, data);
-  }
-
   /** Queues how `coze` answers its next prompts, one script per prompt. */
   script(coze: SimCoze, ...scripts: CozeScript[]): void {
     coze.queue.push(...scripts);
+  }
+
+  // ---- threads (threads.ts) ----------------------------------------------
+
+  /** How many threads of a guild are active. */
+  activeThreadCount(guildId: string): number {
+    return this.threads.activeThreadCount(guildId);
+  }
+  /** Active threads of a guild (for GUILD_CREATE and tests). */
+  activeThreads(guildId: string): SimChannel[] {
+    return this.threads.activeThreads(guildId);
+  }
+  /** Starts a public thread (type 11) in `parent`; with `id` (a message's), the thread is that message's. */
+  createThread(parent: SimChannel, owner: SimUser, name: string, id?: string): SimChannel {
+    return this.threads.createThread(parent, owner, name, id);
+  }
+  /** Archives or unarchives a thread, as `PATCH /channels/{thread}` does. */
+  setArchived(thread: SimChannel, archived: boolean): void {
+    this.threads.setArchived(thread, archived);
   }
 
   // ---- faults -----------------------------------------------------------
@@ -231,67 +198,27 @@ export class DiscordSimulator {
 
   /** Op 7: tells the user's connected sessions to reconnect and resume. */
   reconnect(user?: SimUser): number {
-    return this.eachSocket(user, (ws) => {
-      send(ws, Op.Reconnect, null);
-      setTimeout(() => ws.readyState === 1 && ws.close(4000, "reconnect requested"), 1000);
-    });
+    return this.gateway.reconnect(user);
   }
-
   /** Op 9: the session is invalid; `resumable` says whether RESUME may still work. */
   invalidateSession(user?: SimUser, resumable = false): number {
-    return this.eachSocket(user, (ws) => {
-      if (!resumable && ws.data.session) this.sessions.delete(ws.data.session);
-      send(ws, Op.InvalidSession, resumable);
-    });
+    return this.gateway.invalidateSession(user, resumable);
   }
-
   /** Drops the TCP connection with no close frame, as a network failure would. */
   dropSocket(user?: SimUser): number {
-    return this.eachSocket(user, (ws) => ws.terminate());
+    return this.gateway.dropSocket(user);
   }
 
-  private eachSocket(user: SimUser | undefined, act: (ws: GatewaySocket) => void): number {
-    let n = 0;
-    for (const session of this.sessions) {
-      if (session.socket && (!user || session.user.id === user.id)) {
-        act(session.socket);
-        n++;
-      }
-    }
-    return n;
-  }
+  // ---- observing (waiters.ts) -------------------------------------------
 
-  // ---- observing --------------------------------------------------------
-
-  /**
-   * Resolves when `check` returns a value other than undefined/false. It is
-   * checked on every change the simulator makes and every few milliseconds,
-   * since what a client received arrives after the simulator's change.
-   */
+  /** Resolves when `check` returns a value other than undefined/false, checked on every change and every few milliseconds. */
   waitFor<T>(check: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const attempt = () => {
-        const value = check();
-        if (value === undefined || value === false) return;
-        this.waiters.delete(attempt);
-        clearInterval(poll);
-        clearTimeout(timer);
-        resolve(value);
-      };
-      const poll = setInterval(attempt, 5);
-      const timer = setTimeout(() => {
-        this.waiters.delete(attempt);
-        clearInterval(poll);
-        reject(new Error("simulator: condition not met in time"));
-      }, timeoutMs);
-      this.waiters.add(attempt);
-      attempt();
-    });
+    return this.waiters.waitFor(check, timeoutMs);
   }
 
   /** Wakes `waitFor` callers: something in the simulated world changed. */
   changed(): void {
-    for (const waiter of [...this.waiters]) waiter();
+    this.waiters.changed();
   }
 
   /** Sessions currently connected, per user. */
@@ -301,40 +228,19 @@ export class DiscordSimulator {
     return n;
   }
 
-  // ---- messages ---------------------------------------------------------
+  // ---- rate limits (limits.ts) ------------------------------------------
 
   /** The bot's global bucket: requests per second over every route. */
   globalLimitFor(user: SimUser): RateLimitBucket | undefined {
-    const perSecond = this.options.rateLimit?.globalPerSecond;
-    if (!perSecond) return undefined;
-    let bucket = this.buckets.get(user.id);
-    if (!bucket) this.buckets.set(user.id, (bucket = new RateLimitBucket(perSecond, 1000, "global")));
-    return bucket;
+    return this.limits.global(user.id);
   }
-
   rateLimitFor(user: SimUser, channel: SimChannel): RateLimitBucket | undefined {
-    const config = this.options.rateLimit;
-    if (!config) return undefined;
-    const key = `${user.id}:${channel.id}`;
-    let bucket = this.buckets.get(key);
-    if (!bucket) {
-      bucket = new RateLimitBucket(config.limit, config.windowMs, Bun.hash(channel.id).toString(16));
-      this.buckets.set(key, bucket);
-    }
-    return bucket;
+    return this.limits.channel(user.id, channel.id);
   }
-
-  /** Thread creation per parent channel: Discord publishes no figure, so the messages' limit. */
+  /** Thread creation per parent channel. */
   threadRateLimitFor(user: SimUser, parent: SimChannel): RateLimitBucket | undefined {
-    const config = this.options.rateLimit;
-    if (!config) return undefined;
-    const key = `${user.id}:${parent.id}:threads`;
-    let bucket = this.buckets.get(key);
-    if (!bucket) this.buckets.set(key, (bucket = new RateLimitBucket(config.limit, config.windowMs, Bun.hash(key).toString(16))));
-    return bucket;
+    return this.limits.threads(user.id, parent.id);
   }
-
-
 
   // ---- messages (messages.ts) -----------------------------------------
 
@@ -367,7 +273,7 @@ export class DiscordSimulator {
   createMessage(channel: SimChannel, author: SimUser, input: NewMessage): APIMessage {
     return this.store.createMessage(channel, author, input);
   }
-  editMessage(id: string, patch: Parameters<MessageStore["editMessage"]>[1]): APIMessage | undefined {
+  editMessage(id: string, patch: MessagePatch): APIMessage | undefined {
     return this.store.editMessage(id, patch);
   }
   deleteMessage(id: string): boolean {

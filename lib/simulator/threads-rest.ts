@@ -1,5 +1,5 @@
 import { channelPayload, threadPayload } from "./payloads.ts";
-import type { DiscordSimulator } from "./simulator.ts";
+import type { SimulatedDiscord } from "./simulated-discord.ts";
 import type { SimChannel, SimUser } from "./world.ts";
 
 /** Discord's JSON error shape. */
@@ -15,7 +15,7 @@ const error = (status: number, code: number, message: string, headers: Record<st
  * (160004), and a rate limit on thread creation per parent channel (Discord
  * publishes no figure: this one is the messages' 5 per 5 s).
  */
-export async function handleThreadRoute(sim: DiscordSimulator, req: Request, user: SimUser, route: string): Promise<Response | undefined> {
+export async function handleThreadRoute(sim: SimulatedDiscord, req: Request, user: SimUser, route: string): Promise<Response | undefined> {
   const start = /^\/channels\/(\d+)(?:\/messages\/(\d+))?\/threads$/.exec(route);
   if (start && req.method === "POST") return startThread(sim, req, user, start[1], start[2]);
   const channel = /^\/channels\/(\d+)$/.exec(route);
@@ -32,7 +32,7 @@ export async function handleThreadRoute(sim: DiscordSimulator, req: Request, use
   return error(405, 0, "405: Method Not Allowed");
 }
 
-async function startThread(sim: DiscordSimulator, req: Request, user: SimUser, parentId: string, messageId: string | undefined): Promise<Response> {
+async function startThread(sim: SimulatedDiscord, req: Request, user: SimUser, parentId: string, messageId: string | undefined): Promise<Response> {
   const parent = sim.channels.get(parentId);
   if (!parent) return error(404, 10003, "Unknown Channel");
   if (!sim.guilds.get(parent.guildId)?.members.has(user.id)) return error(403, 50001, "Missing Access");
