@@ -9,7 +9,8 @@ import { promptPng } from "./png.ts";
 export type { ApiBot, ApiDialect, ApiScript, ApiWorkflow, ChatRecord, StoredMessage } from "./coze-api-types.ts";
 
 /**
- * A simulator of Coze's official chat API (SPEC §9), speaking what the
+ * A simulator of Coze's official chat API (what a bot published to the API
+ * channel answers, at api.coze.com or api.coze.cn), speaking what the
  * official `@coze/api` SDK expects (a test drives it with the SDK): the JSON
  * envelope `{code, msg, data}`, `POST /v3/chat` and `POST /v1/workflows/chat`
  * streamed, conversations that keep their messages, files, chat cancel, and

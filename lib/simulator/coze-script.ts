@@ -25,7 +25,7 @@ export interface CozeScript {
   buttons?: boolean;
   /** An image in the reply: as an embed, an attachment, a markdown link in the text, or an attachment in a second message. */
   image?: "embed" | "attachment" | "markdown" | "separate";
-  /** Answer with this Coze error text instead (README, "What the real Coze does"). */
+  /** Answer with this Coze error text instead: Coze posts its errors as its reply, mentioning the sender, as it does an answer. */
   error?: string;
   /** Do not answer at all. */
   silent?: boolean;
@@ -33,7 +33,7 @@ export interface CozeScript {
   onEdit?: (index: number) => void;
 }
 
-/** Coze's own error texts (README, "What the real Coze does"), for tests and the demo. */
+/** Coze's own error texts, which it posts in place of an answer when a limit or a failure stops the bot; for tests and the demo. */
 export const COZE_ERRORS = {
   dailyLimit: "You have exceeded the daily limit for sending messages to the bot. Please try again later.",
   freeCredits: "You've used up your free chat credits. Please upgrade or wait for the credits to reset.",

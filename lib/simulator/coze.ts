@@ -25,7 +25,7 @@ const CONTINUE = [{ type: 1, components: [{ type: 2, style: 2, label: "Continue"
 export const ELLIPSIS = "…";
 
 /**
- * How Coze answers a mention (README, "What the real Coze does"): it reads
+ * How Coze answers a mention: it reads
  * the recent history of the channel or thread it is mentioned in as the
  * conversation's context, whoever wrote it; it answers with a message that
  * references the prompt and starts with `<@sender>`, edited as the text
