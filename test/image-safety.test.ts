@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { download, DownloadRefused, type DownloadRules } from "../lib/relay/download.ts";
-import { isPrivateAddress } from "../lib/relay/address.ts";
+import { download, DownloadRefused, type DownloadRules } from "../lib/images/download.ts";
+import { isPrivateAddress } from "../lib/images/address.ts";
 import { readLimited } from "../lib/read-limited.ts";
 import { promptPng } from "../lib/simulator/png.ts";
 import { chatBody, json, stackPerTest, startStack } from "./harness.ts";
@@ -340,7 +340,7 @@ describe("the address that was checked is the address connected to", () => {
     });
     try {
       const script = `
-        import { download } from ${JSON.stringify(join(import.meta.dir, "../lib/relay/download.ts"))};
+        import { download } from ${JSON.stringify(join(import.meta.dir, "../lib/images/download.ts"))};
         const rules = { maxBytes: 1 << 20, timeoutMs: 5000, maxRedirects: 0, allowPrivate: false, isPrivate: (a) => a !== "127.0.0.1", resolve: async () => ["127.0.0.1"] };
         const one = async (name) => download("https://" + name + ":${tls.port}/cat.png", rules, new AbortController().signal).then((d) => d.data.byteLength, (e) => e.message);
         console.log(JSON.stringify([await one("images.example"), await one("other.example")]));`;

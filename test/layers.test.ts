@@ -24,10 +24,12 @@ const MAY_IMPORT: Record<string, string[]> = {
   // The registry of kinds, the one file that names every backend.
   "backends": ["discord", "coze-api", "pool"],
   "relay": ["pool", "store", "openai", "config", "lib"],
+  // Image input, the one downloader, and keeping reply images: beside the relay, which never needs them.
+  "images": ["pool", "store", "openai", "lib"],
   "http": ["openai", "config", "lib"],
-  "routes": ["http", "relay", "pool", "store", "openai", "config", "lib", "coze-api"], // coze-api: audio, which is no chat
+  "routes": ["http", "relay", "images", "pool", "store", "openai", "config", "lib", "coze-api"], // coze-api: audio, which is no chat
   "check": ["backends", "pool", "config", "lib", "coze-api"], // coze-api: what a workspace entry stands for
-  "app": ["routes", "http", "relay", "pool", "backends", "store", "openai", "config", "lib", "coze-api"], // coze-api: the bots a workspace entry stands for
+  "app": ["routes", "http", "relay", "images", "pool", "backends", "store", "openai", "config", "lib", "coze-api"], // coze-api: the bots a workspace entry stands for
   "demo": ["simulator", "config", "lib"], // --demo starts the simulator in-process
   "simulator": [],
 };

@@ -9,8 +9,8 @@ import { shapeAnswer, type AnswerLimits } from "../relay/answer-limits.ts";
 import { beforeLinks, withImages } from "../markdown-images.ts";
 import type { Answer, ConversationPlace, RelayRequest } from "../pool/seam.ts";
 import { keyScope, planConversation, type ConversationPlan } from "../relay/conversation.ts";
-import { loadImageInputs } from "../relay/image-input.ts";
-import { keepImages, rewriteLinks } from "../relay/images.ts";
+import { loadImageInputs } from "../images/input.ts";
+import { keepImages, rewriteLinks } from "../images/policy.ts";
 import { relay } from "../relay/relay.ts";
 import { publicBase, type AppContext, type RequestInfo } from "./context.ts";
 

@@ -3,7 +3,7 @@ import type { Settings } from "../config/settings.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Pool } from "../pool/pool.ts";
 import type { ConversationBook } from "../relay/conversation-book.ts";
-import type { ImagePolicy } from "../relay/images.ts";
+import type { ImagePolicy } from "../images/policy.ts";
 import type { Store } from "../store/store.ts";
 import type { InFlight } from "../http/in-flight.ts";
 import { requestOrigin } from "../http/origin.ts";

@@ -1,8 +1,8 @@
 import { modelNotFound, toApiError, upstreamError } from "../openai/api-error.ts";
 import { log } from "../log.ts";
 import { parseImageRequest, type ImageRequest } from "../openai/image-request.ts";
-import { DownloadRefused } from "../relay/download.ts";
-import { downloadReplyImage, keepImages } from "../relay/images.ts";
+import { DownloadRefused } from "../images/download.ts";
+import { downloadReplyImage, keepImages } from "../images/policy.ts";
 import { withoutLinks } from "../markdown-images.ts";
 import { keyScope } from "../relay/conversation.ts";
 import { relay } from "../relay/relay.ts";

@@ -1,6 +1,6 @@
 import { ImageStore } from "../store/images.ts";
 import { download, DownloadRefused, type Downloaded, type DownloadRules } from "./download.ts";
-import { ImageMemory } from "./image-memory.ts";
+import { ImageMemory } from "./memory.ts";
 
 /**
  * Where the images in a reply may be downloaded from, resolved once at start.

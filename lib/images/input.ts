@@ -2,7 +2,7 @@ import type { InputFile } from "../pool/seam.ts";
 import { invalidRequest } from "../openai/api-error.ts";
 import type { ChatMessage, ImageInput } from "../openai/chat-request.ts";
 import { download, DownloadRefused, isImageType } from "./download.ts";
-import { MAX_IMAGE_BYTES, type ImagePolicy } from "./images.ts";
+import { MAX_IMAGE_BYTES, type ImagePolicy } from "./policy.ts";
 
 /** Discord's limit of files on one message. */
 const MAX_ATTACHMENTS = 10;
@@ -25,7 +25,7 @@ export interface ImageInputRequest {
  * downloaded under the image-input rules (download.ts); both must be an
  * image of at most 10 MiB. Any refusal is a 400 naming the content part and
  * why, before anything is posted to Discord. The decoded bytes are held
- * within IMAGE_INPUT_MEMORY (image-memory.ts) until the request ends.
+ * within IMAGE_INPUT_MEMORY (memory.ts) until the request ends.
  */
 export async function loadImageInputs(messages: ChatMessage[], policy: ImagePolicy, request: ImageInputRequest): Promise<InputFile[]> {
   const last = messages.findLast((m) => m.role === "user");
