@@ -1,4 +1,5 @@
 import type { ApiEntry } from "../config/bots.ts";
+import { secretDigest } from "../pool/entry-key.ts";
 
 /**
  * The one rule for the key an API entry is remembered by across restarts
@@ -16,7 +17,5 @@ export function apiEntryKey(e: ApiEntry): string {
   if (e.workspace) return ["api", e.api_base, e.workspace.account, e.bot_id].join("/");
   // A chatflow's key names its workflow (and the bot or app it runs as); a bot's stays what it always was.
   const who = e.workflow_id ? `workflow:${e.workflow_id}:${e.bot_id ?? e.app_id ?? ""}` : e.bot_id;
-  return [e.model, "api", digest(e.coze_api_token), who, e.api_base].join("/");
+  return [e.model, "api", secretDigest(e.coze_api_token), who, e.api_base].join("/");
 }
-
-const digest = (secret: string) => new Bun.CryptoHasher("sha256").update(secret).digest("hex").slice(0, 16);

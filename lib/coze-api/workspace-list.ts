@@ -1,5 +1,6 @@
 import type { WorkspaceEntry } from "../config/bots.ts";
 import { readLimited } from "../read-limited.ts";
+import { secretDigest } from "../pool/entry-key.ts";
 import { failureKind } from "./failure.ts";
 
 /** A bot published to the API in a workspace, as Coze lists it. */
@@ -40,7 +41,7 @@ export async function listWorkspace(entry: WorkspaceEntry, proxyUrl: string | un
   const signal = stop ? AbortSignal.any([stop, AbortSignal.timeout(TIMEOUT_MS)]) : AbortSignal.timeout(TIMEOUT_MS);
   const get = (path: string, absentOk = false) => cozeGet(entry, path, proxyUrl, signal, absentOk);
   const me = await get("/v1/users/me", true);
-  const account = me.status === 404 ? `token-${digest(entry.coze_api_token)}` : userId(me.data);
+  const account = me.status === 404 ? `token-${secretDigest(entry.coze_api_token)}` : userId(me.data);
   const bots = new Map<string, ListedBot>();
   for (let page = 1; page <= MAX_PAGES; page++) {
     const query = new URLSearchParams({ workspace_id: entry.workspace_id, publish_status: "published_online", connector_id: "1024", page_num: String(page), page_size: String(PAGE_SIZE) });
@@ -88,5 +89,3 @@ async function cozeGet(entry: WorkspaceEntry, path: string, proxyUrl: string | u
       : `Coze's API answered ${code ?? `HTTP ${response.status}`}: ${msg}`;
   throw new WorkspaceListFailure(`listing workspace ${entry.workspace_id} failed: ${words}`);
 }
-
-const digest = (secret: string) => new Bun.CryptoHasher("sha256").update(secret).digest("hex").slice(0, 16);

@@ -1,4 +1,5 @@
 import type { BotEntry, DiscordEntry } from "../config/bots.ts";
+import { secretDigest } from "../pool/entry-key.ts";
 import type { Backend, BackendKind, BackendOptions, Link } from "../pool/seam.ts";
 import { setGatewayProxy } from "./gateway-proxy.ts";
 import { DiscordChannel } from "./channel.ts";
@@ -16,14 +17,12 @@ export const discordKind: BackendKind = {
   kind: "discord",
   entryKey(config: BotEntry): string {
     const e = config as DiscordEntry;
-    return [e.model, digest(e.bot_token), e.coze_bot_id, e.guild_id, e.channel_id].join("/");
+    return [e.model, secretDigest(e.bot_token), e.coze_bot_id, e.guild_id, e.channel_id].join("/");
   },
   create: (options) => new DiscordBackend(options),
   // Discord's CDN, or the host of DISCORD_API_URL for a simulator or a reverse proxy.
   imageHosts: (_entries, options) => ({ hosts: ["cdn.discordapp.com", "media.discordapp.net", new URL(options.discordApiUrl).host], suffixes: [] }),
 };
-
-const digest = (secret: string) => new Bun.CryptoHasher("sha256").update(secret).digest("hex").slice(0, 16);
 
 class DiscordBackend implements Backend {
   private readonly connections = new Map<string, Connection>();

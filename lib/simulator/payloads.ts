@@ -121,3 +121,7 @@ export function guildPayload(guild: SimGuild, threads: SimChannel[], me?: SimUse
 export function memberPayload(user: SimUser) {
   return { user: apiUser(user), roles: [], joined_at: new Date(0).toISOString(), deaf: false, mute: false, flags: 0, nick: null, avatar: null, premium_since: null, pending: false };
 }
+
+/** Discord's JSON error shape: `{"message","code"}`, with `errors` for form errors and `retry_after` for rate limits. */
+export const discordError = (status: number, code: number, message: string, extra: object = {}, headers: Record<string, string> = {}) =>
+  Response.json({ message, code, ...extra }, { status, headers });

@@ -2,15 +2,11 @@ import { CONTENT_LIMIT } from "./limits.ts";
 import type { SimulatedDiscord } from "./simulated-discord.ts";
 import type { AllowedMentions, SimUser, StoredFile } from "./world.ts";
 import { compareSnowflakes } from "./snowflake.ts";
-import { memberPayload } from "./payloads.ts";
+import { discordError, memberPayload } from "./payloads.ts";
 import { handleThreadRoute } from "./threads-rest.ts";
 
-/** Discord's JSON error shape: `{"message","code"}`, with `errors` for form errors. */
-const error = (status: number, code: number, message: string, extra: object = {}, headers: Record<string, string> = {}) =>
-  Response.json({ message, code, ...extra }, { status, headers });
-
-const unauthorized = () => error(401, 0, "401: Unauthorized");
-const notFound = () => error(404, 0, "404: Not Found");
+const unauthorized = () => discordError(401, 0, "401: Unauthorized");
+const notFound = () => discordError(404, 0, "404: Not Found");
 
 /**
  * The REST routes a relay uses, under `/api/v10`, and the CDN under `/cdn`.
@@ -23,7 +19,7 @@ export async function handleRest(sim: SimulatedDiscord, req: Request, url: URL):
   if (path.startsWith("/cdn/")) return cdn(sim, url);
   const match = /^\/api\/v(\d+)(\/.*)$/.exec(path);
   if (!match) return notFound();
-  if (match[1] !== "10") return error(400, 50041, "Invalid API version provided.");
+  if (match[1] !== "10") return discordError(400, 50041, "Invalid API version provided.");
   const route = match[2];
   const user = authenticate(sim, req);
   if (!user) return unauthorized();
@@ -31,7 +27,7 @@ export async function handleRest(sim: SimulatedDiscord, req: Request, url: URL):
   if (global?.retryAfterMs !== undefined) {
     // Discord's global limit answers with X-RateLimit-Global and no per-route bucket headers.
     const seconds = global.retryAfterMs / 1000;
-    return error(429, 0, "You are being rate limited.", { retry_after: seconds, global: true }, {
+    return discordError(429, 0, "You are being rate limited.", { retry_after: seconds, global: true }, {
       "retry-after": String(Math.ceil(seconds)),
       "x-ratelimit-global": "true",
       "x-ratelimit-scope": "global",
@@ -51,37 +47,32 @@ export async function handleRest(sim: SimulatedDiscord, req: Request, url: URL):
   const member = /^\/guilds\/(\d+)\/members\/(\d+)$/.exec(route);
   if (member && req.method === "GET") {
     const guild = sim.guilds.get(member[1]);
-    if (!guild || !guild.members.has(user.id)) return error(404, 10004, "Unknown Guild");
+    if (!guild || !guild.members.has(user.id)) return discordError(404, 10004, "Unknown Guild");
     const found = guild.members.has(member[2]) ? sim.users.get(member[2]) : undefined;
-    return found ? Response.json(memberPayload(found)) : error(404, 10007, "Unknown Member");
+    return found ? Response.json(memberPayload(found)) : discordError(404, 10007, "Unknown Member");
   }
   const channelRoute = /^\/channels\/(\d+)/.exec(route);
-  if (channelRoute && sim.channels.get(channelRoute[1])?.hidden.has(user.id)) return error(403, 50001, "Missing Access");
+  if (channelRoute && sim.channels.get(channelRoute[1])?.hidden.has(user.id)) return discordError(403, 50001, "Missing Access");
   const messages = /^\/channels\/(\d+)\/messages(?:\/(\d+))?$/.exec(route);
   if (messages) {
     const [, channelId, messageId] = messages;
     if (!messageId && req.method === "POST") return postMessage(sim, req, user, channelId);
     if (!messageId && req.method === "GET") return listMessages(sim, url, channelId);
-    if (messageId && req.method === "GET") {
+    if (messageId && (req.method === "GET" || req.method === "DELETE" || req.method === "PATCH")) {
       const stored = sim.messages.get(messageId);
-      return stored && stored.message.channel_id === channelId ? Response.json(stored.message) : error(404, 10008, "Unknown Message");
-    }
-    if (messageId && req.method === "DELETE") {
-      const stored = sim.messages.get(messageId);
-      if (!stored || stored.message.channel_id !== channelId) return error(404, 10008, "Unknown Message");
-      if (stored.message.author.id !== user.id) return error(403, 50013, "Missing Permissions");
-      sim.deleteMessage(messageId);
-      return new Response(null, { status: 204 });
-    }
-    if (messageId && req.method === "PATCH") {
-      const stored = sim.messages.get(messageId);
-      if (!stored || stored.message.channel_id !== channelId) return error(404, 10008, "Unknown Message");
-      if (stored.message.author.id !== user.id) return error(403, 50005, "Cannot edit a message authored by another user");
+      if (!stored || stored.message.channel_id !== channelId) return discordError(404, 10008, "Unknown Message");
+      if (req.method === "GET") return Response.json(stored.message);
+      if (req.method === "DELETE") {
+        if (stored.message.author.id !== user.id) return discordError(403, 50013, "Missing Permissions");
+        sim.deleteMessage(messageId);
+        return new Response(null, { status: 204 });
+      }
+      if (stored.message.author.id !== user.id) return discordError(403, 50005, "Cannot edit a message authored by another user");
       const body = (await req.json().catch(() => null)) as { content?: string } | null;
       if (body?.content !== undefined && [...body.content].length > CONTENT_LIMIT) return tooLong();
       return Response.json(sim.editMessage(messageId, { content: body?.content }));
     }
-    return error(405, 0, "405: Method Not Allowed");
+    return discordError(405, 0, "405: Method Not Allowed");
   }
   return (await handleThreadRoute(sim, req, user, route)) ?? notFound();
 }
@@ -101,7 +92,7 @@ function authenticate(sim: SimulatedDiscord, req: Request): SimUser | undefined 
 }
 
 function tooLong(): Response {
-  return error(400, 50035, "Invalid Form Body", {
+  return discordError(400, 50035, "Invalid Form Body", {
     errors: { content: { _errors: [{ code: "BASE_TYPE_MAX_LENGTH", message: `Must be ${CONTENT_LIMIT} or fewer in length.` }] } },
   });
 }
@@ -116,14 +107,14 @@ interface MessageBody {
 
 async function postMessage(sim: SimulatedDiscord, req: Request, user: SimUser, channelId: string): Promise<Response> {
   const channel = sim.channels.get(channelId);
-  if (!channel) return error(404, 10003, "Unknown Channel");
+  if (!channel) return discordError(404, 10003, "Unknown Channel");
   const guild = sim.guilds.get(channel.guildId)!;
-  if (!guild.members.has(user.id)) return error(403, 50001, "Missing Access");
-  if (channel.denied.has(user.id)) return error(403, 50013, "Missing Permissions");
+  if (!guild.members.has(user.id)) return discordError(403, 50001, "Missing Access");
+  if (channel.denied.has(user.id)) return discordError(403, 50013, "Missing Permissions");
 
   const fault = sim.takePostFault();
   if (fault === 429) {
-    return error(429, 0, "You are being rate limited.", { retry_after: 0.25, global: false }, {
+    return discordError(429, 0, "You are being rate limited.", { retry_after: 0.25, global: false }, {
       "retry-after": "1",
       "x-ratelimit-scope": "shared",
       "x-ratelimit-limit": "5",
@@ -132,11 +123,11 @@ async function postMessage(sim: SimulatedDiscord, req: Request, user: SimUser, c
     });
   }
   if (fault === 0) return brokenConnection();
-  if (fault !== undefined) return error(fault, 0, `${fault}: Internal Server Error`);
+  if (fault !== undefined) return discordError(fault, 0, `${fault}: Internal Server Error`);
 
   const limit = sim.rateLimitFor(user, channel)?.take();
   if (limit?.retryAfterMs !== undefined) {
-    return error(429, 0, "You are being rate limited.", { retry_after: limit.retryAfterMs / 1000, global: false }, limit.headers);
+    return discordError(429, 0, "You are being rate limited.", { retry_after: limit.retryAfterMs / 1000, global: false }, limit.headers);
   }
 
   let body: MessageBody;
@@ -162,15 +153,15 @@ async function postMessage(sim: SimulatedDiscord, req: Request, user: SimUser, c
       }
     } else body = (await req.json()) as MessageBody;
   } catch {
-    return error(400, 50109, "The request body contains invalid JSON.");
+    return discordError(400, 50109, "The request body contains invalid JSON.");
   }
-  if (body.content !== undefined && typeof body.content !== "string") return error(400, 50035, "Invalid Form Body");
+  if (body.content !== undefined && typeof body.content !== "string") return discordError(400, 50035, "Invalid Form Body");
   const content = body.content ?? "";
   if ([...content].length > CONTENT_LIMIT) return tooLong();
-  if (content === "" && files.length === 0 && !body.embeds?.length) return error(400, 50006, "Cannot send an empty message");
+  if (content === "" && files.length === 0 && !body.embeds?.length) return discordError(400, 50006, "Cannot send an empty message");
   const allowed = body.allowed_mentions;
   if (allowed?.parse?.includes("users") && allowed.users?.length) {
-    return error(400, 50035, "Invalid Form Body", {
+    return discordError(400, 50035, "Invalid Form Body", {
       errors: { allowed_mentions: { _errors: [{ code: "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE", message: 'parse:["users"] and users: [ids] are mutually exclusive.' }] } },
     });
   }
@@ -186,7 +177,7 @@ async function postMessage(sim: SimulatedDiscord, req: Request, user: SimUser, c
 
 /** `GET /channels/{id}/messages?after=&limit=`: newest first, as Discord returns them. */
 function listMessages(sim: SimulatedDiscord, url: URL, channelId: string): Response {
-  if (!sim.channels.has(channelId)) return error(404, 10003, "Unknown Channel");
+  if (!sim.channels.has(channelId)) return discordError(404, 10003, "Unknown Channel");
   const after = url.searchParams.get("after");
   const limit = Math.min(100, Math.max(1, Number(url.searchParams.get("limit") ?? 50) || 50));
   const list = [...sim.messages.values()]

@@ -1,10 +1,6 @@
-import { channelPayload, threadPayload } from "./payloads.ts";
+import { channelPayload, discordError, threadPayload } from "./payloads.ts";
 import type { SimulatedDiscord } from "./simulated-discord.ts";
 import type { SimChannel, SimUser } from "./world.ts";
-
-/** Discord's JSON error shape. */
-const error = (status: number, code: number, message: string, headers: Record<string, string> = {}) =>
-  Response.json({ message, code }, { status, headers });
 
 /**
  * The thread routes of Discord's API v10 (discord-api-types' Routes.threads
@@ -21,23 +17,23 @@ export async function handleThreadRoute(sim: SimulatedDiscord, req: Request, use
   const channel = /^\/channels\/(\d+)$/.exec(route);
   if (!channel) return undefined;
   const found = sim.channels.get(channel[1]);
-  if (!found || !sim.guilds.get(found.guildId)?.members.has(user.id)) return error(404, 10003, "Unknown Channel");
+  if (!found || !sim.guilds.get(found.guildId)?.members.has(user.id)) return discordError(404, 10003, "Unknown Channel");
   if (req.method === "GET") return Response.json(found.thread ? threadPayload(found) : channelPayload(found));
   if (req.method === "PATCH") {
-    if (!found.thread) return error(400, 50024, "Cannot execute action on this channel type");
+    if (!found.thread) return discordError(400, 50024, "Cannot execute action on this channel type");
     const body = (await req.json().catch(() => null)) as { archived?: unknown } | null;
     if (typeof body?.archived === "boolean") sim.setArchived(found, body.archived);
     return Response.json(threadPayload(found));
   }
-  return error(405, 0, "405: Method Not Allowed");
+  return discordError(405, 0, "405: Method Not Allowed");
 }
 
 async function startThread(sim: SimulatedDiscord, req: Request, user: SimUser, parentId: string, messageId: string | undefined): Promise<Response> {
   const parent = sim.channels.get(parentId);
-  if (!parent) return error(404, 10003, "Unknown Channel");
-  if (!sim.guilds.get(parent.guildId)?.members.has(user.id)) return error(403, 50001, "Missing Access");
-  if (parent.thread) return error(400, 50024, "Cannot execute action on this channel type");
-  if (parent.deniedThreads.has(user.id)) return error(403, 50013, "Missing Permissions");
+  if (!parent) return discordError(404, 10003, "Unknown Channel");
+  if (!sim.guilds.get(parent.guildId)?.members.has(user.id)) return discordError(403, 50001, "Missing Access");
+  if (parent.thread) return discordError(400, 50024, "Cannot execute action on this channel type");
+  if (parent.deniedThreads.has(user.id)) return discordError(403, 50013, "Missing Permissions");
   const limit = sim.threadRateLimitFor(user, parent)?.take();
   if (limit?.retryAfterMs !== undefined) {
     return Response.json({ message: "You are being rate limited.", retry_after: limit.retryAfterMs / 1000, global: false }, { status: 429, headers: limit.headers });
@@ -52,10 +48,10 @@ async function startThread(sim: SimulatedDiscord, req: Request, user: SimUser, p
   }
   if (messageId !== undefined) {
     const message = sim.messages.get(messageId)?.message;
-    if (!message || message.channel_id !== parent.id) return error(404, 10008, "Unknown Message");
-    if (sim.channels.has(messageId)) return error(400, 160004, "A thread has already been created for this message");
+    if (!message || message.channel_id !== parent.id) return discordError(404, 10008, "Unknown Message");
+    if (sim.channels.has(messageId)) return discordError(400, 160004, "A thread has already been created for this message");
   }
-  if (sim.activeThreadCount(parent.guildId) >= sim.activeThreadLimit) return error(400, 160006, "Maximum number of active threads reached");
+  if (sim.activeThreadCount(parent.guildId) >= sim.activeThreadLimit) return discordError(400, 160006, "Maximum number of active threads reached");
   const thread: SimChannel = sim.createThread(parent, user, name, messageId);
   return Response.json(threadPayload(thread), { status: 201, headers: limit?.headers });
 }
