@@ -3,7 +3,11 @@
  * behaves as Discord does, and every fault can be triggered and observed.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { Client, DiscordAPIError, Events, GatewayIntentBits, Partials, type Message, type TextChannel } from "discord.js";
+import type { Client as DiscordClient, Message, TextChannel } from "discord.js";
+// discord.js as the service loads it, after the gateway proxy's WebSocket swap: a copy loaded
+// first would keep Bun's own WebSocket, and a later file of this process that sets PROXY_URL
+// would open its gateway around the proxy.
+import { Client, DiscordAPIError, Events, GatewayIntentBits, Partials } from "../lib/discord/discord-js.ts";
 import { buildScenario } from "../lib/simulator/scenario.ts";
 import { DiscordSimulator, type SimulatorOptions } from "../lib/simulator/simulator.ts";
 import type { SimChannel, SimCoze, SimUser } from "../lib/simulator/world.ts";
@@ -40,7 +44,7 @@ async function login(w: World, token = w.bot.token!, intents = [GatewayIntentBit
 
 /** Collects the reply to `promptId` as discord.js delivers it. */
 /** Records the reply to `promptId`; pass a predicate when the prompt is not posted yet, so that a fast reply is not missed. */
-function collectReply(client: Client, promptId: string | ((referenceId: string) => boolean)) {
+function collectReply(client: DiscordClient, promptId: string | ((referenceId: string) => boolean)) {
   const seen: { kind: "create" | "update"; id: string; content: string; components: number }[] = [];
   const ids = new Set<string>();
   client.on(Events.MessageCreate, (m: Message) => {
@@ -56,7 +60,7 @@ function collectReply(client: Client, promptId: string | ((referenceId: string) 
   return seen;
 }
 
-const channelOf = (client: Client, w: World) => client.channels.cache.get(w.channel.id) as TextChannel;
+const channelOf = (client: DiscordClient, w: World) => client.channels.cache.get(w.channel.id) as TextChannel;
 
 describe("gateway", () => {
   test("discord.js logs in, gets READY and the guild with its channel", async () => {
