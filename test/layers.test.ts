@@ -14,12 +14,13 @@ const LIB = join(import.meta.dir, "..", "lib");
 const MAY_IMPORT: Record<string, string[]> = {
   "lib": ["openai"], // log, metrics, version, read-limited, turns, reply-clock, sse-decoder, markdown-images
   "config": ["lib"],
+  "audio": [], // audio containers and text, pure
   "openai": ["lib"],
   "store": ["config", "lib"],
   // The pool and the seam every backend implements: they know no backend.
   "pool": ["config", "openai", "lib"],
   // The backends: siblings under the relay, neither imports the other.
-  "coze-api": ["pool", "config", "openai", "lib"],
+  "coze-api": ["pool", "config", "openai", "audio", "lib"],
   "discord": ["pool", "config", "openai", "lib"],
   // The registry of kinds, the one file that names every backend.
   "backends": ["discord", "coze-api", "pool"],
