@@ -1,5 +1,6 @@
 import type { Server } from "bun";
 import { SimWorkspaces } from "./coze-api-bots.ts";
+import { CozeAudioSimulator } from "./coze-api-audio.ts";
 import { defaultApiScript } from "./coze-api-behaviour.ts";
 import { writeChat } from "./coze-api-stream.ts";
 import { COZE_CODES, lastUserText, nextId, parseItems, STUDIO, studioErrorText, type ApiBot, type ApiDialect, type ApiServer, type ApiScript, type ApiWorkflow, type ChatRecord, type Conversation, type StoredMessage } from "./coze-api-types.ts";
@@ -37,12 +38,15 @@ export class CozeApiSimulator implements ApiServer {
   busyRefusals = 0;
   /** Workspaces, their bots list and the token's user (coze-api-bots.ts). */
   readonly workspaces = new SimWorkspaces(this);
+  /** Speech, transcriptions and voices (`/v1/audio/…`): coze.com has them, Coze Studio (the studio dialect, or `audio.routes = false`) none. */
+  readonly audio = new CozeAudioSimulator();
   private server: Server<unknown> | undefined;
   private readonly pending = new Set<Promise<void>>();
   private readonly images = new Map<string, Uint8Array>();
 
   constructor(options: { dialect?: ApiDialect } = {}) {
     this.dialect = options.dialect ?? "coze";
+    this.audio.routes = this.dialect === "coze";
   }
 
   get url(): string {
@@ -92,6 +96,7 @@ export class CozeApiSimulator implements ApiServer {
     // Workspaces are coze.com's: the simulator's Studio serves no bots list.
     const listed = this.dialect === "coze" ? this.workspaces.handle(req, url, account) : undefined;
     if (listed) return listed;
+    if (url.pathname.startsWith("/v1/audio/")) return this.audio.handle(req, url, account, (error, status = 200, data) => (data === undefined ? this.error(error, status) : this.ok(data)));
     switch (`${req.method} ${url.pathname}`) {
       case "GET /v1/bot/get_online_info":
         return this.onlineInfo(url.searchParams.get("bot_id") ?? "");
