@@ -48,6 +48,10 @@ export interface ApiEntry {
   image_hosts?: string[];
   /** `https://api.coze.com`, `https://api.coze.cn` for 扣子, or a Coze Studio's address (`http://localhost:8888`). */
   api_base: string;
+  /** Voice names a client may send (OpenAI's `alloy`, say) and the Coze voice_id each stands for. */
+  voices?: Record<string, string>;
+  /** The Coze voice for a name that matches nothing; else Coze's first voice. */
+  default_voice?: string;
   /** Set on a bot found in a workspace: the workspace, and the Coze account (user id) the token belongs to. */
   workspace?: { id: string; account: string };
 }
@@ -82,7 +86,7 @@ export interface ParsedBots {
 const SNOWFLAKE = /^\d{17,20}$/;
 const FIELDS = ["model", "bot_token", "coze_bot_id", "guild_id", "channel_id"] as const;
 const DISCORD_ONLY = ["bot_token", "coze_bot_id", "guild_id", "guid_id", "channel_id", "threads"];
-const API_ONLY = ["coze_api_token", "bot_id", "workflow_id", "app_id", "parameters", "image_hosts", "api_base", "workspace_id", "model_prefix"];
+const API_ONLY = ["coze_api_token", "bot_id", "workflow_id", "app_id", "parameters", "image_hosts", "api_base", "workspace_id", "model_prefix", "voices", "default_voice"];
 const COZE_ID = /^\d{6,25}$/;
 /** A host as a URL names it: a name or an address, and an optional port. */
 const HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
@@ -195,6 +199,8 @@ function parseApiEntry(record: Record<string, unknown>, index: number, where: st
     entry.image_hosts = hosts.map((h: string) => h.trim().toLowerCase());
   }
   entry.api_base = apiBase(record, where);
+  if (record.voices !== undefined) entry.voices = parseVoices(record.voices, where);
+  if (record.default_voice !== undefined) entry.default_voice = requireString(record, "default_voice", where).trim();
   return entry;
 }
 
@@ -230,6 +236,18 @@ function apiBase(record: Record<string, unknown>, where: string): string {
     apiBase = raw.replace(/\/+$/, "");
   }
   return apiBase;
+}
+
+/** `"voices": {"alloy": "7426…"}`: names to Coze voice ids, both non-empty strings. */
+function parseVoices(value: unknown, where: string): Record<string, string> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new ConfigError(`${where} field "voices" must be an object of voice names to Coze voice ids, got ${describe(value)}`);
+  const voices: Record<string, string> = {};
+  for (const [name, id] of Object.entries(value)) {
+    if (name.trim() === "") throw new ConfigError(`${where} field "voices" has an empty voice name`);
+    if (typeof id !== "string" || id.trim() === "") throw new ConfigError(`${where} field "voices" maps "${name}" to ${typeof id === "string" ? "an empty string" : describe(id)}: give a Coze voice_id`);
+    voices[name.trim()] = id.trim();
+  }
+  return voices;
 }
 
 /** A field that must be a non-empty string; the error names the entry and the field. */

@@ -16,7 +16,16 @@ export interface Config {
 /** Reads the environment (and `.env`) and `bot.json`; throws ConfigError naming any mistake. */
 export function loadConfig(env: Record<string, string | undefined> = loadEnvironment()): Config {
   const settings = readSettings(env);
-  return { settings, ...readBotFile(settings.botConfig) };
+  const bots = readBotFile(settings.botConfig);
+  checkAudioModel(settings.audioModel, bots.entries);
+  return { settings, ...bots };
+}
+
+/** AUDIO_MODEL must name a model that has a Coze API entry: only those can speak and listen. */
+export function checkAudioModel(audioModel: string | undefined, entries: BotEntry[]): void {
+  if (audioModel === undefined || entries.some((e) => e.kind === "api" && e.model === audioModel)) return;
+  const known = [...new Set(entries.filter((e) => e.kind === "api").map((e) => e.model))];
+  throw new ConfigError(`AUDIO_MODEL is "${audioModel}", which no Coze API entry of bot.json serves${known.length ? ` (models with one: ${known.join(", ")})` : " (bot.json has no Coze API entry)"}`);
 }
 
 export function readBotFile(path: string): ParsedBots {

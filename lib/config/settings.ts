@@ -67,6 +67,8 @@ export interface Settings {
   workspaceRefreshMs: number;
   /** How often a waiting stream sends `: keepalive` (15 s, as OpenAI-style streams expect). */
   keepaliveMs: number;
+  /** The model that serves OpenAI's own audio model names (`tts-1`, `whisper-1`, …) and an empty one; else the first with an API entry. */
+  audioModel: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -115,6 +117,7 @@ export function readSettings(env: Env): Settings {
     workspaceRefreshMs: seconds(env, "WORKSPACE_REFRESH", 600),
     idleTimeoutSeconds: idleTimeoutFor(bodyMs),
     keepaliveMs: 15_000,
+    audioModel: present(env, "AUDIO_MODEL"),
   };
 }
 
