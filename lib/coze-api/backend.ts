@@ -24,8 +24,11 @@ class ApiBackend implements Backend {
   constructor(private readonly options: BackendOptions) {}
 
   link(config: BotEntry, previous: Link | undefined): Link {
-    if (previous instanceof ApiLink) return previous;
-    const link = new ApiLink(new CozeApiClient(config as ApiEntry, { proxyUrl: this.options.proxyUrl }));
+    if (previous instanceof ApiLink) {
+      previous.audio.configure(config as ApiEntry);
+      return previous;
+    }
+    const link = new ApiLink(new CozeApiClient(config as ApiEntry, { proxyUrl: this.options.proxyUrl }), this.options.proxyUrl);
     this.links.add(link);
     return link;
   }

@@ -1,5 +1,6 @@
 import type { Answer, Attempt, CheckVerdict, Link, LinkState, ReplyTimings } from "../pool/seam.ts";
 import { attemptOnApi } from "./attempt.ts";
+import { ApiAudio } from "./audio-calls.ts";
 import { checkApiEntry } from "./check.ts";
 import type { CozeApiClient } from "./client.ts";
 
@@ -10,8 +11,15 @@ export class ApiLink implements Link {
   /** The stream's own events tell when an answer is done: no quiet timer to hold. */
   readonly quietHeld = false;
   readonly queued = 0;
+  /** Speech and transcription through the entry's token. */
+  readonly audio: ApiAudio;
 
-  constructor(readonly client: CozeApiClient) {}
+  constructor(
+    readonly client: CozeApiClient,
+    proxyUrl?: string,
+  ) {
+    this.audio = new ApiAudio(client, proxyUrl);
+  }
 
   get state(): LinkState {
     return this.client.state;

@@ -31,7 +31,9 @@ export type FailureKind =
   /** The bot waits for output of the caller's tools, which the service cannot give. */
   | "needs-tool-output"
   /** Coze cannot take what the client sent (a prompt past the model's context, an image it cannot read): the client's to fix, any entry would refuse it too. */
-  | "input-refused";
+  | "input-refused"
+  /** The entry's backend lacks what the request needs (Coze Studio has no audio routes); it stays up for the rest. */
+  | "unsupported";
 
 /**
  * What a request's use of an entry came to, for the entry's health: `quota`
@@ -75,6 +77,7 @@ const POLICY: Record<FailureKind, Policy> = {
   "no-image": { movesOn: false, outcome: "neutral", toApiError: (f) => upstreamError(f.detail, f.openaiCode) },
   "needs-tool-output": { movesOn: false, outcome: "neutral", toApiError: (f) => upstreamError(f.detail, f.openaiCode) },
   "input-refused": { movesOn: false, outcome: "neutral", toApiError: (f) => invalidRequest(f.detail, f.param ?? null, f.openaiCode) },
+  unsupported: { movesOn: true, outcome: "neutral", toApiError: (f) => invalidRequest(f.detail, "model", f.openaiCode) },
 };
 
 export interface FailureDetails {

@@ -149,9 +149,18 @@ export type ProbeVerdict = "quota" | "answered" | "failed";
 
 /** Voice through a backend that speaks and listens. */
 export interface AudioCalls {
-  speech(request: { input: string; voice: string; format: string; speed?: number }, signal: AbortSignal): Promise<{ audio: Uint8Array; contentType: string }>;
+  /** False for a while after the backend found it has no audio (Coze Studio registers no audio routes): routes pass the entry over. */
+  readonly available: boolean;
+  /** Speaks `input` (any length: the backend splits it to its own limits) in `format` (OpenAI's: mp3, opus, wav, pcm). */
+  speech(request: { input: string; voice: string | undefined; format: SpeechFormat; speed?: number }, signal: AbortSignal): Promise<{ audio: Uint8Array; contentType: string }>;
+  /** Transcribes an audio file of up to 25 MB (the backend reads its format and cuts it to its own limits). */
   transcribe(file: InputFile, signal: AbortSignal): Promise<{ text: string; durationSeconds?: number }>;
+  /** The voices a client may name: the entry's own names first, then the backend's list. */
+  voices(signal: AbortSignal): Promise<{ id: string; name: string }[]>;
 }
+
+/** OpenAI's speech formats that a backend may be asked for (aac and flac are refused before). */
+export type SpeechFormat = "mp3" | "opus" | "wav" | "pcm";
 
 /** What `check` asks Coze on any backend: a short neutral question whose answer proves that the bot answers. */
 export const PROBE = 'Please answer with "OK": this is a connection check from coze-chat-proxy.';
