@@ -11,6 +11,7 @@ import { log } from "./log.ts";
 import { Gauge, Metrics } from "./metrics.ts";
 import type { AppContext } from "./routes/context.ts";
 import { InFlight } from "./http/in-flight.ts";
+import { AudioCatalog } from "./relay/audio-catalog.ts";
 import { imagePolicy } from "./images/policy.ts";
 import type { ImageMemory } from "./images/memory.ts";
 import { Store } from "./store/store.ts";
@@ -72,7 +73,8 @@ export function startApp(settings: Settings, entries: BotEntry[], workspaceEntri
   });
   const sessions = new StatusSessions(store.sessions, settings.authTokens);
   metrics.gauges.push(...poolGauges(pool, inFlight), new Gauge("coze_proxy_image_input_bytes", "Decoded image-input bytes reserved by requests (IMAGE_INPUT_MEMORY bounds it).", () => [{ value: images.memory.inUse }]));
-  const ctx: AppContext = { settings, pool, store, conversations, images, metrics, inFlight, sessions, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
+  const audio = new AudioCatalog(pool);
+  const ctx: AppContext = { settings, pool, store, conversations, images, metrics, audio, inFlight, sessions, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
   const housekeeping = setInterval(() => void tidy(pool, store, conversations, settings.threadIdleMs), Math.min(60_000, Math.max(100, settings.threadIdleMs / 2)));
   const server = startServer(ctx);
   log.info("listening", { url: `http://${settings.host}:${server.port}`, models: pool.models.join(",") });

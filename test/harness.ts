@@ -38,7 +38,7 @@ export interface StackOptions {
    * Entries on Coze's API (after the Discord ones in bot.json), each with a bot of its own on one simulated API;
    * `workflow` makes the entry a chatflow (its own chatflow on the simulator), with `parameters` and `imageHosts` as bot.json says.
    */
-  api?: { model: string; published?: boolean; token?: string; workflow?: boolean; parameters?: Record<string, unknown>; imageHosts?: (apiUrl: string) => string[] }[];
+  api?: { model: string; published?: boolean; token?: string; workflow?: boolean; parameters?: Record<string, unknown>; imageHosts?: (apiUrl: string) => string[]; voices?: Record<string, string>; default_voice?: string }[];
   /** Which server the simulated API is: coze.com (default) or a self-hosted Coze Studio. */
   apiDialect?: ApiDialect;
   /** `workspace_id` entries (after the API ones in bot.json), made on the running simulated Coze API. */
@@ -104,6 +104,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ...(a.parameters ? { parameters: a.parameters } : {}),
       ...(a.imageHosts ? { image_hosts: a.imageHosts(apiSim.url) } : {}),
       api_base: apiSim.url,
+      ...(a.voices ? { voices: a.voices } : {}),
+      ...(a.default_voice ? { default_voice: a.default_voice } : {}),
     }),
   );
   const logs: string[] = [];

@@ -153,6 +153,11 @@ export class Pool {
     await Promise.all([...this.backends.values()].map(({ backend }) => backend.stop()));
   }
 
+  /** Every entry served now, model by model in bot.json order: for calls that pick their own entries (audio lists). */
+  get entries(): PoolEntry[] {
+    return [...this.all()];
+  }
+
   get models(): string[] {
     return [...this.byModel.keys()];
   }

@@ -147,7 +147,7 @@ async function decideOwnSuspect(mine: { entry: PoolEntry; failure: UpstreamFailu
 
 const finite = (ms: number) => (Number.isFinite(ms) ? ms : undefined);
 
-function noEntryLeft(model: string, picked: Exclude<PickFailure, { reason: "suspect" }>, lastFailure: UpstreamFailure | undefined, soonestBack: number): ApiError {
+export function noEntryLeft(model: string, picked: Exclude<PickFailure, { reason: "suspect" }>, lastFailure: UpstreamFailure | undefined, soonestBack: number): ApiError {
   if (picked.reason === "cooling") soonestBack = Math.min(soonestBack, picked.retryAfterMs);
   if (lastFailure !== undefined) return lastFailure.toApiError(finite(soonestBack));
   if (picked.reason === "busy") {

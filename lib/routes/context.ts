@@ -2,6 +2,7 @@ import type { Server } from "bun";
 import type { Settings } from "../config/settings.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Pool } from "../pool/pool.ts";
+import type { AudioCatalog } from "../relay/audio-catalog.ts";
 import type { ConversationBook } from "../relay/conversation-book.ts";
 import type { ImagePolicy } from "../images/policy.ts";
 import type { Store } from "../store/store.ts";
@@ -20,6 +21,8 @@ export interface AppContext {
   /** Where images may be downloaded from. */
   images: ImagePolicy;
   metrics: Metrics;
+  /** The entries that speak and listen (Coze API entries), for the audio routes. */
+  audio: AudioCatalog;
   inFlight: InFlight;
   /** The status page's logins. */
   sessions: StatusSessions;

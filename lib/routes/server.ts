@@ -1,5 +1,8 @@
 import type { Server } from "bun";
 import { log } from "../log.ts";
+import { speech } from "./audio.ts";
+import { audioModels, audioVoices } from "./audio-lists.ts";
+import { MAX_TRANSCRIPTION_BODY, transcriptions } from "./audio-transcriptions.ts";
 import { chatCompletions } from "./chat.ts";
 import type { AppContext, RouteHandler } from "./context.ts";
 import { imageGenerations } from "./images.ts";
@@ -9,6 +12,7 @@ import { healthz, login, logout, readyz, root } from "./status.ts";
 import { storedImage } from "./stored-images.ts";
 import { invalidApiKey, methodNotAllowed, routeNotFound, toApiError } from "../openai/api-error.ts";
 import { readJsonBody } from "../http/json-body.ts";
+import { readBodyBytes } from "../http/body-bytes.ts";
 import { createKeyCheck, SESSION_COOKIE } from "../http/auth.ts";
 import { corsHeaders, preflight } from "../http/cors.ts";
 import { errorStack } from "../error-text.ts";
@@ -22,6 +26,8 @@ interface RouteOptions {
   auth: boolean;
   /** Relay routes may wait minutes for Coze: Bun's idle timer must not cut them. */
   longWait?: boolean;
+  /** The body is an upload read as bytes, up to this many, instead of JSON within MAX_BODY_SIZE. */
+  uploadLimit?: number;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -69,7 +75,9 @@ export function startServer(ctx: AppContext): Server<unknown> {
           // its body counts toward MAX_IN_FLIGHT, and gets a 408 after BODY_TIMEOUT.
           const work = ctx.inFlight.begin(req.signal);
           endSlot = work.end;
-          const body = await readJsonBody(req, ctx.settings.maxBodyBytes, ctx.settings.bodyTimeoutMs);
+          const body = options.uploadLimit
+            ? await readBodyBytes(req, options.uploadLimit, ctx.settings.bodyTimeoutMs)
+            : await readJsonBody(req, ctx.settings.maxBodyBytes, ctx.settings.bodyTimeoutMs);
           // Only now may the wait for Coze begin, with Bun's idle timer off.
           server.timeout(req, 0);
           response = await handler(req, ctx, { requestId, server, signal: work.signal, receivedAt, body, end, atEnd, authorized: true });
@@ -111,8 +119,8 @@ export function startServer(ctx: AppContext): Server<unknown> {
   return Bun.serve({
     hostname: ctx.settings.host,
     port: ctx.settings.port,
-    // Room for a multipart-free JSON body of maxBodyBytes; the route itself answers 413 in OpenAI's shape.
-    maxRequestBodySize: ctx.settings.maxBodyBytes + 1024 * 1024,
+    // Room for a JSON body of maxBodyBytes and an audio upload; each route itself answers 413 in OpenAI's shape.
+    maxRequestBodySize: Math.max(ctx.settings.maxBodyBytes, MAX_TRANSCRIPTION_BODY) + 2 * 1024 * 1024,
     idleTimeout: ctx.settings.idleTimeoutSeconds,
     routes: {
       "/": route({ GET: root }, open("/")),
@@ -127,6 +135,11 @@ export function startServer(ctx: AppContext): Server<unknown> {
       "/v1/chat/completions": route({ POST: chatCompletions }, relayed("/v1/chat/completions")),
       "/v1/images/generations": route({ POST: imageGenerations }, relayed("/v1/images/generations")),
       "/v1/responses": route({ POST: createResponse }, relayed("/v1/responses")),
+      "/v1/audio/speech": route({ POST: speech }, relayed("/v1/audio/speech")),
+      "/v1/audio/transcriptions": route({ POST: transcriptions }, { ...relayed("/v1/audio/transcriptions"), uploadLimit: MAX_TRANSCRIPTION_BODY }),
+      // Open WebUI lists these without a key.
+      "/v1/audio/voices": route({ GET: audioVoices }, open("/v1/audio/voices")),
+      "/v1/audio/models": route({ GET: audioModels }, open("/v1/audio/models")),
     },
     fetch: notFound,
     error: (error) => {
