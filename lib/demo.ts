@@ -17,7 +17,7 @@ export const DEMO_WORKSPACE_MODEL = "travel-planner";
 /**
  * `--demo`: a Discord simulator in-process on loopback, with one of our bots,
  * two simulated Coze bots (chat and images) and a channel each, and a
- * simulated Coze API with one bot, one chatflow and a workspace of two more
+ * simulated Coze API with one bot (and its voices), one chatflow and a workspace of two more
  * bots (served as the models their names give); returns the `bot.json`
  * entries that point the service at them.
  */
@@ -35,7 +35,9 @@ export function startDemoDiscord(): { simulator: DiscordSimulator; api: CozeApiS
   const api = new CozeApiSimulator().start();
   const apiBot = api.addBot();
   const token = api.addToken();
-  const apiEntry: BotEntry = { kind: "api", index: world.entries.length, model: DEMO_API_MODEL, coze_api_token: token, bot_id: apiBot.id, api_base: api.url };
+  // Open WebUI asks for `alloy` by default: the demo maps it to one of the simulated Coze voices.
+  const voices = { alloy: api.audio.voices[0].voice_id };
+  const apiEntry: BotEntry = { kind: "api", index: world.entries.length, model: DEMO_API_MODEL, coze_api_token: token, bot_id: apiBot.id, api_base: api.url, voices };
   const chatflow: BotEntry = { kind: "api", index: world.entries.length + 1, model: DEMO_CHATFLOW_MODEL, coze_api_token: token, workflow_id: api.addWorkflow().id, api_base: api.url };
   const workspaceId = api.workspaces.addWorkspace(api.tokens.get(token)!);
   for (const name of DEMO_WORKSPACE_BOTS) api.workspaces.addBot(workspaceId, name);
@@ -72,6 +74,10 @@ export function demoInstructions(base: string, key: string): string {
     `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_CHATFLOW_MODEL}","messages":[{"role":"user","content":"Hello, chatflow"}]}'`,
     `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_API_MODEL}","messages":[{"role":"user","content":"What is the weather in Paris?"}],"tools":[{"type":"function","function":{"name":"get_weather","description":"The weather in a city","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]}'`,
     `  curl -s ${base}/v1/chat/completions ${auth} -H "Content-Type: application/json" -d '{"model":"${DEMO_CHAT_MODEL}","messages":[{"role":"user","content":"Describe Oslo"}],"response_format":{"type":"json_object"}}'`,
+    "",
+    "Voice, through the API entry (OpenAI's audio routes; Open WebUI's defaults tts-1 and alloy work as they are):",
+    `  curl -s ${base}/v1/audio/speech ${auth} -H "Content-Type: application/json" -d '{"model":"tts-1","input":"Hello from Coze","voice":"alloy"}' -o speech.mp3`,
+    `  curl -s ${base}/v1/audio/transcriptions ${auth} -F file=@speech.mp3 -F model=whisper-1`,
     "",
     "With the openai SDK (Node):",
     `  new OpenAI({ baseURL: "${base}/v1", apiKey: "${key}" })`,

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseBots } from "../lib/config/bots.ts";
@@ -208,8 +208,9 @@ describe("startup", () => {
 
   test("--demo prints curl lines that work when pasted, and SIGTERM stops it cleanly", async () => {
     expect(Bun.which("curl")).not.toBeNull();
+    const cwd = mkdtempSync(join(tmpdir(), "coze-demo-"));
     const demo = spawnCli(["--demo"], {
-      cwd: mkdtempSync(join(tmpdir(), "coze-demo-")),
+      cwd,
       env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", SERVER_PORT: "0", SERVER_HOST: "127.0.0.1" },
     });
     const proc = demo.proc;
@@ -217,8 +218,9 @@ describe("startup", () => {
     try {
       const out = await demo.until("With the openai SDK");
       const curls = out.split("\n").filter((l) => l.trim().startsWith("curl "));
-      expect(curls).toHaveLength(11);
-      const results = curls.map((line) => Bun.spawnSync(["bash", "-c", line.trim()]).stdout.toString());
+      expect(curls).toHaveLength(13);
+      // In order, in the demo's directory: the speech line writes speech.mp3, the transcription line reads it.
+      const results = curls.map((line) => Bun.spawnSync(["bash", "-c", line.trim()], { cwd }).stdout.toString());
       // The demo's workspace bots ("Travel Planner", "翻译助手") are models named after them.
       expect(JSON.parse(results[0]).data.map((m: any) => m.id)).toEqual(["coze-demo", "coze-demo-image", "coze-demo-api", "coze-demo-chatflow", "travel-planner", "翻译助手"]);
       expect(JSON.parse(results[1]).choices[0].message.content).toStartWith("You said: Hello, Coze!");
@@ -241,6 +243,8 @@ describe("startup", () => {
       expect(called.finish_reason).toBe("tool_calls");
       expect(called.message.tool_calls[0].function).toEqual({ name: "get_weather", arguments: '{"city":"Paris"}' });
       expect(JSON.parse(JSON.parse(results[10]).choices[0].message.content)).toEqual({ answer: "You asked: Describe Oslo" });
+      expect(readFileSync(join(cwd, "speech.mp3")).subarray(0, 3).toString()).toBe("ID3"); // the simulated Coze's mp3
+      expect(JSON.parse(results[12]).text).toStartWith("heard mp3 ");
       const png = await fetch(image);
       expect(png.headers.get("content-type")).toBe("image/png");
       proc.kill("SIGTERM");
