@@ -111,6 +111,9 @@ describe("speech", () => {
     expect(await spoken("ava")).toBe(ava);
     expect(await spoken("nova")).toBe(mei);
     expect(stack.apiSim.audio.voiceListCalls).toBe(1);
+    // A reload that keeps the entry still takes its new voices map.
+    await stack.app.reload([{ ...stack.apiEntries[0], voices: { alloy: ava } }]);
+    expect(await spoken("alloy")).toBe(ava);
   });
 
   test("a model served only through Discord is a 400; a name that is no model a 404", async () => {
