@@ -11,7 +11,7 @@ import { oggPackets, parseOggPages } from "../lib/audio/ogg-page.ts";
 import { parseWav } from "../lib/audio/wav.ts";
 import { CozeApiSimulator } from "../lib/simulator/coze-api.ts";
 import { json, KEY, stackPerTest } from "./harness.ts";
-import { m4aFile, mp3Frames, opusPacket, wavFile, webmRecording } from "./support/audio-files.ts";
+import { longOggOpus, m4aFile, mp3Frames, opusPacket, wavFile, webmRecording } from "./support/audio-files.ts";
 
 const withStack = stackPerTest();
 const encoder = new TextEncoder();
@@ -264,6 +264,18 @@ describe("transcription", () => {
     const huge = await fetch(`${stack.base}/v1/audio/transcriptions`, { method: "POST", headers: { authorization: `Bearer ${KEY}` }, body: form({ model: "whisper-1" }, { name: "huge.wav", type: "audio/wav", bytes: new Uint8Array(26 * 1024 * 1024) }) });
     expect(huge.status).toBe(413);
     expect((await json(huge)).error.code).toBe("request_too_large");
+  });
+
+  test("an Ogg Opus file longer than Coze's 30 minutes, though small, is cut by time at page boundaries", async () => {
+    const stack = await withStack(VOICE_STACK);
+    const ogg = longOggOpus(31 * 60 * 50); // 31 minutes of 20 ms packets, about 0.4 MB
+    const result = await stack.openai.audio.transcriptions.create({ model: "whisper-1", file: await toFile(ogg, "long.ogg"), response_format: "verbose_json" });
+    const pieces = stack.apiSim.audio.transcriptions;
+    expect(pieces.length).toBe(2);
+    expect(pieces.map((p) => p.format)).toEqual(["ogg", "ogg"]);
+    expect(oggPackets(parseOggPages(pieces[0].bytes)).length + oggPackets(parseOggPages(pieces[1].bytes)).length).toBe(2 * 2 + 31 * 60 * 50);
+    expect(result.text).toBe(pieces.map((p) => p.text).join(" "));
+    expect(result.duration).toBeCloseTo((31 * 60 * 50 * 960 - 312) / 48000, 3);
   });
 });
 

@@ -125,3 +125,34 @@ function u32(v: number) {
 function u32BE(v: number) {
   return new Uint8Array([(v >>> 24) & 0xff, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff]);
 }
+
+const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, i) => {
+  let r = i << 24;
+  for (let k = 0; k < 8; k++) r = r & 0x80000000 ? (r << 1) ^ 0x04c11db7 : r << 1;
+  return r >>> 0;
+});
+
+/** One Ogg page of whole packets (each under 255 bytes), its checksum computed. */
+function oggPage(flags: number, granule: number, sequence: number, packets: Uint8Array[]): Uint8Array {
+  const body = concat(packets);
+  const page = concat([ascii("OggS"), new Uint8Array([0, flags]), new Uint8Array(20), new Uint8Array([packets.length, ...packets.map((p) => p.length)]), body]);
+  const view = new DataView(page.buffer);
+  view.setBigInt64(6, BigInt(granule), true);
+  view.setUint32(14, 0x5eed, true);
+  view.setUint32(18, sequence, true);
+  let crc = 0;
+  for (const b of page) crc = ((crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ b) & 0xff]) >>> 0;
+  view.setUint32(22, crc, true);
+  return page;
+}
+
+/** An Ogg Opus file of `packets` 20 ms packets of a few bytes each: long in time, small in bytes. */
+export function longOggOpus(packets: number): Uint8Array {
+  const pages = [oggPage(2, 0, 0, [opusHead()]), oggPage(0, 0, 1, [concat([ascii("OpusTags"), new Uint8Array(8)])])];
+  for (let i = 0; i < packets; i += 250) {
+    const count = Math.min(250, packets - i);
+    const batch = Array.from({ length: count }, (_, k) => new Uint8Array([0xf8, (i + k) & 0xff, ((i + k) >> 8) & 0xff]));
+    pages.push(oggPage(i + count >= packets ? 4 : 0, (i + count) * 960, pages.length, batch));
+  }
+  return concat(pages);
+}
