@@ -87,14 +87,18 @@ describe("the simulated Coze API's audio routes speak what the official SDK expe
     expect((await sdk().audio.transcriptions.create({ file: file("bad.ogg", ogg) }).catch((e) => e)).msg).toContain("checksum");
   });
 
-  test("like Coze Studio, with the audio routes off every one is a 404", async () => {
-    sim.audio.routes = false;
+  test("Coze Studio (the studio dialect) has no audio routes: every one is a 404", async () => {
+    const studio = new CozeApiSimulator({ dialect: "studio" }).start();
     try {
-      const response = await fetch(`${sim.url}/v1/audio/voices`, { headers: { authorization: `Bearer ${token}` } });
-      expect(response.status).toBe(404);
-      expect(await sdk().audio.voices.list().catch((e) => e)).toBeInstanceOf(Error);
+      const studioToken = studio.addToken();
+      for (const [method, path] of [["GET", "/v1/audio/voices"], ["POST", "/v1/audio/speech"], ["POST", "/v1/audio/transcriptions"]]) {
+        const response = await fetch(`${studio.url}${path}`, { method, headers: { authorization: `Bearer ${studioToken}` } });
+        expect(response.status).toBe(404);
+      }
+      expect(await new CozeAPI({ token: studioToken, baseURL: studio.url }).audio.voices.list().catch((e) => e)).toBeInstanceOf(Error);
+      expect(studio.audio.missingRouteCalls).toBe(4);
     } finally {
-      sim.audio.routes = true;
+      await studio.stop();
     }
   });
 });

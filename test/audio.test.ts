@@ -167,9 +167,8 @@ describe("speech", () => {
 
   test("an entry whose Coze has no audio routes (Coze Studio) is skipped for audio and stays up for chat", async () => {
     const stack = await withStack({ api: [{ model: "voice" }, { model: "voice" }] });
-    const studio = new CozeApiSimulator().start();
+    const studio = new CozeApiSimulator({ dialect: "studio" }).start();
     try {
-      studio.audio.routes = false;
       const bot = studio.addBot();
       const studioEntry = { ...stack.apiEntries[0], coze_api_token: studio.addToken(), bot_id: bot.id, api_base: studio.url };
       await stack.app.reload([studioEntry, stack.apiEntries[1]]);
