@@ -33,4 +33,7 @@ test("AUDIO_MODEL must name a model with a Coze API entry", () => {
   expect(readSettings({}).audioModel).toBeUndefined();
   expect(failure(() => checkAudioModel("m", entries))).toBe("no error");
   expect(failure(() => checkAudioModel("other", entries))).toBe('AUDIO_MODEL is "other", which no Coze API entry of bot.json serves (models with one: m)');
+  // A workspace's models are known only once it is listed: the check waits for requests.
+  const { workspaces } = parseBots(JSON.stringify([{ coze_api_token: "pat_x", workspace_id: "7351000000000000001" }]), "bot.json");
+  expect(failure(() => checkAudioModel("travel-planner", [], workspaces))).toBe("no error");
 });

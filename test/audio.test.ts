@@ -165,6 +165,21 @@ describe("speech", () => {
     expect(entries[1].problem).toContain("Coze refused the token");
   });
 
+  test("a bot found in a workspace speaks as its model, and is Open WebUI's default when it is the only one", async () => {
+    const stack = await withStack({
+      workspaces: (api, index) => {
+        const token = api.addToken();
+        const id = api.workspaces.addWorkspace(api.tokens.get(token)!);
+        api.workspaces.addBot(id, "Voice Bot");
+        return [{ kind: "workspace", index, coze_api_token: token, workspace_id: id, api_base: api.url, model_prefix: "" }];
+      },
+    });
+    expect(await json(await fetch(`${stack.base}/v1/audio/models`))).toEqual({ models: [{ id: "voice-bot" }] });
+    const response = await stack.fetch("/v1/audio/speech", { method: "POST", body: JSON.stringify({ model: "tts-1", input: "Hi", voice: "alloy" }) });
+    expect(response.status).toBe(200);
+    expect(new Uint8Array(await response.arrayBuffer())).toEqual(stack.apiSim.audio.speeches.at(-1)!.audio);
+  });
+
   test("an entry whose Coze has no audio routes (Coze Studio) is skipped for audio and stays up for chat", async () => {
     const stack = await withStack({ api: [{ model: "voice" }, { model: "voice" }] });
     const studio = new CozeApiSimulator({ dialect: "studio" }).start();

@@ -17,13 +17,17 @@ export interface Config {
 export function loadConfig(env: Record<string, string | undefined> = loadEnvironment()): Config {
   const settings = readSettings(env);
   const bots = readBotFile(settings.botConfig);
-  checkAudioModel(settings.audioModel, bots.entries);
+  checkAudioModel(settings.audioModel, bots.entries, bots.workspaces);
   return { settings, ...bots };
 }
 
-/** AUDIO_MODEL must name a model that has a Coze API entry: only those can speak and listen. */
-export function checkAudioModel(audioModel: string | undefined, entries: BotEntry[]): void {
-  if (audioModel === undefined || entries.some((e) => e.kind === "api" && e.model === audioModel)) return;
+/**
+ * AUDIO_MODEL must name a model that has a Coze API entry: only those can
+ * speak and listen. With workspace entries the models they hold are known
+ * only once listed: then an AUDIO_MODEL that names none is a 404 per request.
+ */
+export function checkAudioModel(audioModel: string | undefined, entries: BotEntry[], workspaces: WorkspaceEntry[] = []): void {
+  if (audioModel === undefined || workspaces.length > 0 || entries.some((e) => e.kind === "api" && e.model === audioModel)) return;
   const known = [...new Set(entries.filter((e) => e.kind === "api").map((e) => e.model))];
   throw new ConfigError(`AUDIO_MODEL is "${audioModel}", which no Coze API entry of bot.json serves${known.length ? ` (models with one: ${known.join(", ")})` : " (bot.json has no Coze API entry)"}`);
 }
