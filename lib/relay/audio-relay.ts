@@ -36,7 +36,11 @@ export async function relayAudio<T>(ctx: AudioRelayContext, model: string, reque
   let passedOver: UpstreamFailure | undefined;
   for (;;) {
     const lease = ctx.pool.acquire(model, tried);
-    if (!("entry" in lease)) throw noEntryLeft(model, lease, lastFailure ?? passedOver, soonestBack);
+    if (!("entry" in lease)) {
+      // Only a quota text on Discord makes an entry suspect, and Discord carries no audio: nothing to wait for.
+      const picked = lease.reason === "suspect" ? { reason: "disconnected" as const, problems: [] } : lease;
+      throw noEntryLeft(model, picked, lastFailure ?? passedOver, soonestBack);
+    }
     const { entry } = lease;
     tried.add(entry);
     const audio = entry.link.audio;
