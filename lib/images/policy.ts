@@ -1,4 +1,7 @@
-import { ImageStore } from "../store/images.ts";
+import { log } from "../log.ts";
+import { errorText } from "../error-text.ts";
+import { acceptsImage } from "../store/image-types.ts";
+import type { ImageStore } from "../store/store.ts";
 import { download, DownloadRefused, type Downloaded, type DownloadRules } from "./download.ts";
 import { ImageMemory } from "./memory.ts";
 
@@ -46,7 +49,9 @@ export function downloadReplyImage(url: string, policy: ImagePolicy, signal: Abo
 
 /**
  * Stores every image of a reply and returns, for each URL it could keep, the
- * service's own URL for it; a link the rules refuse is left as it is.
+ * service's own URL for it; a link the rules refuse, or one the store cannot
+ * keep (a full disk, a database gone), is left as it is: Coze's own link
+ * still shows the image for a while, and the answer is delivered.
  */
 export async function keepImages(urls: string[], policy: ImagePolicy, store: ImageStore, base: string, signal: AbortSignal): Promise<Map<string, string>> {
   const kept = new Map<string, string>();
@@ -54,9 +59,15 @@ export async function keepImages(urls: string[], policy: ImagePolicy, store: Ima
     urls.map(async (url) => {
       try {
         const image = await downloadReplyImage(url, policy, signal);
-        if (!ImageStore.accepts(image.contentType)) return;
-        const { id, ext } = await store.put(image.data, image.contentType);
-        kept.set(url, `${base}/images/${id}.${ext}`);
+        if (!acceptsImage(image.contentType)) return;
+        let stored;
+        try {
+          stored = await store.put(image.data, image.contentType);
+        } catch (error) {
+          log.debug("an image of a reply was not stored; its own link stays", { error: errorText(error) });
+          return;
+        }
+        kept.set(url, `${base}/images/${stored.id}.${stored.ext}`);
       } catch (error) {
         if (!(error instanceof DownloadRefused)) throw error;
       }

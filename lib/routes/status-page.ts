@@ -8,7 +8,7 @@ import type { AppContext } from "./context.ts";
  * Authorization header) entry details, problems in words, conversations and
  * recent errors by kind. Never a prompt, token or key.
  */
-export function statusPage(ctx: AppContext, authorized: boolean, loginFailed: boolean): string {
+export function statusPage(ctx: AppContext, authorized: boolean, loginFailed: boolean, conversations?: number): string {
   const models = ctx.pool.status();
   const ready = models.every((m) => m.ready);
   const uptime = Math.floor(Date.now() / 1000) - ctx.startedAt;
@@ -34,7 +34,8 @@ h1{font-size:1.4rem}table{border-collapse:collapse;width:100%;margin:1rem 0}td,t
 .badge{padding:.1rem .5rem;border-radius:.3rem;background:${ready ? "#d8f3dc" : "#ffd6d6"}}small{color:#666}form{margin:1rem 0}
 </style></head><body>
 <h1>coze-chat-proxy <small>${escape(ctx.version)}</small> <span class="badge" id="readiness">${ready ? "ready" : "not ready"}</span></h1>
-<p>Up for ${formatDuration(uptime)}. OpenAI base URL: <code>/v1</code>.${authorized ? ` Conversations remembered: <b id="conversations">${ctx.store.conversations}</b>.` : ""}</p>
+<p>Up for ${formatDuration(uptime)}. OpenAI base URL: <code>/v1</code>.${authorized ? ` Conversations remembered: <b id="conversations">${conversations ?? "unknown"}</b>.` : ""}</p>
+${storeLine(ctx, authorized)}
 <table id="entries"><thead><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table>
 ${authorized ? `<h2>Recent errors</h2>${errors.length === 0 ? "<p>None since the service started.</p>" : `<table id="errors">${errors.map(([kind, n]) => `<tr><td>${escape(kind)}</td><td>${n}</td></tr>`).join("")}</table>`}
 <form method="post" action="/logout"><button>Log out</button></form>` : `<form method="post" action="/login"><label>API key for the details <input type="password" name="key" autocomplete="current-password"></label> <button>Show details</button>${loginFailed ? ' <span role="alert">That key is not one of AUTH_TOKEN.</span>' : ""}</form>`}
@@ -48,6 +49,17 @@ ${authorized ? `<h2>Recent errors</h2>${errors.length === 0 ? "<p>None since the
 </ol>
 </body></html>
 `;
+}
+
+/**
+ * The store, when it fails: answers still go out, but conversations may start
+ * anew and writes wait. The operator (with a key) sees what failed.
+ */
+function storeLine(ctx: AppContext, authorized: boolean): string {
+  const health = ctx.store.health();
+  if (health.state === "ok") return "";
+  const detail = authorized ? ` ${escape(health.problem ?? "")} (${health.queued} writes waiting${health.dropped ? `, ${health.dropped} dropped` : ""}).` : "";
+  return `<p id="store" role="alert"><b>Store degraded</b> since ${new Date(health.since!).toISOString().slice(11, 19)} UTC: answers are delivered, conversations may start anew, and writes are retried in the background.${detail}</p>`;
 }
 
 /** Errors since start, by kind: Coze's error texts, Discord calls refused, rate limits given up on. No request's content. */

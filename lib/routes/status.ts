@@ -19,25 +19,37 @@ function modelStatus(ctx: AppContext, info: RequestInfo, models = ctx.pool.statu
 }
 
 /**
+ * The store's state for a caller with a key: "degraded" while it fails (the
+ * service still answers; writes wait in the background), with what failed.
+ */
+function storeStatus(ctx: AppContext) {
+  const { state, problem, since, queued, dropped } = ctx.store.health();
+  return { kind: ctx.store.kind, state, ...(problem ? { problem, since: new Date(since!).toISOString() } : {}), queued_writes: queued, dropped_writes: dropped };
+}
+
+/**
  * `GET /readyz`: its HTTP status is about connections (200 when every model
  * has a connected entry, else 503 naming the models that have none), so that
  * a load balancer never drains a replica because Coze's quota rests a bot;
  * the body says per model whether it can serve now (`ready`).
+ * A degraded store is shown (with a key) but does not make the service
+ * unready either: it still answers every request.
  */
 export const readyz: RouteHandler = (_req, ctx, info) => {
   const status = ctx.pool.status();
   const unconnected = status.filter((m) => !m.connected).map((m) => m.model);
   return Response.json(
-    { status: unconnected.length === 0 ? "ready" : "not ready", ...(unconnected.length > 0 ? { unconnected } : {}), models: modelStatus(ctx, info, status) },
+    { status: unconnected.length === 0 ? "ready" : "not ready", ...(unconnected.length > 0 ? { unconnected } : {}), models: modelStatus(ctx, info, status), ...(info.authorized ? { store: storeStatus(ctx) } : {}) },
     { status: unconnected.length === 0 ? 200 : 503 },
   );
 };
 
 /** `GET /`: the status page for a browser; for any other client a short JSON status, as before. */
-export const root: RouteHandler = (req, ctx, info) => {
+export const root: RouteHandler = async (req, ctx, info) => {
+  const conversations = info.authorized ? await ctx.store.conversations() : undefined;
   if ((req.headers.get("accept") ?? "").includes("text/html")) {
     const failed = new URL(req.url).searchParams.has("login-failed");
-    return new Response(statusPage(ctx, info.authorized, failed), {
+    return new Response(statusPage(ctx, info.authorized, failed, conversations), {
       headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'" },
     });
   }
@@ -47,7 +59,7 @@ export const root: RouteHandler = (req, ctx, info) => {
     uptime_seconds: Math.floor(Date.now() / 1000) - ctx.startedAt,
     api: "/v1",
     models: modelStatus(ctx, info),
-    ...(info.authorized ? { conversations: ctx.store.conversations } : {}),
+    ...(info.authorized ? { conversations, store: storeStatus(ctx) } : {}),
   });
 };
 

@@ -8,12 +8,12 @@ const NOT_FOUND = () => new Response("Not Found", { status: 404, headers: { "con
  * load these in `<img>` tags, and the random 128-bit id is the secret. The
  * bytes never change, so clients and proxies may keep them forever.
  */
-export const storedImage: RouteHandler = (req, ctx) => {
+export const storedImage: RouteHandler = async (req, ctx) => {
   const path = new URL(req.url).pathname;
   const match = IMAGE_PATH.exec(path);
-  const file = match && ctx.store.images.file(match[1], match[2]);
-  if (!file) return NOT_FOUND();
-  return new Response(Bun.file(file.path), {
-    headers: { "content-type": file.type, "cache-control": "public, max-age=31536000, immutable", "x-content-type-options": "nosniff" },
+  const image = match && (await ctx.store.images.get(match[1], match[2]));
+  if (!image) return NOT_FOUND();
+  return new Response(image.body, {
+    headers: { "content-type": image.type, "cache-control": "public, max-age=31536000, immutable", "x-content-type-options": "nosniff" },
   });
 };
