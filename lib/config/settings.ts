@@ -35,6 +35,8 @@ export interface Settings {
   failureCooldownMs: number;
   /** Where the SQLite store (conversations, rests) lives. */
   dataDir: string;
+  /** postgres://… : the state lives in this PostgreSQL database instead (several instances share it). */
+  databaseUrl: string | undefined;
   /** How many times a long answer that Coze cut at 2000 characters is continued; 0 off. */
   autoContinue: number;
   /** A conversation's thread idle this long is archived. */
@@ -102,6 +104,7 @@ export function readSettings(env: Env): Settings {
     failureCooldownMs: seconds(env, "FAILURE_COOLDOWN", 5),
     shutdownGraceMs: seconds(env, "SHUTDOWN_GRACE", 30),
     dataDir: env.DATA_DIR?.trim() || "./data",
+    databaseUrl: databaseUrl(env),
     autoContinue: integer(env, "AUTO_CONTINUE", 3, 0, 20),
     promptMaxPosts: integer(env, "PROMPT_MAX_POSTS", 8, 1, 100),
     threadIdleMs: seconds(env, "THREAD_IDLE", 600),
@@ -134,6 +137,22 @@ const IDLE_MARGIN_SECONDS = 5;
 /** The server's idle timeout for a BODY_TIMEOUT: always past it, so that a slow body gets its 408. */
 export function idleTimeoutFor(bodyTimeoutMs: number): number {
   return Math.min(MAX_IDLE_SECONDS, Math.ceil(bodyTimeoutMs / 1000) + IDLE_MARGIN_SECONDS);
+}
+
+/** DATABASE_URL: a postgres:// URL; the error never repeats it (it carries a password). */
+function databaseUrl(env: Env): string | undefined {
+  const raw = present(env, "DATABASE_URL");
+  if (raw === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    // reported below
+  }
+  if (!url || !["postgres:", "postgresql:"].includes(url.protocol) || !url.hostname) {
+    throw new ConfigError("DATABASE_URL must be a PostgreSQL URL (postgres://user:password@host:5432/database)");
+  }
+  return raw;
 }
 
 function randomKey(): string {

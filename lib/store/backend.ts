@@ -27,6 +27,10 @@ export interface StoreLimits {
  */
 export interface Backend {
   readonly kind: "sqlite" | "postgres";
+  /** Resolves once the backend can be used (its schema ready); absent when it can at once. */
+  readonly ready?: Promise<void>;
+  /** Removes secrets (a database password) from an error's text before it is logged or shown. */
+  readonly redact?: (text: string) => string;
   /** Applies the writes in order, all or none. */
   write(batch: Write[]): Promise<void>;
   conversation(key: string, since: number): Promise<ConversationPlace | undefined>;
@@ -72,4 +76,9 @@ export function slotOf(write: Write): string {
 /** Roughly the memory a queued write holds, for the queue's bound. */
 export function sizeOf(write: Write): number {
   return write.kind === "response" ? 200 + write.transcript.length * 2 : 200;
+}
+
+/** The cross-instance lock could not be taken (the database is away): the caller goes on with the in-process lock alone. */
+export class LockUnavailable extends Error {
+  override name = "LockUnavailable";
 }

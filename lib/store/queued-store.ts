@@ -1,6 +1,6 @@
 import { log } from "../log.ts";
 import { errorText } from "../error-text.ts";
-import type { Backend, StoreLimits, Write } from "./backend.ts";
+import { LockUnavailable, type Backend, type StoreLimits, type Write } from "./backend.ts";
 import { HealthTracker } from "./health.ts";
 import { EXTENSIONS, TYPES, newImageId } from "./image-types.ts";
 import { LocalLocks } from "./lock.ts";
@@ -39,10 +39,9 @@ export class QueuedStore implements Store {
   constructor(
     private readonly backend: Backend,
     private readonly limits: StoreLimits,
-    redact: (text: string) => string = (text) => text,
   ) {
     this.kind = backend.kind;
-    this.healthTracker = new HealthTracker(backend.kind, redact);
+    this.healthTracker = new HealthTracker(backend.kind, backend.redact ?? ((text) => text));
     this.images = {
       put: (data, contentType) => this.putImage(data, contentType),
       get: (id, ext) => this.image(id, ext),
@@ -263,8 +262,22 @@ export class QueuedStore implements Store {
     return this.healthTracker.report(this.queue.size);
   }
 
+  ready(): Promise<void> {
+    return this.backend.ready ?? Promise.resolve();
+  }
+
+  /** With the database away, the lock within this process still holds; the store shows degraded. */
   withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    return this.locks.run(name, () => this.backend.withLock(name, fn));
+    return this.locks.run(name, async () => {
+      try {
+        return await this.backend.withLock(name, fn);
+      } catch (error) {
+        if (!(error instanceof LockUnavailable)) throw error;
+        this.healthTracker.failed("read", error);
+        this.retryLater();
+        return fn();
+      }
+    });
   }
 
   async sweep(): Promise<void> {

@@ -52,6 +52,8 @@ export interface Store {
   /** How many conversations are remembered (undefined when the store cannot say). */
   conversations(): Promise<number | undefined>;
   health(): StoreHealth;
+  /** Resolves once the store can be used (at once for SQLite; when its database first answers for PostgreSQL). */
+  ready(): Promise<void>;
   /**
    * Runs `fn` while holding the lock `name`, across every instance sharing
    * this store: one request at a time in a channel without threads, one chat

@@ -1,0 +1,214 @@
+/**
+ * The store's meaning, the same for both implementations: every case runs
+ * against SQLite in a temporary DATA_DIR and against a real PostgreSQL
+ * (skipped with a one-line reason where no server is installed; required
+ * under CI=true). Cases that need two instances on one database run for
+ * PostgreSQL only (one process owns a DATA_DIR).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openStore, type StoreSettings } from "../lib/store/open.ts";
+import type { Store } from "../lib/store/store.ts";
+import { postgresForTests, startPostgres, type PgServer } from "./support/postgres.ts";
+
+const pg = postgresForTests();
+let server: PgServer | undefined;
+let databases = 0;
+beforeAll(async () => {
+  if (!pg.skip) server = await startPostgres(pg.bin);
+});
+afterAll(async () => {
+  await server?.remove();
+});
+
+const BASE = { conversationTtlMs: 86_400_000, imageTtlMs: 86_400_000, imageStoreMax: 1 << 30 };
+type Open = (settings?: Partial<StoreSettings>) => Promise<{ store: Store; another: () => Promise<Store> }>;
+
+const sqlite: Open = async (settings = {}) => {
+  const dataDir = mkdtempSync(join(tmpdir(), "coze-contract-"));
+  const store = openStore({ ...BASE, ...settings, dataDir });
+  return { store, another: () => Promise.reject(new Error("one process owns a DATA_DIR")) };
+};
+const postgres: Open = async (settings = {}) => {
+  const databaseUrl = await server!.database(`contract_${++databases}`);
+  const open = async () => {
+    const store = openStore({ ...BASE, ...settings, dataDir: "/nonexistent", databaseUrl });
+    await store.ready();
+    return store;
+  };
+  return { store: await open(), another: open };
+};
+
+const place = (n: number) => ({ entryKey: "model/0", channelId: `thread-${n}` });
+const png = (n: number) => new Uint8Array(1000).fill(n);
+
+for (const [name, open, skip] of [["SQLite", sqlite, false], ["PostgreSQL", postgres, pg.skip]] as const) {
+  describe.skipIf(skip)(`the ${name} store`, () => {
+    test("conversations: found and kept, taken once, seen before they are written, and after", async () => {
+      const { store } = await open();
+      store.remember("a", place(1));
+      expect(await store.find("a")).toEqual(place(1)); // queued, not written yet
+      await store.flush();
+      expect(await store.find("a")).toEqual(place(1));
+      expect(await store.take("a")).toEqual(place(1));
+      expect(await store.take("a")).toBeUndefined();
+      await store.flush();
+      expect(await store.find("a")).toBeUndefined();
+      store.remember("b", place(2));
+      store.remember("b", place(3)); // the later write wins
+      await store.flush();
+      expect(await store.find("b")).toEqual(place(3));
+      expect(await store.conversations()).toBe(1);
+      await store.close();
+    });
+
+    test("conversations past CONVERSATION_TTL are not found, and the sweep forgets the oldest beyond the bound", async () => {
+      const { store } = await open({ conversationTtlMs: 150, maxConversations: 3 });
+      store.remember("old", place(1));
+      await store.flush();
+      await Bun.sleep(200);
+      expect(await store.find("old")).toBeUndefined();
+      for (let i = 0; i < 5; i++) {
+        store.remember(`k${i}`, place(i));
+        await store.flush();
+        await Bun.sleep(2);
+      }
+      await store.sweep();
+      expect(await store.conversations()).toBe(3);
+      expect(await store.find("k0")).toBeUndefined();
+      expect(await store.find("k4")).toEqual(place(4));
+      await store.close();
+    });
+
+    test("threads: idle ones listed oldest first, archived ones not, posting again unarchives", async () => {
+      const { store } = await open();
+      store.touchThread(place(1));
+      await Bun.sleep(3);
+      store.touchThread({ entryKey: "model/1", channelId: "thread-2" });
+      await Bun.sleep(3);
+      const cut = Date.now();
+      await Bun.sleep(3);
+      store.touchThread(place(3));
+      expect((await store.idleThreads(cut)).map((p) => p.channelId)).toEqual(["thread-1", "thread-2"]);
+      expect(await store.oldestThreads("model/0", 10)).toEqual(["thread-1", "thread-3"]);
+      store.markArchived("thread-1");
+      expect((await store.idleThreads(cut)).map((p) => p.channelId)).toEqual(["thread-2"]);
+      store.touchThread(place(1));
+      expect(await store.oldestThreads("model/0", 10)).toEqual(["thread-3", "thread-1"]);
+      await store.close();
+    });
+
+    test("Responses transcripts are scoped to their key", async () => {
+      const { store } = await open();
+      const transcript = [{ role: "user", text: "hi", images: [] }];
+      store.rememberResponse("resp_1", "scope-a", transcript);
+      expect(await store.response("resp_1", "scope-a")).toEqual(transcript);
+      await store.flush();
+      expect(await store.response("resp_1", "scope-a")).toEqual(transcript);
+      expect(await store.response("resp_1", "scope-b")).toBeUndefined();
+      await store.close();
+    });
+
+    test("rests and suspects: running ones returned, ended ones not", async () => {
+      const { store } = await open();
+      store.rest("model/0", Date.now() + 60_000);
+      store.rest("model/1", Date.now() - 1);
+      store.suspect("model/2", Date.now() + 60_000);
+      await store.flush();
+      const states = await store.entryStates();
+      expect([...states.rests.keys()]).toEqual(["model/0"]);
+      expect([...states.suspects.keys()]).toEqual(["model/2"]);
+      await store.close();
+    });
+
+    test("sessions: found until they expire or end", async () => {
+      const { store } = await open();
+      store.startSession("s1", { keyDigest: "d1", expiresAt: Date.now() + 60_000 });
+      store.startSession("s2", { keyDigest: "d2", expiresAt: Date.now() + 100 });
+      await store.flush();
+      expect(await store.session("s1")).toEqual({ keyDigest: "d1", expiresAt: expect.any(Number) });
+      store.endSession("s1");
+      expect(await store.session("s1")).toBeUndefined();
+      await store.flush();
+      expect(await store.session("s1")).toBeUndefined();
+      await Bun.sleep(150);
+      expect(await store.session("s2")).toBeUndefined();
+      await store.close();
+    });
+
+    test("images: served by id and extension, the oldest dropped beyond IMAGE_STORE_MAX", async () => {
+      const { store } = await open({ imageStoreMax: 2500 });
+      const first = await store.images.put(png(1), "image/png");
+      await Bun.sleep(3);
+      const second = await store.images.put(png(2), "image/jpeg");
+      expect(second.ext).toBe("jpg");
+      const got = await store.images.get(second.id, "jpg");
+      expect(got!.type).toBe("image/jpeg");
+      expect(new Uint8Array(await new Response(got!.body).arrayBuffer())).toEqual(png(2));
+      expect(await store.images.get(second.id, "png")).toBeUndefined();
+      await Bun.sleep(3);
+      await store.images.put(png(3), "image/png");
+      expect(await store.images.get(first.id, "png")).toBeUndefined();
+      expect(await store.images.get(second.id, "jpg")).toBeDefined();
+      await store.close();
+    });
+
+    test("withLock: one holder at a time, in order of arrival", async () => {
+      const { store } = await open();
+      const order: string[] = [];
+      await Promise.all(
+        [0, 1, 2].map((i) =>
+          store.withLock("channel-1", async () => {
+            order.push(`in ${i}`);
+            await Bun.sleep(20);
+            order.push(`out ${i}`);
+          }),
+        ),
+      );
+      expect(order).toEqual(["in 0", "out 0", "in 1", "out 1", "in 2", "out 2"]);
+      await store.close();
+    });
+
+    if (name === "PostgreSQL") {
+      test("two instances on one database: what one writes the other reads, and a lock held by one makes the other wait", async () => {
+        const { store, another } = await open();
+        const other = await another();
+        store.remember("shared", place(7));
+        store.rest("model/0", Date.now() + 60_000);
+        await store.flush();
+        expect(await other.find("shared")).toEqual(place(7));
+        expect((await other.entryStates()).rests.has("model/0")).toBe(true);
+        const image = await store.images.put(png(9), "image/png");
+        expect(new Uint8Array(await new Response((await other.images.get(image.id, "png"))!.body).arrayBuffer())).toEqual(png(9));
+        const order: string[] = [];
+        const { promise: held, resolve: holding } = Promise.withResolvers<void>();
+        const first = store.withLock("coze-conversation-1", async () => {
+          order.push("first in");
+          holding();
+          await Bun.sleep(150);
+          order.push("first out");
+        });
+        await held;
+        await other.withLock("coze-conversation-1", async () => void order.push("second in"));
+        await first;
+        expect(order).toEqual(["first in", "first out", "second in"]);
+        await Promise.all([store.close(), other.close()]);
+      });
+
+      test("two instances sweeping at once: each row is swept once, neither fails", async () => {
+        const { store, another } = await open({ conversationTtlMs: 100 });
+        const other = await another();
+        for (let i = 0; i < 50; i++) store.remember(`k${i}`, place(i));
+        await store.flush();
+        await Bun.sleep(150);
+        await Promise.all([store.sweep(), other.sweep(), store.sweep()]);
+        expect(await store.conversations()).toBe(0);
+        expect(store.health().state).toBe("ok");
+        expect(other.health().state).toBe("ok");
+        await Promise.all([store.close(), other.close()]);
+      });
+    }
+  });
+}
