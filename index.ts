@@ -14,11 +14,13 @@ import { errorText } from "./lib/error-text.ts";
 
 const HELP = `coze-chat-proxy ${VERSION}: an OpenAI-compatible API for Coze bots, through Discord.
 
-Usage: coze-chat-proxy [check [--json] | --demo | --healthcheck | --version | --help]
+Usage: coze-chat-proxy [check [--json] | migrate | --demo | --healthcheck | --version | --help]
 
   (no option)    serve the API; reads the environment, .env and BOT_CONFIG (bot.json)
   check          test every bot.json entry (login, channel, permissions, bot-01, a probe) and say what to fix;
                  exit 0 only when every entry works; --json for scripts
+  migrate        copy DATA_DIR's store (conversations, rests, images, transcripts, sessions) into the
+                 PostgreSQL database of DATABASE_URL, once, before instances share it
   --demo         serve the API against a built-in simulated Discord and Coze: no account needed
   --healthcheck  exit 0 when the service on SERVER_PORT answers /healthz (for Docker's HEALTHCHECK)
   --version      print the version
@@ -31,11 +33,13 @@ async function main(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) return print(HELP);
   if (args.includes("--version") || args.includes("-v")) return print(VERSION);
   const checking = args[0] === "check";
-  const unknown = args.find((a, i) => !(checking ? (i === 0 || a === "--json") : ["--demo", "--healthcheck"].includes(a)));
+  const migrating = args[0] === "migrate";
+  const unknown = args.find((a, i) => !(checking ? i === 0 || a === "--json" : migrating ? i === 0 : ["--demo", "--healthcheck"].includes(a)));
   if (unknown) throw new ConfigError(`unknown option ${unknown}; see --help`);
   const env = loadEnvironment();
   if (args.includes("--healthcheck")) return healthcheck(readSettings(env).port);
   if (checking) return check(env, args.includes("--json"));
+  if (migrating) return migrate(env);
 
   // Loaded only to serve: --version, --help and --healthcheck (every 30 s in Docker) need no discord.js,
   // and only --demo needs the simulator.
@@ -103,6 +107,15 @@ async function check(env: Record<string, string | undefined>, asJson: boolean): 
   const rows = await runCheck(settings, entries, workspaces);
   process.stdout.write((asJson ? JSON.stringify(rows, null, 2) : formatRows(rows)) + "\n");
   return rows.every((r) => r.ok) ? 0 : 1;
+}
+
+/** `migrate`: DATA_DIR's SQLite store into DATABASE_URL's database. */
+async function migrate(env: Record<string, string | undefined>): Promise<number> {
+  const settings = readSettings(env);
+  if (!settings.databaseUrl) throw new ConfigError("migrate copies DATA_DIR into PostgreSQL: set DATABASE_URL (postgres://…)");
+  const { migrateDataDir } = await import("./lib/store/migrate.ts");
+  const copied = await migrateDataDir(settings.dataDir, settings.databaseUrl);
+  return print(`copied from ${settings.dataDir}: ${Object.entries(copied).map(([table, n]) => `${table} ${n}`).join(", ")}`);
 }
 
 function print(text: string): number {
