@@ -5,14 +5,8 @@ import { HealthTracker } from "./health.ts";
 import { EXTENSIONS, TYPES, newImageId } from "./image-types.ts";
 import { LocalLocks } from "./lock.ts";
 import type { ConversationPlace, EntryStates, ImageStore, Session, Store, StoreHealth } from "./store.ts";
-import { WriteQueue } from "./write-queue.ts";
+import { WriteBehind } from "./write-behind.ts";
 
-/** Writes waiting for a failing store, at most (the oldest dropped beyond): by count, and by the memory they hold. */
-export const MAX_QUEUED_WRITES = 20_000;
-export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
-/** Retries of a failing store start at the first and double up to the second: back within 2 s of the store having room. */
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 2000;
 /** A read that takes longer is treated as failed: a slow database behaves as a failing one, the request goes on. */
 const READ_TIMEOUT_MS = 1500;
 
@@ -26,15 +20,9 @@ const READ_TIMEOUT_MS = 1500;
 export class QueuedStore implements Store {
   readonly kind: Backend["kind"];
   readonly images: ImageStore;
-  private readonly queue = new WriteQueue(MAX_QUEUED_WRITES, MAX_QUEUED_BYTES);
   private readonly healthTracker: HealthTracker;
+  private readonly writes: WriteBehind;
   private readonly locks = new LocalLocks();
-  /** A write pass is under way (one at a time). */
-  private writing: Promise<void> | undefined;
-  private flushSoon: ReturnType<typeof setImmediate> | undefined;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private retryMs = RETRY_MIN_MS;
-  private closed = false;
 
   constructor(
     private readonly backend: Backend,
@@ -42,6 +30,7 @@ export class QueuedStore implements Store {
   ) {
     this.kind = backend.kind;
     this.healthTracker = new HealthTracker(backend.kind, backend.redact ?? ((text) => text));
+    this.writes = new WriteBehind(backend, this.healthTracker, () => this.probe());
     this.images = {
       put: (data, contentType) => this.putImage(data, contentType),
       get: (id, ext) => this.image(id, ext),
@@ -51,15 +40,15 @@ export class QueuedStore implements Store {
   // ---- writes: queued, never throw ----
 
   private enqueue(write: Write): void {
-    if (this.closed) return;
-    this.queue.add(write);
-    this.healthTracker.droppedWrites(this.queue.takeDropped(), MAX_QUEUED_WRITES);
-    // While a retry is pending the store is failing: the retry takes the new write along.
-    if (this.flushSoon || this.retryTimer) return;
-    this.flushSoon = setImmediate(() => {
-      this.flushSoon = undefined;
-      void this.writePass();
-    });
+    this.writes.add(write);
+  }
+
+  private get queue() {
+    return this.writes.queue;
+  }
+
+  private retryLater(): void {
+    this.writes.retryLater();
   }
 
   remember(key: string, place: ConversationPlace): void {
@@ -99,47 +88,6 @@ export class QueuedStore implements Store {
 
   endSession(id: string): void {
     this.enqueue({ kind: "end-session", id });
-  }
-
-  /** Writes the queue once; on failure keeps it and tries again later, each time waiting twice as long (up to 2 s). */
-  private writePass(): Promise<void> {
-    if (this.writing) return this.writing;
-    const pass = (async () => {
-      const batch = this.queue.batch();
-      try {
-        if (batch.length > 0) await this.backend.write(batch);
-        this.queue.done(batch);
-        this.retryMs = RETRY_MIN_MS;
-        this.healthTracker.worked("write");
-        if (this.healthTracker.failingReads) await this.probe();
-      } catch (error) {
-        this.healthTracker.failed("write", error);
-        this.retryLater();
-      }
-    })();
-    this.writing = pass.finally(() => {
-      this.writing = undefined;
-      // Writes queued while this pass ran go in the next one.
-      if (this.queue.size > 0 && !this.retryTimer && !this.flushSoon && !this.closed) {
-        this.flushSoon = setImmediate(() => {
-          this.flushSoon = undefined;
-          void this.writePass();
-        });
-      }
-    });
-    return this.writing;
-  }
-
-  private retryLater(): void {
-    if (this.retryTimer || this.closed) return;
-    const delay = this.retryMs;
-    this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.writePass();
-    }, delay);
-    // A failing store must not keep a stopping process alive: close() writes what it can.
-    this.retryTimer.unref?.();
   }
 
   /** A failing read ends its incident when the database answers again. */
@@ -289,27 +237,13 @@ export class QueuedStore implements Store {
     }
   }
 
-  async flush(): Promise<void> {
-    if (this.flushSoon) {
-      clearImmediate(this.flushSoon);
-      this.flushSoon = undefined;
-    }
-    if (this.retryTimer) return; // failing: the retry writes it; nobody waits for a failing store
-    await this.writePass();
-    // A pass that was already under way did not take the latest writes.
-    if (this.queue.size > 0 && !this.retryTimer) await this.writePass();
+  flush(): Promise<void> {
+    return this.writes.flush();
   }
 
   async close(): Promise<void> {
-    if (this.retryTimer) {
-      clearTimeout(this.retryTimer);
-      this.retryTimer = undefined;
-    }
-    await this.flush();
-    this.closed = true;
-    if (this.flushSoon) clearImmediate(this.flushSoon);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.queue.size > 0) log.warn("the store is closing with writes it could not write", { store: this.kind, writes: this.queue.size });
+    const left = await this.writes.close();
+    if (left > 0) log.warn("the store is closing with writes it could not write", { store: this.kind, writes: left });
     await this.backend.close();
   }
 }
