@@ -9,7 +9,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { SQL } from "bun";
+import { setLogSink } from "../lib/log.ts";
 import { openStore, type StoreSettings } from "../lib/store/open.ts";
+import { PG_SCHEMA_VERSION } from "../lib/store/pg-schema.ts";
 import type { Store } from "../lib/store/store.ts";
 import { postgresForTests, startPostgres, type PgServer } from "./support/postgres.ts";
 
@@ -195,6 +198,23 @@ for (const [name, open, skip] of [["SQLite", sqlite, false], ["PostgreSQL", post
         await first;
         expect(order).toEqual(["first in", "first out", "second in"]);
         await Promise.all([store.close(), other.close()]);
+      });
+
+      test("two instances starting at once on a new database: the schema is created once, both use it", async () => {
+        const databaseUrl = await server!.database(`contract_${++databases}`);
+        const logs: string[] = [];
+        const previous = setLogSink((line) => logs.push(line));
+        const stores = [0, 1, 2].map(() => openStore({ ...BASE, dataDir: "/nonexistent", databaseUrl }));
+        await Promise.all(stores.map((s) => s.ready())).finally(() => setLogSink(previous));
+        // None raced another into an error (and a retry): they queued on the migration lock.
+        expect(logs.filter((l) => l.includes("cannot be used yet"))).toEqual([]);
+        const sql = new SQL(databaseUrl, { max: 1 });
+        expect(await sql`SELECT version FROM coze_schema`).toEqual([{ version: PG_SCHEMA_VERSION }]);
+        await sql.close();
+        stores[0].remember("k", place(1));
+        await stores[0].flush();
+        expect(await stores[2].find("k")).toEqual(place(1));
+        await Promise.all(stores.map((s) => s.close()));
       });
 
       test("two instances sweeping at once: each row is swept once, neither fails", async () => {

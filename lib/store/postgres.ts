@@ -6,8 +6,14 @@ import { lockName, migratePostgres } from "./pg-schema.ts";
 import { passwordRedactor, safeDatabaseUrl } from "./redact.ts";
 import type { ConversationPlace, EntryStates, Session } from "./store.ts";
 
-/** Connections to the database at most, per instance (locks held during a chat each keep one). */
-const POOL_SIZE = 20;
+/** Connections to the database at most, per instance, for reads and writes. */
+const POOL_SIZE = 10;
+/**
+ * Connections for locks, apart: a lock held during a chat keeps its
+ * connection for the chat's length, and must never leave reads and writes
+ * waiting for one. Beyond this many locks at once, the next waits.
+ */
+const LOCK_POOL_SIZE = 30;
 /** Until the schema is ready, tries again this often (a database down at start is a degraded start, not an exit). */
 const OPEN_RETRY_MS = 1000;
 
@@ -26,6 +32,7 @@ export class PostgresBackend implements Backend {
   readonly kind = "postgres";
   readonly redact: (text: string) => string;
   private readonly sql: SQL;
+  private lockSql: SQL | undefined;
   private migrated = false;
   private opening: Promise<void> | undefined;
   private closed = false;
@@ -164,7 +171,9 @@ export class PostgresBackend implements Backend {
   async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
     let reserved;
     try {
-      reserved = await this.db.reserve();
+      if (!this.migrated) throw new Error("the database is not ready");
+      this.lockSql ??= new SQL(this.url, { max: LOCK_POOL_SIZE, idleTimeout: 60, connectionTimeout: 5 });
+      reserved = await this.lockSql.reserve();
       await reserved`SELECT pg_advisory_lock(hashtextextended(${lockName(`lock:${name}`)}, 0))`;
     } catch (error) {
       reserved?.release();
@@ -182,7 +191,7 @@ export class PostgresBackend implements Backend {
 
   async close() {
     this.closed = true;
-    await this.sql.close({ timeout: 1 });
+    await Promise.all([this.sql.close({ timeout: 1 }), this.lockSql?.close({ timeout: 1 })]);
   }
 }
 

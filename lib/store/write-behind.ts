@@ -8,6 +8,8 @@ export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 /** Retries of a failing store start at the first and double up to the second: back within 2 s of the store having room. */
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2000;
+/** A pass without an answer this long shows the store degraded (a database that hangs is a failing one) while it goes on waiting. */
+const SLOW_PASS_MS = 3000;
 
 /**
  * Writes off the request path: queued, then written together once per turn
@@ -51,6 +53,8 @@ export class WriteBehind {
     if (this.writing) return this.writing;
     const run = async () => {
       const batch = this.queue.batch();
+      // The pass is not abandoned (a second one beside it could reorder writes): it is only reported.
+      const slow = setTimeout(() => this.health.failed("write", new Error(`no answer within ${SLOW_PASS_MS} ms`)), SLOW_PASS_MS);
       try {
         if (batch.length > 0) await this.backend.write(batch);
         this.queue.done(batch);
@@ -60,6 +64,8 @@ export class WriteBehind {
       } catch (error) {
         this.health.failed("write", error);
         this.retryLater();
+      } finally {
+        clearTimeout(slow);
       }
     };
     this.writing = run().finally(() => {
