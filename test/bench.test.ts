@@ -4,6 +4,7 @@
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
+import { postgresBin } from "./support/postgres.ts";
 
 test("bun run bench --quick produces every figure", async () => {
   const root = join(import.meta.dir, "..");
@@ -37,6 +38,8 @@ test("bun run bench --quick produces every figure", async () => {
     expect(figures).toContain(wanted);
     expect(out).toContain(wanted);
   }
+  // The store's figure for PostgreSQL too, where a server is installed (CI installs one).
+  if ("bin" in postgresBin()) expect(figures).toContain("continued conversation over a new one (store, PostgreSQL)");
   for (const row of results.rows) expect(Number.isFinite(row.value)).toBe(true);
   expect(results.latency_30_ms.samples).toBe(30 * 4);
   // Every delta of every API stream reached the client through both the service and the relay.

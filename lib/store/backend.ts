@@ -29,6 +29,8 @@ export interface Backend {
   readonly kind: "sqlite" | "postgres";
   /** Resolves once the backend can be used (its schema ready); absent when it can at once. */
   readonly ready?: Promise<void>;
+  /** Its reads have settled by the time they return (a synchronous database): no read needs a timeout. */
+  readonly readsAtOnce?: boolean;
   /** Removes secrets (a database password) from an error's text before it is logged or shown. */
   readonly redact?: (text: string) => string;
   /** Applies the writes in order, all or none. */

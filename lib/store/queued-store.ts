@@ -115,7 +115,9 @@ export class QueuedStore implements Store {
     }
   }
 
-  private withTimeout<T>(promise: Promise<T>): Promise<T> {
+  private withTimeout<T>(promise: Promise<T>, write = false): Promise<T> {
+    // A backend whose reads settle before they return (SQLite) cannot keep a request waiting: no timer for it.
+    if (this.backend.readsAtOnce && !write) return promise;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${READ_TIMEOUT_MS} ms`)), READ_TIMEOUT_MS);
@@ -189,7 +191,7 @@ export class QueuedStore implements Store {
     const ext = EXTENSIONS[contentType] ?? "png";
     const id = newImageId();
     try {
-      await this.withTimeout(this.backend.putImage(id, ext, data, Date.now()));
+      await this.withTimeout(this.backend.putImage(id, ext, data, Date.now()), true);
     } catch (error) {
       this.healthTracker.failed("write", error);
       this.retryLater();

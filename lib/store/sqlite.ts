@@ -19,6 +19,7 @@ const place = (row: Place): ConversationPlace => ({ entryKey: row.entry_key, cha
  */
 export class SqliteBackend implements Backend {
   readonly kind = "sqlite";
+  readonly readsAtOnce = true;
   private readonly db: Database;
   private readonly imageDir: string;
   private readonly q;
