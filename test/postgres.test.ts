@@ -118,6 +118,21 @@ describe.skipIf(pg.skip)("two instances on one PostgreSQL", () => {
     expect(next.output_text).toContain("remember the word lantern");
   });
 
+  test("a status-page login on one instance opens the other's page; logging out on one closes both", async () => {
+    const [a, b] = await pair();
+    const login = await fetch(`${a.base}/login`, { method: "POST", headers: { origin: a.base }, body: new URLSearchParams({ key: KEY }), redirect: "manual" });
+    expect(login.status).toBe(303);
+    const cookie = login.headers.get("set-cookie")!.split(";")[0];
+    await written(a);
+    // Only a caller with a key or a live session sees the store's state.
+    const unlocks = async (stack: Stack) => (await json(await fetch(`${stack.base}/readyz`, { headers: { cookie } }))).store !== undefined;
+    expect(await unlocks(b)).toBe(true);
+    await fetch(`${b.base}/logout`, { method: "POST", headers: { cookie }, redirect: "manual" });
+    await written(b);
+    expect(await unlocks(a)).toBe(false);
+    expect(await unlocks(b)).toBe(false);
+  });
+
   test("the database stopped mid-run and started again: no request in flight is lost, and their conversations go on", async () => {
     const [a, b] = await pair();
     for (const stack of [a, b]) stack.cozes[0].behaviour = (prompt) => ({ text: `Noted ${prompt.split(" ").at(-1)}`, steps: 3, editIntervalMs: 100, firstDelayMs: 200 });

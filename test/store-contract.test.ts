@@ -126,18 +126,24 @@ for (const [name, open, skip] of [["SQLite", sqlite, false], ["PostgreSQL", post
       await store.close();
     });
 
-    test("sessions: found until they expire or end", async () => {
+    test("sessions: found by their id until they expire or are revoked; the ids are not stored", async () => {
       const { store } = await open();
-      store.startSession("s1", { keyDigest: "d1", expiresAt: Date.now() + 60_000 });
-      store.startSession("s2", { keyDigest: "d2", expiresAt: Date.now() + 100 });
+      const s1 = await store.sessions.create("owner-1", Date.now() + 60_000);
+      const s2 = await store.sessions.create("owner-2", Date.now() + 100);
+      const s3 = await store.sessions.create("owner-3", Date.now() + 60_000);
+      expect(s1).toMatch(/^[0-9a-f]{32}$/);
+      expect(await store.sessions.lookup(s1)).toBe("owner-1"); // queued, not written yet
       await store.flush();
-      expect(await store.session("s1")).toEqual({ keyDigest: "d1", expiresAt: expect.any(Number) });
-      store.endSession("s1");
-      expect(await store.session("s1")).toBeUndefined();
+      expect(await store.sessions.lookup(s1)).toBe("owner-1");
+      expect(await store.sessions.lookup("0".repeat(32))).toBeUndefined();
+      await store.sessions.revoke(s1);
+      expect(await store.sessions.lookup(s1)).toBeUndefined();
       await store.flush();
-      expect(await store.session("s1")).toBeUndefined();
+      expect(await store.sessions.lookup(s1)).toBeUndefined();
       await Bun.sleep(150);
-      expect(await store.session("s2")).toBeUndefined();
+      expect(await store.sessions.lookup(s2)).toBeUndefined();
+      expect(await store.sessions.revokeKeysNotIn(["owner-1"])).toBe(2);
+      expect(await store.sessions.lookup(s3)).toBeUndefined();
       await store.close();
     });
 

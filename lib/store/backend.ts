@@ -1,4 +1,4 @@
-import type { ConversationPlace, EntryStates, Session } from "./store.ts";
+import type { ConversationPlace, EntryStates } from "./store.ts";
 
 /** One write, queued until the backend has it. A later write with the same `slot` replaces it. */
 export type Write =
@@ -9,8 +9,8 @@ export type Write =
   | { kind: "response"; id: string; scope: string; transcript: string; at: number }
   | { kind: "rest"; entryKey: string; until: number }
   | { kind: "suspect"; entryKey: string; until: number }
-  | { kind: "session"; id: string; session: Session }
-  | { kind: "end-session"; id: string };
+  | { kind: "session"; idHash: string; owner: string; expiresAt: number }
+  | { kind: "end-session"; idHash: string };
 
 /** Bounds the store keeps: ages in ms, counts in rows, bytes of images. */
 export interface StoreLimits {
@@ -40,7 +40,10 @@ export interface Backend {
   oldestThreads(entryKey: string, limit: number): Promise<string[]>;
   response(id: string, scope: string, since: number): Promise<string | undefined>;
   entryStates(now: number): Promise<EntryStates>;
-  session(id: string, now: number): Promise<Session | undefined>;
+  /** The owner of a live session, by the hash of its id. */
+  sessionOwner(idHash: string, now: number): Promise<string | undefined>;
+  /** Ends every session whose owner is not one of `owners`; returns how many. */
+  revokeSessionsNotIn(owners: readonly string[]): Promise<number>;
   countConversations(): Promise<number>;
   putImage(id: string, ext: string, data: Uint8Array, now: number): Promise<void>;
   image(id: string, ext: string, since: number): Promise<Blob | Uint8Array | undefined>;
@@ -71,7 +74,7 @@ export function slotOf(write: Write): string {
       return `s\0${write.entryKey}`;
     case "session":
     case "end-session":
-      return `l\0${write.id}`;
+      return `l\0${write.idHash}`;
   }
 }
 

@@ -15,7 +15,7 @@ const TABLES: { from: string; to: string; columns: string[]; key: string }[] = [
   { from: "rests", to: "coze_rests", columns: ["entry_key", "until"], key: "entry_key" },
   { from: "suspects", to: "coze_suspects", columns: ["entry_key", "until"], key: "entry_key" },
   { from: "responses", to: "coze_responses", columns: ["id", "scope", "transcript", "created_at"], key: "id" },
-  { from: "sessions", to: "coze_sessions", columns: ["id", "key_digest", "expires_at"], key: "id" },
+  { from: "sessions", to: "coze_sessions", columns: ["id_hash", "owner", "expires_at"], key: "id_hash" },
 ];
 const BATCH = 500;
 

@@ -21,7 +21,7 @@ const STEPS: string[][] = [
     "CREATE INDEX IF NOT EXISTS coze_responses_created ON coze_responses (created_at)",
     "CREATE TABLE IF NOT EXISTS coze_images (id TEXT PRIMARY KEY, ext TEXT NOT NULL, bytes INTEGER NOT NULL, data BYTEA NOT NULL, created_at BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS coze_images_created ON coze_images (created_at)",
-    "CREATE TABLE IF NOT EXISTS coze_sessions (id TEXT PRIMARY KEY, key_digest TEXT NOT NULL, expires_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS coze_sessions (id_hash TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS coze_sessions_expiry ON coze_sessions (expires_at)",
   ],
 ];

@@ -4,7 +4,8 @@ import { errorText } from "../error-text.ts";
 import { LockUnavailable, type Backend, type StoreLimits, type Write } from "./backend.ts";
 import { lockName, migratePostgres } from "./pg-schema.ts";
 import { passwordRedactor, safeDatabaseUrl } from "./redact.ts";
-import type { ConversationPlace, EntryStates, Session } from "./store.ts";
+import { MAX_SESSIONS } from "./sessions.ts";
+import type { ConversationPlace, EntryStates } from "./store.ts";
 
 /** Connections to the database at most, per instance, for reads and writes. */
 const POOL_SIZE = 10;
@@ -114,9 +115,14 @@ export class PostgresBackend implements Backend {
     return { rests: map(rests), suspects: map(suspects) };
   }
 
-  async session(id: string, now: number): Promise<Session | undefined> {
-    const [row] = await this.db`SELECT key_digest, expires_at FROM coze_sessions WHERE id = ${id} AND expires_at > ${now}`;
-    return row ? { keyDigest: row.key_digest, expiresAt: Number(row.expires_at) } : undefined;
+  async sessionOwner(idHash: string, now: number) {
+    const [row] = await this.db`SELECT owner FROM coze_sessions WHERE id_hash = ${idHash} AND expires_at > ${now}`;
+    return row?.owner as string | undefined;
+  }
+
+  async revokeSessionsNotIn(owners: readonly string[]) {
+    const result = await this.db`DELETE FROM coze_sessions WHERE NOT (owner = ANY(${this.sql.array([...owners], "TEXT")}))`;
+    return result.count as number;
   }
 
   async countConversations() {
@@ -215,10 +221,12 @@ function apply(tx: SQL, w: Write): Promise<unknown> {
     case "suspect":
       return tx`INSERT INTO coze_suspects (entry_key, until) VALUES (${w.entryKey}, ${w.until}) ON CONFLICT (entry_key) DO UPDATE SET until = excluded.until`;
     case "session":
-      return tx`INSERT INTO coze_sessions (id, key_digest, expires_at) VALUES (${w.id}, ${w.session.keyDigest}, ${w.session.expiresAt})
-        ON CONFLICT (id) DO UPDATE SET key_digest = excluded.key_digest, expires_at = excluded.expires_at`;
+      return tx`INSERT INTO coze_sessions (id_hash, owner, expires_at) VALUES (${w.idHash}, ${w.owner}, ${w.expiresAt})
+        ON CONFLICT (id_hash) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at`.then(
+        () => tx`DELETE FROM coze_sessions WHERE id_hash IN (SELECT id_hash FROM coze_sessions ORDER BY expires_at DESC OFFSET ${MAX_SESSIONS})`,
+      );
     case "end-session":
-      return tx`DELETE FROM coze_sessions WHERE id = ${w.id}`;
+      return tx`DELETE FROM coze_sessions WHERE id_hash = ${w.idHash}`;
   }
 }
 

@@ -4,7 +4,8 @@ import { LockUnavailable, type Backend, type StoreLimits, type Write } from "./b
 import { HealthTracker } from "./health.ts";
 import { EXTENSIONS, TYPES, newImageId } from "./image-types.ts";
 import { LocalLocks } from "./lock.ts";
-import type { ConversationPlace, EntryStates, ImageStore, Session, Store, StoreHealth } from "./store.ts";
+import { newSessionId, sessionIdHash, type Sessions } from "./sessions.ts";
+import type { ConversationPlace, EntryStates, ImageStore, Store, StoreHealth } from "./store.ts";
 import { WriteBehind } from "./write-behind.ts";
 
 /** A read that takes longer is treated as failed: a slow database behaves as a failing one, the request goes on. */
@@ -20,6 +21,7 @@ const READ_TIMEOUT_MS = 1500;
 export class QueuedStore implements Store {
   readonly kind: Backend["kind"];
   readonly images: ImageStore;
+  readonly sessions: Sessions;
   private readonly healthTracker: HealthTracker;
   private readonly writes: WriteBehind;
   private readonly locks = new LocalLocks();
@@ -34,6 +36,17 @@ export class QueuedStore implements Store {
     this.images = {
       put: (data, contentType) => this.putImage(data, contentType),
       get: (id, ext) => this.image(id, ext),
+    };
+    this.sessions = {
+      create: async (owner, expiresAt) => {
+        const id = newSessionId();
+        this.enqueue({ kind: "session", idHash: sessionIdHash(id), owner, expiresAt });
+        return id;
+      },
+      lookup: (id, now) => this.sessionOwner(sessionIdHash(id), now),
+      revoke: async (id) => this.enqueue({ kind: "end-session", idHash: sessionIdHash(id) }),
+      // Once per start, not on a request's path: it may fail, and the caller says so.
+      revokeKeysNotIn: (owners) => this.backend.revokeSessionsNotIn(owners),
     };
   }
 
@@ -80,14 +93,6 @@ export class QueuedStore implements Store {
 
   suspect(entryKey: string, until: number): void {
     this.enqueue({ kind: "suspect", entryKey, until });
-  }
-
-  startSession(id: string, session: Session): void {
-    this.enqueue({ kind: "session", id, session: { ...session } });
-  }
-
-  endSession(id: string): void {
-    this.enqueue({ kind: "end-session", id });
   }
 
   /** A failing read ends its incident when the database answers again. */
@@ -172,12 +177,12 @@ export class QueuedStore implements Store {
     return states;
   }
 
-  async session(id: string): Promise<Session | undefined> {
-    const write = this.queue.pending(`l\0${id}`);
-    const now = Date.now();
+  /** A store that cannot say refuses the session (the page shows no details), never opens it. */
+  private async sessionOwner(idHash: string, now = Date.now()): Promise<string | undefined> {
+    const write = this.queue.pending(`l\0${idHash}`);
     if (write?.kind === "end-session") return undefined;
-    const session = write?.kind === "session" ? write.session : await this.read(undefined, () => this.backend.session(id, now));
-    return session && session.expiresAt > now ? session : undefined;
+    if (write?.kind === "session") return write.expiresAt > now ? write.owner : undefined;
+    return this.read(undefined, () => this.backend.sessionOwner(idHash, now));
   }
 
   async conversations(): Promise<number | undefined> {

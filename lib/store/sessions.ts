@@ -1,5 +1,3 @@
-import type { Database } from "bun:sqlite";
-
 /**
  * The status page's login sessions, kept server-side so that a cookie can
  * expire and be revoked. A session id is 128 random bits, never derived from
@@ -19,51 +17,9 @@ export interface Sessions {
 }
 
 /** Most sessions kept at once; beyond it the oldest go (a login loop cannot grow the table). */
-const MAX_SESSIONS = 1000;
+export const MAX_SESSIONS = 1000;
 
-const hashOf = (id: string) => new Bun.CryptoHasher("sha256").update(id).digest("hex");
+/** What the store keeps of a session id. */
+export const sessionIdHash = (id: string) => new Bun.CryptoHasher("sha256").update(id).digest("hex");
 
-/** Sessions in the service's SQLite database. */
-export class SqliteSessions implements Sessions {
-  private readonly q;
-
-  constructor(db: Database) {
-    db.run("CREATE TABLE IF NOT EXISTS sessions (id_hash TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)");
-    db.run("CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at)");
-    this.q = {
-      add: db.query<never, [string, string, number]>("INSERT INTO sessions (id_hash, owner, expires_at) VALUES (?, ?, ?)"),
-      get: db.query<{ owner: string }, [string, number]>("SELECT owner FROM sessions WHERE id_hash = ? AND expires_at > ?"),
-      remove: db.query<never, [string]>("DELETE FROM sessions WHERE id_hash = ?"),
-      expire: db.query<never, [number]>("DELETE FROM sessions WHERE expires_at <= ?"),
-      trim: db.query<never, [number]>("DELETE FROM sessions WHERE id_hash NOT IN (SELECT id_hash FROM sessions ORDER BY expires_at DESC LIMIT ?)"),
-      owners: db.query<{ owner: string }, []>("SELECT DISTINCT owner FROM sessions"),
-      removeOwner: db.query<never, [string]>("DELETE FROM sessions WHERE owner = ?"),
-    };
-  }
-
-  async create(owner: string, expiresAt: number): Promise<string> {
-    const id = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
-    this.q.expire.run(Date.now());
-    this.q.add.run(hashOf(id), owner, expiresAt);
-    this.q.trim.run(MAX_SESSIONS);
-    return id;
-  }
-
-  async lookup(id: string, now = Date.now()): Promise<string | undefined> {
-    return this.q.get.get(hashOf(id), now)?.owner;
-  }
-
-  async revoke(id: string): Promise<void> {
-    this.q.remove.run(hashOf(id));
-  }
-
-  async revokeKeysNotIn(owners: readonly string[]): Promise<number> {
-    const keep = new Set(owners);
-    let revoked = 0;
-    for (const { owner } of this.q.owners.all()) {
-      if (keep.has(owner)) continue;
-      revoked += this.q.removeOwner.run(owner).changes;
-    }
-    return revoked;
-  }
-}
+export const newSessionId = () => Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");

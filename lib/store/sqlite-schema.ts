@@ -20,12 +20,10 @@ const STEPS: string[][] = [
     "CREATE INDEX IF NOT EXISTS responses_created ON responses (created_at)",
     "CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, ext TEXT NOT NULL, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS images_created ON images (created_at)",
-  ],
-  [
-    "CREATE TABLE IF NOT EXISTS suspects (entry_key TEXT PRIMARY KEY, until INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, key_digest TEXT NOT NULL, expires_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sessions (id_hash TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at)",
   ],
+  ["CREATE TABLE IF NOT EXISTS suspects (entry_key TEXT PRIMARY KEY, until INTEGER NOT NULL)"],
 ];
 
 export const SQLITE_SCHEMA_VERSION = STEPS.length;

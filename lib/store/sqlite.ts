@@ -1,11 +1,13 @@
 import { Database } from "bun:sqlite";
-import { mkdirSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ConfigError } from "../config/config-error.ts";
 import { errorText } from "../error-text.ts";
 import type { Backend, StoreLimits, Write } from "./backend.ts";
 import { migrateSqlite } from "./sqlite-schema.ts";
-import type { ConversationPlace, EntryStates, Session } from "./store.ts";
+import { MAX_SESSIONS } from "./sessions.ts";
+import type { ConversationPlace, EntryStates } from "./store.ts";
 
 type Place = { entry_key: string; channel_id: string };
 const place = (row: Place): ConversationPlace => ({ entryKey: row.entry_key, channelId: row.channel_id });
@@ -31,10 +33,18 @@ export class SqliteBackend implements Backend {
     private readonly limits: StoreLimits,
   ) {
     try {
-      mkdirSync(dataDir, { recursive: true });
+      // Readable by the service's user only: conversations and images are other people's. SQLite gives its -wal and
+      // -shm files the database file's mode, so the file is made 0600 before SQLite opens it.
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       this.imageDir = join(dataDir, "images");
-      mkdirSync(this.imageDir, { recursive: true });
-      this.db = new Database(join(dataDir, "coze-chat-proxy.sqlite"), { create: true, strict: true });
+      mkdirSync(this.imageDir, { recursive: true, mode: 0o700 });
+      const file = join(dataDir, "coze-chat-proxy.sqlite");
+      try {
+        closeSync(openSync(file, "wx", 0o600));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
+      this.db = new Database(file, { create: true, strict: true });
       // At start another process (a backup, the previous release) may hold the database a moment: waiting here holds no request.
       this.db.run("PRAGMA busy_timeout = 5000");
       this.db.run("PRAGMA journal_mode = WAL");
@@ -72,10 +82,13 @@ export class SqliteBackend implements Backend {
       expireResponses: db.query<never, [number]>("DELETE FROM responses WHERE created_at <= ?"),
       trimResponses: db.query<never, [number]>("DELETE FROM responses WHERE id IN (SELECT id FROM responses ORDER BY created_at LIMIT ?)"),
       countResponses: db.query<{ n: number }, []>("SELECT count(*) AS n FROM responses"),
-      putSession: db.query<never, [string, string, number]>("INSERT OR REPLACE INTO sessions (id, key_digest, expires_at) VALUES (?, ?, ?)"),
-      getSession: db.query<{ key_digest: string; expires_at: number }, [string, number]>("SELECT key_digest, expires_at FROM sessions WHERE id = ? AND expires_at > ?"),
-      endSession: db.query<never, [string]>("DELETE FROM sessions WHERE id = ?"),
+      putSession: db.query<never, [string, string, number]>("INSERT OR REPLACE INTO sessions (id_hash, owner, expires_at) VALUES (?, ?, ?)"),
+      sessionOwner: db.query<{ owner: string }, [string, number]>("SELECT owner FROM sessions WHERE id_hash = ? AND expires_at > ?"),
+      endSession: db.query<never, [string]>("DELETE FROM sessions WHERE id_hash = ?"),
       expireSessions: db.query<never, [number]>("DELETE FROM sessions WHERE expires_at <= ?"),
+      trimSessions: db.query<never, [number]>("DELETE FROM sessions WHERE id_hash NOT IN (SELECT id_hash FROM sessions ORDER BY expires_at DESC LIMIT ?)"),
+      owners: db.query<{ owner: string }, []>("SELECT DISTINCT owner FROM sessions"),
+      endOwner: db.query<never, [string]>("DELETE FROM sessions WHERE owner = ?"),
       addImage: db.query<never, [string, string, number, number]>("INSERT INTO images (id, ext, bytes, created_at) VALUES (?, ?, ?, ?)"),
       getImage: db.query<{ ext: string }, [string, number]>("SELECT ext FROM images WHERE id = ? AND created_at > ?"),
       oldestImages: db.query<{ id: string; ext: string; bytes: number; created_at: number }, []>("SELECT id, ext, bytes, created_at FROM images ORDER BY created_at LIMIT 100"),
@@ -107,9 +120,10 @@ export class SqliteBackend implements Backend {
       case "suspect":
         return void q.suspect.run(w.entryKey, w.until);
       case "session":
-        return void q.putSession.run(w.id, w.session.keyDigest, w.session.expiresAt);
+        q.putSession.run(w.idHash, w.owner, w.expiresAt);
+        return void q.trimSessions.run(MAX_SESSIONS);
       case "end-session":
-        return void q.endSession.run(w.id);
+        return void q.endSession.run(w.idHash);
     }
   }
 
@@ -141,9 +155,15 @@ export class SqliteBackend implements Backend {
     };
   }
 
-  async session(id: string, now: number): Promise<Session | undefined> {
-    const row = this.q.getSession.get(id, now);
-    return row ? { keyDigest: row.key_digest, expiresAt: row.expires_at } : undefined;
+  async sessionOwner(idHash: string, now: number) {
+    return this.q.sessionOwner.get(idHash, now)?.owner;
+  }
+
+  async revokeSessionsNotIn(owners: readonly string[]) {
+    const keep = new Set(owners);
+    let revoked = 0;
+    for (const { owner } of this.q.owners.all()) if (!keep.has(owner)) revoked += this.q.endOwner.run(owner).changes;
+    return revoked;
   }
 
   async countConversations() {
@@ -154,7 +174,7 @@ export class SqliteBackend implements Backend {
   async putImage(id: string, ext: string, data: Uint8Array, now: number) {
     const path = join(this.imageDir, `${id}.${ext}`);
     try {
-      await Bun.write(path, data);
+      await writeFile(path, data, { mode: 0o600 }); // readable by the service's user only
       this.q.addImage.run(id, ext, data.byteLength, now);
     } catch (error) {
       rmSync(path, { force: true });

@@ -1,3 +1,5 @@
+import type { Sessions } from "./sessions.ts";
+
 /**
  * The state the service keeps across restarts, behind one interface with two
  * implementations holding the same things with the same meaning: SQLite in
@@ -42,10 +44,8 @@ export interface Store {
   rest(entryKey: string, until: number): void;
   suspect(entryKey: string, until: number): void;
 
-  /** Status-page sessions: a random id → the digest of the key that logged in, until it expires or is ended. */
-  startSession(id: string, session: Session): void;
-  session(id: string): Promise<Session | undefined>;
-  endSession(id: string): void;
+  /** Status-page sessions (a session opened on one instance is known to all). */
+  readonly sessions: Sessions;
 
   readonly images: ImageStore;
 
@@ -77,12 +77,6 @@ export interface ConversationPlace {
 export interface EntryStates {
   rests: Map<string, number>;
   suspects: Map<string, number>;
-}
-
-export interface Session {
-  /** A digest of the API key that logged in (never the key), so that removing the key from AUTH_TOKEN ends it. */
-  keyDigest: string;
-  expiresAt: number;
 }
 
 export interface StoredImage {
