@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { SQL } from "bun";
 import { COZE_ERRORS } from "../lib/simulator/coze-script.ts";
 import { json, KEY, readSse, stackPerTest, type Stack, type StackOptions } from "./harness.ts";
 import { postgresForTests, PG_PASSWORD, startPostgres, type PgServer } from "./support/postgres.ts";
@@ -132,6 +133,35 @@ describe.skipIf(pg.skip)("two instances on one PostgreSQL", () => {
     expect(await unlocks(a)).toBe(false);
     expect(await unlocks(b)).toBe(false);
   });
+
+  test("a database that stops answering (its tables locked): requests go on as new conversations, /healthz answers, the store recovers", async () => {
+    const [a] = await pair();
+    const history: Turn[] = [{ role: "user", content: "before the database hung" }];
+    history.push({ role: "assistant", content: await chat(a, history) });
+    await written(a);
+    const blocker = new SQL(server.url.replace(/\/postgres$/, `/service_${databases}`), { max: 1 });
+    const hold = Promise.withResolvers<void>();
+    const held = Promise.withResolvers<void>();
+    const locking = blocker.begin(async (tx) => {
+      await tx`LOCK TABLE coze_conversations IN ACCESS EXCLUSIVE MODE`;
+      held.resolve();
+      await hold.promise;
+    });
+    await held.promise;
+    try {
+      // The look-up waits on the lock: past its time the request goes on, its conversation new.
+      await chat(a, [...history, { role: "user", content: "while it hangs" }]);
+      expect(postOf(a, "while it hangs").channelId).not.toBe(postOf(a, "before the database hung").channelId);
+      expect((await a.fetch("/healthz")).status).toBe(200);
+      expect((await storeState(a)).state).toBe("degraded");
+      expect((await storeState(a)).problem).toContain("no answer within");
+    } finally {
+      hold.resolve();
+      await locking;
+      await blocker.close();
+    }
+    await until("the store recovers", async () => (await storeState(a)).state === "ok");
+  }, 30_000);
 
   test("the database stopped mid-run and started again: no request in flight is lost, and their conversations go on", async () => {
     const [a, b] = await pair();

@@ -9,7 +9,9 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { StoreLimits } from "../lib/store/backend.ts";
+import type { StoreLimits, Write } from "../lib/store/backend.ts";
+import { setLogSink } from "../lib/log.ts";
+import { MAX_QUEUED_WRITES } from "../lib/store/write-behind.ts";
 import { openStore } from "../lib/store/open.ts";
 import { QueuedStore } from "../lib/store/queued-store.ts";
 import { SqliteBackend } from "../lib/store/sqlite.ts";
@@ -165,6 +167,46 @@ describe("a database that cannot be read", () => {
     await recovered(stack, 5000);
   }, 30_000);
 });
+
+describe("writes waiting for a failing store", () => {
+  test("are bounded: beyond the bound the oldest are dropped, logged once; the newest are written when the store works again", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "coze-bound-"));
+    let full = true;
+    class FullSqlite extends SqliteBackend {
+      override async write(batch: Write[]) {
+        if (full) throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+        return super.write(batch);
+      }
+    }
+    const limits: StoreLimits = { conversationTtlMs: 86_400_000, maxConversations: 100_000, imageTtlMs: 86_400_000, imageStoreMax: 1 << 30 };
+    const logs: string[] = [];
+    const previous = setLogSink((line) => logs.push(line));
+    try {
+      const store = new QueuedStore(new FullSqlite(dataDir, limits), limits);
+      for (let i = 0; i < MAX_QUEUED_WRITES + 50; i++) store.remember(`k${i}`, { entryKey: "e", channelId: `t${i}` });
+      await Bun.sleep(150); // a write pass fails
+      expect(store.health()).toMatchObject({ state: "degraded", queued: MAX_QUEUED_WRITES, dropped: 50 });
+      expect(logs.filter((l) => l.includes("dropping the oldest"))).toHaveLength(1);
+      expect(logs.filter((l) => l.includes("the store failed"))).toHaveLength(1);
+      full = false;
+      await until(() => store.health().state === "ok", 5000);
+      expect(await store.find("k0")).toBeUndefined(); // dropped
+      expect(await store.find(`k${MAX_QUEUED_WRITES + 49}`)).toEqual({ entryKey: "e", channelId: `t${MAX_QUEUED_WRITES + 49}` });
+      expect(await store.conversations()).toBe(MAX_QUEUED_WRITES);
+      await store.close();
+    } finally {
+      setLogSink(previous);
+    }
+  });
+});
+
+async function until(check: () => boolean, withinMs: number): Promise<void> {
+  const started = Date.now();
+  while (!check()) {
+    if (Date.now() - started > withinMs) throw new Error(`not within ${withinMs} ms`);
+    await Bun.sleep(20);
+  }
+}
 
 describe("the schema", () => {
   test("a database made before the schema had versions is upgraded at start and keeps what it holds", async () => {

@@ -47,7 +47,7 @@ export interface Backend {
   countConversations(): Promise<number>;
   putImage(id: string, ext: string, data: Uint8Array, now: number): Promise<void>;
   image(id: string, ext: string, since: number): Promise<Blob | Uint8Array | undefined>;
-  /** A cheap read that succeeds only when the database answers. */
+  /** A cheap read of the conversations table that succeeds only when the database answers it. */
   ping(): Promise<void>;
   /** Forgets rows past their age or beyond their bound; false when another instance is sweeping. */
   sweep(limits: StoreLimits, now: number): Promise<boolean>;

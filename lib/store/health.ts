@@ -39,8 +39,6 @@ export class HealthTracker {
     const problem = `${what} failed: ${this.redact(errorText(error))}`;
     if (!this.degraded) {
       this.since = Date.now();
-      this.dropped = 0;
-      this.dropLogged = false;
       log.warn("the store failed; answers are still delivered, writes are retried in the background", { store: this.store, problem });
     }
     this.problem = problem;
@@ -52,7 +50,11 @@ export class HealthTracker {
     const was = this.degraded;
     if (what === "write") this.writesFailing = false;
     else this.readsFailing = false;
-    if (was && !this.degraded) log.info("the store works again", { store: this.store, after_ms: Date.now() - this.since, dropped_writes: this.dropped });
+    if (!was || this.degraded) return;
+    log.info("the store works again", { store: this.store, after_ms: Date.now() - this.since, dropped_writes: this.dropped });
+    // Drops counted before the failure was first seen (a burst while the first pass was failing) belong to this incident.
+    this.dropped = 0;
+    this.dropLogged = false;
   }
 
   droppedWrites(n: number, bound: number): void {

@@ -100,6 +100,6 @@ export interface StoreHealth {
   since?: number;
   /** Writes waiting to be written. */
   queued: number;
-  /** Writes dropped in the current (or last) incident because too many waited. */
+  /** Writes dropped in the current incident because too many waited. */
   dropped: number;
 }
