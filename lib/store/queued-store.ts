@@ -10,6 +10,13 @@ import { WriteBehind } from "./write-behind.ts";
 
 /** A read that takes longer is treated as failed: a slow database behaves as a failing one, the request goes on. */
 const READ_TIMEOUT_MS = 1500;
+/**
+ * For this long after start, reads and writes wait for a database that is
+ * still opening (its schema being created) instead of failing at once, so
+ * that an ordinary start is not an incident. A database still away after it
+ * is a degraded start: everything fails fast until it answers.
+ */
+const OPENING_GRACE_MS = 1500;
 
 /**
  * The store as the service uses it, in front of a backend (SQLite or
@@ -25,6 +32,8 @@ export class QueuedStore implements Store {
   private readonly healthTracker: HealthTracker;
   private readonly writes: WriteBehind;
   private readonly locks = new LocalLocks();
+  /** Resolves when the backend is ready or the opening grace is over, whichever comes first. */
+  private readonly opening: Promise<void>;
 
   constructor(
     private readonly backend: Backend,
@@ -32,7 +41,8 @@ export class QueuedStore implements Store {
   ) {
     this.kind = backend.kind;
     this.healthTracker = new HealthTracker(backend.kind, backend.redact ?? ((text) => text));
-    this.writes = new WriteBehind(backend, this.healthTracker, () => this.probe());
+    this.opening = backend.ready ? Promise.race([backend.ready, Bun.sleep(OPENING_GRACE_MS)]) : Promise.resolve();
+    this.writes = new WriteBehind(backend, this.healthTracker, () => this.probe(), this.opening);
     this.images = {
       put: (data, contentType) => this.putImage(data, contentType),
       get: (id, ext) => this.image(id, ext),
@@ -110,7 +120,7 @@ export class QueuedStore implements Store {
 
   private async read<T>(fallback: T, run: () => Promise<T>): Promise<T> {
     try {
-      const value = await this.withTimeout(run());
+      const value = await this.withTimeout(this.opening.then(run));
       if (this.healthTracker.failingReads) this.healthTracker.worked("read");
       return value;
     } catch (error) {

@@ -31,6 +31,8 @@ export class WriteBehind {
     private readonly health: HealthTracker,
     /** Run after a pass that worked while reads were failing: tells whether they work again. */
     private readonly probeReads: () => Promise<void>,
+    /** Settles when the backend has opened, or has had its time to (writes wait for it, not fail). */
+    private readonly opening: Promise<void> = Promise.resolve(),
   ) {}
 
   add(write: Write): void {
@@ -56,6 +58,7 @@ export class WriteBehind {
       // The pass is not abandoned (a second one beside it could reorder writes): it is only reported.
       const slow = setTimeout(() => this.health.failed("write", new Error(`no answer within ${SLOW_PASS_MS} ms`)), SLOW_PASS_MS);
       try {
+        await this.opening;
         if (batch.length > 0) await this.backend.write(batch);
         this.queue.done(batch);
         this.retryMs = RETRY_MIN_MS;
