@@ -26,7 +26,7 @@ const source = ["bun", join(ROOT, "index.ts")];
 if (part("start")) await measureStartAndIdle("source", source);
 if (part("load")) await measureLoad(source);
 if (part("burst")) await measureBurst(source);
-if (part("store")) measureStore();
+if (part("store")) await measureStore();
 if (part("images")) await measureImageInput(source);
 if (part("api")) await measureApi(source);
 if (part("api-variants")) await measureApiVariants(source);

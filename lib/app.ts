@@ -14,7 +14,8 @@ import { InFlight } from "./http/in-flight.ts";
 import { AudioCatalog } from "./relay/audio-catalog.ts";
 import { imagePolicy } from "./images/policy.ts";
 import type { ImageMemory } from "./images/memory.ts";
-import { Store } from "./store/store.ts";
+import { openStore } from "./store/open.ts";
+import type { Store } from "./store/store.ts";
 import { StatusSessions } from "./routes/status-sessions.ts";
 import { VERSION } from "./version.ts";
 import { errorText } from "./error-text.ts";
@@ -28,6 +29,8 @@ export interface App {
   metrics: Metrics;
   /** IMAGE_INPUT_MEMORY's accounting of the image input requests hold. */
   imageMemory: ImageMemory;
+  /** Conversations, rests, images, transcripts, sessions (SQLite or PostgreSQL). */
+  store: Store;
   /** Settles when every entry's link has connected or failed. */
   ready: Promise<void>;
   /** Applies a new bot list (and lists its workspaces afresh); requests in flight finish on what they started with. */
@@ -43,9 +46,10 @@ export interface App {
 }
 
 /** Starts the HTTP API at once and the links to Coze beside it; `/readyz` tells when they are up. */
-export function startApp(settings: Settings, entries: BotEntry[], workspaceEntries: WorkspaceEntry[] = []): App {
+export function startApp(settings: Settings, entries: BotEntry[], workspaceEntries: WorkspaceEntry[] = [], given: { store?: Store } = {}): App {
   const metrics = new Metrics();
-  const store = new Store(settings.dataDir, settings.conversationTtlMs, { imageTtlMs: settings.imageTtlMs, imageStoreMax: settings.imageStoreMax });
+  // A store may be given (a test that makes the disk fail under the real store); else the one the settings ask for.
+  const store = given.store ?? openStore(settings);
   const conversations = new ConversationBook(store);
   const backend = { discordApiUrl: settings.discordApiUrl, globalRateLimit: settings.discordGlobalRateLimit, proxyUrl: settings.proxyUrl, metrics, promptMaxPosts: settings.promptMaxPosts };
   const pool = new Pool(BACKENDS, entries, {
@@ -53,7 +57,6 @@ export function startApp(settings: Settings, entries: BotEntry[], workspaceEntri
     maxInFlightPerEntry: settings.maxInFlightPerBot,
     quotaCooldownMs: settings.quotaCooldownMs,
     failureCooldownMs: settings.failureCooldownMs,
-    restoredQuota: store.rests(),
     onQuotaRest: (key, until) => store.rest(key, until),
     probeTimings: settings,
     // A suspect entry whose probe a restart cut short is probed again: the mark outlives the process.
@@ -76,6 +79,10 @@ export function startApp(settings: Settings, entries: BotEntry[], workspaceEntri
   const audio = new AudioCatalog(pool);
   const ctx: AppContext = { settings, pool, store, conversations, images, metrics, audio, inFlight, sessions, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
   const housekeeping = setInterval(() => void tidy(pool, store, conversations, settings.threadIdleMs), Math.min(60_000, Math.max(100, settings.threadIdleMs / 2)));
+  // Rests outlive a restart and are shared by every instance on one database: read at start, then followed.
+  const followRests = () => void applyRests(pool, store);
+  followRests();
+  const restFollower = setInterval(followRests, REST_FOLLOW_MS);
   const server = startServer(ctx);
   log.info("listening", { url: `http://${settings.host}:${server.port}`, models: pool.models.join(",") });
   const found = new FoundModels(pool, entries, workspaceEntries, settings.proxyUrl);
@@ -93,8 +100,9 @@ export function startApp(settings: Settings, entries: BotEntry[], workspaceEntri
     clearInterval(housekeeping);
     clearInterval(refreshing);
     await found.stop();
+    clearInterval(restFollower);
     await pool.stop();
-    store.close();
+    await store.close();
   };
   return {
     server,
@@ -102,6 +110,7 @@ export function startApp(settings: Settings, entries: BotEntry[], workspaceEntri
     inFlight,
     metrics,
     imageMemory: images.memory,
+    store,
     ready,
     reload: (next, workspaces = []) => found.reload(next, workspaces),
     refreshWorkspaces: () => found.refresh(),
@@ -121,6 +130,18 @@ function poolGauges(pool: Pool, inFlight: InFlight): Gauge[] {
   ];
 }
 
+/** How often the rests other instances recorded are read (a quota seen by one instance is honoured by all). */
+const REST_FOLLOW_MS = 1000;
+
+/** Rests the store holds that this process does not know yet (another instance's, or a previous run's). */
+async function applyRests(pool: Pool, store: Store): Promise<void> {
+  const { rests } = await store.entryStates();
+  for (const [key, until] of rests) {
+    const entry = pool.entry(key);
+    if (entry && entry.quotaUntil < until) entry.quotaUntil = until;
+  }
+}
+
 /**
  * Off the request path: archives threads idle for THREAD_IDLE (a guild allows
  * 1000 active threads; posting in an archived thread unarchives it when its
@@ -128,7 +149,7 @@ function poolGauges(pool: Pool, inFlight: InFlight): Gauge[] {
  */
 async function tidy(pool: Pool, store: Store, conversations: ConversationBook, idleMs: number): Promise<void> {
   try {
-    store.sweep();
+    await store.sweep();
     for (const place of await conversations.idle(Date.now() - idleMs)) {
       await pool.entry(place.entryKey)?.link.archive?.(place.conversationId);
       await conversations.archived(place.conversationId);

@@ -12,6 +12,7 @@ import { startApp, type App } from "../lib/app.ts";
 import type { ApiEntry, BotEntry, DiscordEntry, WorkspaceEntry } from "../lib/config/bots.ts";
 import { readSettings, type Settings } from "../lib/config/settings.ts";
 import { setLogSink } from "../lib/log.ts";
+import type { Store } from "../lib/store/store.ts";
 import { decodeSse } from "../lib/sse-decoder.ts";
 import { buildScenario } from "../lib/simulator/scenario.ts";
 import { CozeApiSimulator, type ApiBot, type ApiDialect, type ApiWorkflow } from "../lib/simulator/coze-api.ts";
@@ -43,6 +44,8 @@ export interface StackOptions {
   apiDialect?: ApiDialect;
   /** `workspace_id` entries (after the API ones in bot.json), made on the running simulated Coze API. */
   workspaces?: (apiSim: CozeApiSimulator, index: number) => WorkspaceEntry[];
+  /** The store to use instead of the one the settings open (a test that makes it fail). */
+  store?: Store;
   /** Override our bots' simulator options (e.g. a bot whose intents are refused). */
   botOptions?: { messageContentAllowed?: boolean }[];
 }
@@ -111,7 +114,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const logs: string[] = [];
   const previousSink = setLogSink((line) => logs.push(line));
   const workspaces = options.workspaces?.(apiSim, entries.length + apiEntries.length) ?? [];
-  const app = startApp(settings, [...entries, ...apiEntries], workspaces);
+  const app = startApp(settings, [...entries, ...apiEntries], workspaces, { store: options.store });
   if (options.waitReady !== false) await app.ready;
   const base = `http://127.0.0.1:${app.server.port}`;
   const stack: Stack = {

@@ -13,12 +13,12 @@ export class ConversationBook implements PlaceBook {
 
   /** The conversation remembered under `key`, still remembered afterwards (a client's X-Conversation-Id). */
   async find(key: string): Promise<ConversationPlace | undefined> {
-    return placeOf(this.store.find(key));
+    return placeOf(await this.store.find(key));
   }
 
   /** The conversation remembered under `key`, forgotten as it is taken: a remembered state is continued once. */
   async take(key: string): Promise<ConversationPlace | undefined> {
-    return placeOf(this.store.take(key));
+    return placeOf(await this.store.take(key));
   }
 
   async remember(keys: string[], place: ConversationPlace): Promise<void> {
@@ -39,7 +39,7 @@ export class ConversationBook implements PlaceBook {
 
   /** Places not used since `before`, oldest first. */
   async idle(before: number): Promise<ConversationPlace[]> {
-    return this.store.idleThreads(before).map(placeOf) as ConversationPlace[];
+    return (await this.store.idleThreads(before)).map(placeOf) as ConversationPlace[];
   }
 
   /** A Responses API answer's conversation, so that `previous_response_id` can continue it; scoped to the API key. */
@@ -48,7 +48,7 @@ export class ConversationBook implements PlaceBook {
   }
 
   async response(id: string, scope: string): Promise<ChatMessage[] | undefined> {
-    return this.store.response(id, scope) as ChatMessage[] | undefined;
+    return (await this.store.response(id, scope)) as ChatMessage[] | undefined;
   }
 }
 
