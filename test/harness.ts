@@ -32,7 +32,7 @@ export interface StackOptions {
   /** Set to false to leave the stack's Discord clients connecting (tests of failures). */
   waitReady?: boolean;
   /** A running simulator and entries to start a second service on (a restart test). */
-  reuse?: { sim: DiscordSimulator; entries: DiscordEntry[] };
+  reuse?: { sim: DiscordSimulator; entries: DiscordEntry[]; api?: { apiSim: CozeApiSimulator; apiBots: ApiBot[]; apiEntries: ApiEntry[] } };
   /** The service's DATA_DIR; a fresh temporary one by default (a restart test passes the same one twice). */
   dataDir?: string;
   /**
@@ -95,9 +95,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     shutdownGraceMs: 500,
     ...options.settings,
   };
-  const apiSim = new CozeApiSimulator({ dialect: options.apiDialect }).start();
-  const apiBots = (options.api ?? []).map((a) => (a.workflow ? apiSim.addWorkflow({ published: a.published }) : apiSim.addBot(a.published ?? true)));
-  const apiEntries = (options.api ?? []).map(
+  // A second instance on the same Coze API (reuse.api) has the same API entries as the first.
+  const reused = options.reuse?.api;
+  const apiSim = reused?.apiSim ?? new CozeApiSimulator({ dialect: options.apiDialect }).start();
+  const apiBots = reused?.apiBots ?? (options.api ?? []).map((a) => (a.workflow ? apiSim.addWorkflow({ published: a.published }) : apiSim.addBot(a.published ?? true)));
+  const apiEntries = reused?.apiEntries ?? (options.api ?? []).map(
     (a, i): ApiEntry => ({
       kind: "api",
       index: entries.length + i,

@@ -55,7 +55,7 @@ async function until(what: string, check: () => Promise<boolean>, withinMs = 500
 async function pair(options: StackOptions = {}, databaseUrl?: string): Promise<[Stack, Stack, string]> {
   const url = databaseUrl ?? (await server.database(`service_${++databases}`));
   const a = await stackWith({ ...options, settings: { ...options.settings, databaseUrl: url } });
-  const b = await stackWith({ reuse: { sim: a.sim, entries: a.entries }, settings: { ...options.settings, databaseUrl: url } });
+  const b = await stackWith({ reuse: { sim: a.sim, entries: a.entries, api: { apiSim: a.apiSim, apiBots: a.apiBots, apiEntries: a.apiEntries } }, settings: { ...options.settings, databaseUrl: url } });
   await Promise.all([a.app.store.ready(), b.app.store.ready()]);
   return [a, b, url];
 }
@@ -163,6 +163,32 @@ describe.skipIf(pg.skip)("two instances on one PostgreSQL", () => {
       await blocker.close();
     }
     await until("the store recovers", async () => (await storeState(a)).state === "ok");
+  }, 30_000);
+
+  test("two instances answering one channel without threads, and one Coze conversation, at once: one at a time", async () => {
+    const [a, b] = await pair({ entries: [{ model: MODEL, threads: false }], api: [{ model: "api-model" }] });
+    // One channel whose conversations share Coze's context: a reply in progress there is counted while it grows.
+    let replying = 0;
+    let most = 0;
+    a.cozes[0].behaviour = (prompt) => {
+      most = Math.max(most, ++replying);
+      return { text: `answer to ${prompt.split(" ").at(-1)}`, steps: 3, editIntervalMs: 60, onEdit: (i) => void (i === 2 && replying--) };
+    };
+    const shared = await Promise.all([a, b, a, b].map((stack, i) => chat(stack, [{ role: "user", content: `shared ${i}` }])));
+    shared.forEach((answer, i) => expect(answer).toBe(`answer to ${i}`));
+    expect(a.sim.posts.every((p) => p.channelId === a.channels[0].id)).toBe(true);
+    expect(most).toBe(1);
+
+    // One Coze conversation (a client's X-Conversation-Id) continued on both instances at once: Coze never sees two chats in it.
+    a.apiBots[0].behaviour = (prompt) => ({ text: `API says: ${prompt}`, deltas: 3, firstDelayMs: 80, intervalMs: 40 });
+    const ask = (stack: Stack, content: string) =>
+      stack.fetch("/v1/chat/completions", { method: "POST", headers: { "x-conversation-id": "one-coze-conversation" }, body: JSON.stringify({ model: "api-model", messages: [{ role: "user", content }] }) });
+    expect((await ask(a, "first")).status).toBe(200);
+    await written(a);
+    const answers = await Promise.all([a, b, a, b].map((stack, i) => ask(stack, `turn ${i}`)));
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(a.apiSim.busyRefusals).toBe(0);
+    expect(new Set(a.apiSim.chats.map((c) => c.conversationId)).size).toBe(1);
   }, 30_000);
 
   test("the database stopped mid-run and started again: no request in flight is lost, and their conversations go on", async () => {

@@ -65,7 +65,7 @@ function memoryKind(links: Map<string, MemoryLink>): BackendKind {
 
 const entry = (index: number, bot: string): BotEntry => ({ kind: "api", index, model: "m", coze_api_token: "t", bot_id: bot, api_base: "http://x" });
 const timings = { replyStartTimeoutMs: 1000, replyQuietMs: 100, replyTimeoutMs: 1000, autoContinue: 0 };
-const places = { touch: async () => {}, oldest: async () => [], archived: async () => {} };
+const places = { touch: async () => {}, oldest: async () => [], archived: async () => {}, serialize: <T>(_name: string, work: () => Promise<T>) => work() };
 
 function setup(names: string[]) {
   const links = new Map(names.map((n) => [n, new MemoryLink(n, [])]));

@@ -53,7 +53,7 @@ export async function attemptOnApi(client: CozeApiClient, attempt: Attempt): Pro
   }
 }
 
-async function chatOnce(client: CozeApiClient, { request, entryKey, emit, emitReasoning, timings }: Attempt, home: Attempt["home"]): Promise<Answer> {
+async function chatOnce(client: CozeApiClient, { request, entryKey, emit, emitReasoning, timings, places }: Attempt, home: Attempt["home"]): Promise<Answer> {
   const deadline = request.receivedAt + timings.replyStartTimeoutMs;
   // Aborted by the client's leaving or by a timer.
   const stop = new AbortController();
@@ -75,8 +75,10 @@ async function chatOnce(client: CozeApiClient, { request, entryKey, emit, emitRe
     const messages = toCozeMessages(home ? request.newTurns : request.history, request.instruction, fileIds);
     promptText = promptTextOf(messages);
     const body = { user_id: request.user, additional_messages: messages, parameters: request.cozeParameters };
+    // One chat at a time in a Coze conversation (else Coze's 4016): within this process, then across instances.
+    const acrossInstances = <T>(chat: () => Promise<T>) => (home ? places.serialize(`coze-conversation:${home.conversationId}`, chat) : chat());
     await client.inTurn(home?.conversationId, signal, () =>
-      guard(client, async () => {
+      acrossInstances(() => guard(client, async () => {
         try {
           await client.chat(body, home?.conversationId, { deadline, signal }, (event) => {
             const step = answer.step(event);
@@ -103,7 +105,7 @@ async function chatOnce(client: CozeApiClient, { request, entryKey, emit, emitRe
           // Within the conversation's turn, so that the next chat in it never finds this one still running.
           if (!finished && conversationId && chatId) await client.cancel(conversationId, chatId);
         }
-      }),
+      })),
     );
     // A stream that closed right after `completed` (without its end event) is complete; one that closed before is not.
     if (!finished) throw new CozeApiFailure("other", undefined, "the answer's stream ended before the chat completed");

@@ -9,7 +9,7 @@ import { CozeApiFailure } from "./failure.ts";
 const fail = (problem: string, fix: string): CheckVerdict => ({ ok: false, problem, fix });
 
 /** A probe's conversation is Coze's own and left there: nothing to keep. */
-const NO_PLACES: PlaceBook = { touch: async () => {}, oldest: async () => [], archived: async () => {} };
+const NO_PLACES: PlaceBook = { touch: async () => {}, oldest: async () => [], archived: async () => {}, serialize: (_name, work) => work() };
 
 /**
  * `check` for an entry on Coze's API: the token and the bot's publication

@@ -92,6 +92,12 @@ export interface PlaceBook {
   /** The entry's least recently used active places. */
   oldest(entryKey: string, limit: number): Promise<string[]>;
   archived(conversationId: string): Promise<void>;
+  /**
+   * Runs `work` holding the lock `name` across every instance sharing the
+   * store (one instance alone: within the process): what must not overlap
+   * anywhere, such as two chats in one Coze conversation.
+   */
+  serialize<T>(name: string, work: () => Promise<T>): Promise<T>;
 }
 
 /** One attempt of a request on one link. */

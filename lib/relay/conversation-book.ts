@@ -37,6 +37,10 @@ export class ConversationBook implements PlaceBook {
     this.store.markArchived(conversationId);
   }
 
+  serialize<T>(name: string, work: () => Promise<T>): Promise<T> {
+    return this.store.withLock(name, work);
+  }
+
   /** Places not used since `before`, oldest first. */
   async idle(before: number): Promise<ConversationPlace[]> {
     return (await this.store.idleThreads(before)).map(placeOf) as ConversationPlace[];

@@ -65,15 +65,18 @@ export async function relay(ctx: RelayContext, request: RelayRequest): Promise<A
     let endTurn: (() => void) | undefined;
     try {
       if (entry.link.sharesContext) endTurn = await entry.takeTurn(request.signal);
-      const answer = await entry.link.attempt({
-        request,
-        home: home ? request.place : undefined,
-        entryKey: entry.key,
-        emit,
-        emitReasoning: (reasoning) => request.onReasoning?.(reasoning),
-        timings: ctx.settings,
-        places: ctx.conversations,
-      });
+      const attempt = () =>
+        entry.link.attempt({
+          request,
+          home: home ? request.place : undefined,
+          entryKey: entry.key,
+          emit,
+          emitReasoning: (reasoning) => request.onReasoning?.(reasoning),
+          timings: ctx.settings,
+          places: ctx.conversations,
+        });
+      // A shared context takes turns across every instance too: another instance's request in the channel waits.
+      const answer = entry.link.sharesContext ? await ctx.conversations.serialize(`shared-context:${entry.key}`, attempt) : await attempt();
       lease.release("ok");
       metrics.reply.observe((performance.now() - started) / 1000);
       return answer;
