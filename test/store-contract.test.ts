@@ -11,6 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SQL } from "bun";
 import { setLogSink } from "../lib/log.ts";
+import { ConfigError } from "../lib/config/config-error.ts";
+import { readSettings } from "../lib/config/settings.ts";
 import { openStore, type StoreSettings } from "../lib/store/open.ts";
 import { PG_SCHEMA_VERSION } from "../lib/store/pg-schema.ts";
 import type { Store } from "../lib/store/store.ts";
@@ -43,6 +45,22 @@ const postgres: Open = async (settings = {}) => {
   };
   return { store: await open(), another: open };
 };
+
+test("DATABASE_URL must be a PostgreSQL URL; the error names the variable and never repeats the URL (it carries a password)", () => {
+  for (const url of ["mysql://u:hunter2@db/x", "postgres://", "not a url hunter2"]) {
+    const error = (() => {
+      try {
+        readSettings({ DATABASE_URL: url });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error!.message).toContain("DATABASE_URL");
+    expect(error!.message).not.toContain("hunter2");
+  }
+  expect(readSettings({ DATABASE_URL: "postgresql://u:p@db:5432/x" }).databaseUrl).toBe("postgresql://u:p@db:5432/x");
+});
 
 const place = (n: number) => ({ entryKey: "model/0", channelId: `thread-${n}` });
 const png = (n: number) => new Uint8Array(1000).fill(n);

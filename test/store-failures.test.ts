@@ -75,6 +75,8 @@ describe("a full disk", () => {
     expect(image.data[0].url).toContain("/cdn/attachments/");
     const response = await stack.openai.responses.create({ model: MODEL, input: "a response while full" });
 
+    const metrics = await (await stack.fetch("/metrics")).text();
+    expect(metrics).toContain("coze_proxy_store_degraded 1");
     const degraded = await storeState(stack);
     expect(degraded.state).toBe("degraded");
     expect(degraded.problem).toMatch(/full|no space/i);
