@@ -51,6 +51,9 @@ export function startApp(settings: Settings, entries: BotEntry[], workspaceEntri
   // A store may be given (a test that makes the disk fail under the real store); else the one the settings ask for.
   const store = given.store ?? openStore(settings);
   const conversations = new ConversationBook(store);
+  // Read from the store as it opens; the pool consults it once the links are up (their connecting takes longer).
+  const restoredSuspects = new Map<string, number>();
+  void store.entryStates().then(({ suspects }) => suspects.forEach((until, key) => restoredSuspects.set(key, until)));
   const backend = { discordApiUrl: settings.discordApiUrl, globalRateLimit: settings.discordGlobalRateLimit, proxyUrl: settings.proxyUrl, metrics, promptMaxPosts: settings.promptMaxPosts };
   const pool = new Pool(BACKENDS, entries, {
     ...backend,
@@ -60,7 +63,7 @@ export function startApp(settings: Settings, entries: BotEntry[], workspaceEntri
     onQuotaRest: (key, until) => store.rest(key, until),
     probeTimings: settings,
     // A suspect entry whose probe a restart cut short is probed again: the mark outlives the process.
-    restoredSuspects: store.suspects(),
+    restoredSuspects,
     onSuspect: (key, until) => store.suspect(key, until),
   });
   const inFlight = new InFlight(settings.maxInFlight);
