@@ -120,9 +120,9 @@ export class QueuedStore implements Store {
 
   private async read<T>(fallback: T, run: () => Promise<T>): Promise<T> {
     try {
-      const value = await this.withTimeout(this.opening.then(run));
-      if (this.healthTracker.failingReads) this.healthTracker.worked("read");
-      return value;
+      // A read that works does not end an incident: it may have read another table than the one that failed.
+      // The probe, which reads the table look-ups read, ends it.
+      return await this.withTimeout(this.opening.then(run));
     } catch (error) {
       this.healthTracker.failed("read", error);
       this.retryLater();
