@@ -78,7 +78,12 @@ export function startApp(settings: Settings, entries: BotEntry[], workspaceEntri
     inputMemory: settings.imageInputMemory,
   });
   const sessions = new StatusSessions(store.sessions, settings.authTokens);
-  metrics.gauges.push(...poolGauges(pool, inFlight), new Gauge("coze_proxy_image_input_bytes", "Decoded image-input bytes reserved by requests (IMAGE_INPUT_MEMORY bounds it).", () => [{ value: images.memory.inUse }]));
+  metrics.gauges.push(
+    ...poolGauges(pool, inFlight),
+    new Gauge("coze_proxy_image_input_bytes", "Decoded image-input bytes reserved by requests (IMAGE_INPUT_MEMORY bounds it).", () => [{ value: images.memory.inUse }]),
+    new Gauge("coze_proxy_store_degraded", "1 while the store fails (answers still go out; writes wait and are retried).", () => [{ value: store.health().state === "degraded" ? 1 : 0 }]),
+    new Gauge("coze_proxy_store_queued_writes", "Writes waiting for the store.", () => [{ value: store.health().queued }]),
+  );
   const audio = new AudioCatalog(pool);
   const ctx: AppContext = { settings, pool, store, conversations, images, metrics, audio, inFlight, sessions, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
   const housekeeping = setInterval(() => void tidy(pool, store, conversations, settings.threadIdleMs), Math.min(60_000, Math.max(100, settings.threadIdleMs / 2)));
