@@ -58,6 +58,9 @@ export async function startPostgres(bin: string): Promise<PgServer> {
   const url = `postgres://postgres:${PG_PASSWORD}@127.0.0.1:${port}/postgres`;
   let proc: Subprocess | undefined;
   const start = async () => {
+    // Started twice, a second server would fail on the data directory's lock while the check below reached the
+    // first, and stop() would then signal the wrong process and leave the first one running.
+    if (proc && proc.exitCode === null) return;
     proc = Bun.spawn(
       run([join(bin, "postgres"), "-D", data, "-p", String(port), "-h", "127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=16MB"]),
       { stdout: "ignore", stderr: "ignore" },
