@@ -71,10 +71,21 @@ describe("auth", () => {
     expect((await wrong(`bearer ${SECOND_KEY}`)).status).toBe(200);
   });
 
-  test("chat and images need a key too", async () => {
-    for (const path of ["/v1/chat/completions", "/v1/images/generations"]) {
-      const res = await stack.fetch(path, { method: "POST", body: "{}", headers: { authorization: "Bearer nope" } });
-      expect(res.status).toBe(401);
+  // Every keyed route of lib/routes/server.ts: one left out here could lose its key unnoticed.
+  test("every keyed route refuses a wrong key", async () => {
+    const keyed: [string, string][] = [
+      ["GET", "/v1/models"],
+      ["GET", "/v1/models/gpt-test"],
+      ["POST", "/v1/chat/completions"],
+      ["POST", "/v1/images/generations"],
+      ["POST", "/v1/responses"],
+      ["POST", "/v1/audio/speech"],
+      ["POST", "/v1/audio/transcriptions"],
+    ];
+    for (const [method, path] of keyed) {
+      const res = await stack.fetch(path, { method, body: method === "POST" ? "{}" : undefined, headers: { authorization: "Bearer nope" } });
+      expect([path, res.status]).toEqual([path, 401]);
+      expect((await json(res)).error.code).toBe("invalid_api_key");
     }
   });
 });
