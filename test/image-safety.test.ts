@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { download, DownloadRefused, type DownloadRules } from "../lib/images/download.ts";
 import { isPrivateAddress } from "../lib/images/address.ts";
+import { downloadReplyImage, imagePolicy } from "../lib/images/policy.ts";
 import { readLimited } from "../lib/read-limited.ts";
 import { promptPng } from "../lib/simulator/png.ts";
 import { chatBody, json, stackPerTest, startStack } from "./harness.ts";
@@ -225,6 +226,32 @@ describe("the downloader checks every redirect", () => {
     expect(refused).toBeInstanceOf(DownloadRefused);
     expect(refused.message).toContain("private address");
     expect(hits).toEqual([]);
+  });
+
+  test("a backend's image host may be private, but where it redirects elsewhere is judged by the input rules", async () => {
+    // The backend's CDN (here on loopback, as a self-hosted Studio may be) redirects to a host that is not a backend's.
+    const cdn = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: (req) => {
+        const path = new URL(req.url).pathname;
+        if (path === "/own.png") return new Response(null, { status: 302, headers: { location: "/cat.png" } });
+        if (path === "/cat.png") return new Response(PNG, { headers: { "content-type": "image/png" } });
+        return new Response(null, { status: 302, headers: { location: `http://localhost:${site.port}/secret` } });
+      },
+    });
+    try {
+      const policy = imagePolicy({ allowPrivate: false, backendHosts: [`127.0.0.1:${cdn.port}`], backendSuffixes: [], fetchTimeoutMs: 5000, inputMemory: 1 << 20 });
+      hits.length = 0;
+      const refused = await downloadReplyImage(`http://127.0.0.1:${cdn.port}/away.png`, policy, new AbortController().signal).catch((e) => e);
+      expect(refused).toBeInstanceOf(DownloadRefused);
+      expect(refused.message).toContain("private address");
+      expect(hits).toEqual([]);
+      // A redirect within the backend's own host is still followed.
+      expect((await downloadReplyImage(`http://127.0.0.1:${cdn.port}/own.png`, policy, new AbortController().signal)).data).toEqual(PNG);
+    } finally {
+      cdn.stop(true);
+    }
   });
 
   test("a host whose DNS answers mix public and private addresses is refused, whichever comes first", async () => {

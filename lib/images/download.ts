@@ -11,8 +11,8 @@ import { readLimited } from "../read-limited.ts";
  * - no loopback, private, link-local or unique-local destination, checked on
  *   every address the host resolves to (one private answer refuses the host)
  *   and again on every redirect (at most `maxRedirects`), unless
- *   `allowPrivate` (ALLOW_PRIVATE_IMAGE_URLS, or a host the backend itself
- *   serves images from);
+ *   `allowPrivate` (ALLOW_PRIVATE_IMAGE_URLS) or the hop's host is one the
+ *   backend itself serves images from (`privateHosts`);
  * - the host is resolved once, and the connection goes to an address that
  *   was checked (TLS still verifies the host's name, and `Host` still names
  *   it): a DNS answer that turns private between the check and the
@@ -33,6 +33,12 @@ export interface DownloadRules {
   timeoutMs: number;
   maxRedirects: number;
   allowPrivate: boolean;
+  /**
+   * Hosts (`name:port` as in a URL) that may be private whatever
+   * `allowPrivate` says: a backend's own image hosts. Judged on every hop, so
+   * a redirect from such a host to any other is held to `allowPrivate`.
+   */
+  privateHosts?: (host: string) => boolean;
   /** How host names resolve (the system's resolver unless a test says otherwise). */
   resolve?: (host: string) => Promise<string[]>;
   /** Which addresses count as private (isPrivateAddress unless a test, which never reaches a public address, says otherwise). */
@@ -69,7 +75,8 @@ export async function download(url: string, rules: DownloadRules, signal: AbortS
   try {
     let target = parse(url);
     for (let hop = 0; ; hop++) {
-      const response = await connect(target, rules, both, failed);
+      const hopRules = !rules.allowPrivate && rules.privateHosts?.(target.host) ? { ...rules, allowPrivate: true } : rules;
+      const response = await connect(target, hopRules, both, failed);
       const location = response.headers.get("location");
       if (response.status >= 300 && response.status < 400 && location) {
         await response.body?.cancel();

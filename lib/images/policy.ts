@@ -26,13 +26,21 @@ export interface ImagePolicy {
 export const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
 
 export function imagePolicy(options: { proxyUrl?: string; allowPrivate: boolean; backendHosts: string[]; backendSuffixes: string[]; fetchTimeoutMs: number; inputMemory: number }): ImagePolicy {
+  const backendHosts = new Set(options.backendHosts);
+  const own = (host: string) => isBackendHost(host, backendHosts, options.backendSuffixes);
   return {
     input: { proxyUrl: options.proxyUrl, maxBytes: MAX_IMAGE_BYTES, timeoutMs: options.fetchTimeoutMs, maxRedirects: 3, allowPrivate: options.allowPrivate },
-    backend: { proxyUrl: options.proxyUrl, maxBytes: 25 * 1024 * 1024, timeoutMs: 30_000, maxRedirects: 3, allowPrivate: true },
-    backendHosts: new Set(options.backendHosts),
+    // A backend's host may be private (a self-hosted Studio, a simulator); where it redirects to is held to
+    // the input rules unless that is a backend's host too, or a CDN's redirect would reach loopback.
+    backend: { proxyUrl: options.proxyUrl, maxBytes: 25 * 1024 * 1024, timeoutMs: 30_000, maxRedirects: 3, allowPrivate: options.allowPrivate, privateHosts: own },
+    backendHosts,
     backendSuffixes: options.backendSuffixes,
     memory: new ImageMemory(options.inputMemory),
   };
+}
+
+function isBackendHost(host: string, hosts: ReadonlySet<string>, suffixes: readonly string[]): boolean {
+  return hosts.has(host) || suffixes.some((suffix) => host.endsWith(suffix));
 }
 
 /** Downloads an image of a reply under the rules its host calls for. */
@@ -43,8 +51,7 @@ export function downloadReplyImage(url: string, policy: ImagePolicy, signal: Abo
   } catch {
     return Promise.reject(new DownloadRefused("it is not a valid URL"));
   }
-  const own = policy.backendHosts.has(host) || policy.backendSuffixes.some((suffix) => host.endsWith(suffix));
-  return download(url, own ? policy.backend : policy.input, signal);
+  return download(url, isBackendHost(host, policy.backendHosts, policy.backendSuffixes) ? policy.backend : policy.input, signal);
 }
 
 /**
