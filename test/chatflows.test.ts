@@ -57,6 +57,17 @@ describe.each(["coze", "studio"] as const)("a chatflow entry on %s", (dialect) =
     expect(c.choices[0].message.content).toBe("Chatflow says: A three (after 5 messages)");
   });
 
+  test("a client's CONVERSATION_NAME is dropped: the service names its conversations, on a new turn and a continued one", async () => {
+    const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [{ role: "user", content: "B one" }];
+    const body = () => ({ model: MODEL, messages, coze_parameters: { CONVERSATION_NAME: "someone-elses", tone: "warm" } }) as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming;
+    const c = await stack.openai.chat.completions.create(body());
+    expect(last().parameters).toEqual({ lang: "en", tone: "warm", CONVERSATION_NAME: expect.stringMatching(/^coze-chat-proxy-/) });
+    messages.push(c.choices[0].message as OpenAI.Chat.Completions.ChatCompletionMessageParam, { role: "user", content: "B two" });
+    await stack.openai.chat.completions.create(body());
+    expect(last().continued).toBe(true);
+    expect(last().parameters).toEqual({ lang: "en", tone: "warm" });
+  });
+
   test("the Responses API takes coze_parameters too", async () => {
     const response = await stack.openai.responses.create({ model: MODEL, input: "via responses", coze_parameters: { tone: "curt" } } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
     expect(response.output_text).toBe("Chatflow says: via responses");

@@ -148,8 +148,8 @@ export class CozeApiClient {
   /**
    * The call that starts a chat. A bot: `/v3/chat`, the conversation in the
    * query. A chatflow: `/v1/workflows/chat` with its parameters (the entry's,
-   * the request's over them); a new conversation gets a name of its own in
-   * `CONVERSATION_NAME`, which Coze Studio needs to start one (it keeps
+   * the request's over them, but never the request's CONVERSATION_NAME); a
+   * new conversation gets a name of its own in `CONVERSATION_NAME`, which Coze Studio needs to start one (it keeps
    * chatflow conversations by name) and coze.com takes as any parameter.
    * `"stream": true` always: a Studio answers a request without it as a
    * stream, and older Studio builds stream even when told not to.
@@ -161,7 +161,10 @@ export class CozeApiClient {
       const { parameters: _, ...rest } = body;
       return { path: `/v3/chat${query}`, payload: JSON.stringify({ bot_id: entry.bot_id, stream: true, auto_save_history: true, ...rest }) };
     }
-    const parameters = { ...entry.parameters, ...body.parameters, ...(conversationId ? {} : { CONVERSATION_NAME: `coze-chat-proxy-${crypto.randomUUID()}` }) };
+    // A client's CONVERSATION_NAME is dropped: on Studio the name picks the conversation a chatflow runs in,
+    // and a name of another key's conversation would join it. The service alone names conversations.
+    const { CONVERSATION_NAME: _name, ...asked } = body.parameters ?? {};
+    const parameters = { ...entry.parameters, ...asked, ...(conversationId ? {} : { CONVERSATION_NAME: `coze-chat-proxy-${crypto.randomUUID()}` }) };
     const payload = {
       workflow_id: entry.workflow_id,
       stream: true,
