@@ -62,6 +62,9 @@ describe("a quota text makes its entry suspect; a probe decides", () => {
     expect(body.models[0].entries.map((e: any) => e.cooling_down_seconds)).toEqual([0, 0]);
     expect(body.models[0].entries.every((e: any) => e.reason === undefined)).toBe(true);
     expect(stack.logs.some((l) => l.includes("bot entry resting"))).toBe(false);
+    // The echoed text is the user's own prompt: above debug only its kind and length are logged.
+    expect(stack.logs.some((l) => l.includes("coze answered with an error") && l.includes("kind=quota-text") && /length=\d+/.test(l))).toBe(true);
+    expect(stack.logs.filter((l) => l.includes(QUOTA.slice(0, 40)))).toEqual([]);
 
     const started = performance.now();
     const other = await ask(stack, "hello from another key", SECOND_KEY);

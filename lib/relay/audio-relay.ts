@@ -6,6 +6,7 @@ import type { PoolEntry } from "../pool/entry.ts";
 import { UpstreamFailure } from "../pool/failure.ts";
 import type { Pool } from "../pool/pool.ts";
 import type { AudioCalls } from "../pool/seam.ts";
+import { logFailure } from "./failure-log.ts";
 import { noEntryLeft } from "./relay.ts";
 
 export interface AudioRelayContext {
@@ -75,7 +76,7 @@ export async function relayAudio<T>(ctx: AudioRelayContext, model: string, reque
       }
       lease.release(error.outcome);
       if (error.fromCoze) ctx.metrics.cozeErrors.inc({ kind: error.kind === "quota" ? "quota" : "failure" });
-      log.warn(error.kind === "unsupported" ? "entry has no audio; passed over for audio, still serving chat" : "audio call failed; trying the next entry", { request: requestId, entry: entry.config.index, kind: error.kind, error: error.message });
+      logFailure(error.kind === "unsupported" ? "entry has no audio; passed over for audio, still serving chat" : "audio call failed; trying the next entry", { request: requestId, entry: entry.config.index }, error);
       if (error.outcome === "quota" || error.retryAfterMs !== undefined) soonestBack = Math.min(soonestBack, entry.restingFor() || (error.retryAfterMs ?? Infinity));
       lastFailure = error;
       if (!error.movesOn) throw error.toApiError(Number.isFinite(soonestBack) ? soonestBack : undefined);

@@ -6,6 +6,7 @@ import type { PoolEntry } from "../pool/entry.ts";
 import { UpstreamFailure } from "../pool/failure.ts";
 import type { Pool, PickFailure } from "../pool/pool.ts";
 import type { Answer, PlaceBook, ProbeVerdict, RelayRequest, ReplyTimings } from "../pool/seam.ts";
+import { logFailure } from "./failure-log.ts";
 
 /** What a relay needs from the running service. */
 export interface RelayContext {
@@ -105,9 +106,9 @@ export async function relay(ctx: RelayContext, request: RelayRequest): Promise<A
 function noteFailure(metrics: Metrics, requestId: string, entry: number, error: UpstreamFailure): void {
   if (error.fromCoze) {
     metrics.cozeErrors.inc({ kind: error.kind === "quota" || error.kind === "quota-text" ? "quota" : "failure" });
-    log.warn("coze answered with an error", { request: requestId, entry, kind: error.kind, error: error.message });
+    logFailure("coze answered with an error", { request: requestId, entry }, error);
   } else if (error.movesOn) {
-    log.warn("a call failed; trying the next entry", { request: requestId, entry, kind: error.kind, error: error.message });
+    logFailure("a call failed; trying the next entry", { request: requestId, entry }, error);
   }
 }
 

@@ -122,7 +122,9 @@ export async function runChoice(
   let spent = result.usage;
   let verdict = judgeAnswer(answer, rules);
   if (verdict.kind === "wrong") {
-    log.info("coze's answer did not hold the client's rules; asking once more", { problem: verdict.problem });
+    // The problem may quote the answer (a schema error names its values and keys): only at debug.
+    log.info("coze's answer did not hold the client's rules; asking once more");
+    log.debug("what the answer broke", { problem: verdict.problem });
     ({ result, answer } = await ask(prepared.requestFor({ place: result.place, turns: [{ role: "assistant", text: answer, images: [] }, { role: "user", text: verdict.reask, images: [] }] })));
     promptText += `\n\n${result.promptText}`;
     spent = spent && result.usage && addUsage(spent, result.usage);
