@@ -13,7 +13,7 @@ import type { AppContext } from "./routes/context.ts";
 import { InFlight } from "./http/in-flight.ts";
 import { AudioCatalog } from "./relay/audio-catalog.ts";
 import { imagePolicy } from "./images/policy.ts";
-import type { ImageMemory } from "./images/memory.ts";
+import { InputMemory } from "./input-memory.ts";
 import { openStore } from "./store/open.ts";
 import type { Store } from "./store/store.ts";
 import { StatusSessions } from "./routes/status-sessions.ts";
@@ -27,8 +27,8 @@ export interface App {
   /** Relay requests under way (a request holds one slot from its first byte to its last event). */
   inFlight: InFlight;
   metrics: Metrics;
-  /** IMAGE_INPUT_MEMORY's accounting of the image input requests hold. */
-  imageMemory: ImageMemory;
+  /** IMAGE_INPUT_MEMORY's accounting of the input (images, audio uploads) requests hold. */
+  inputMemory: InputMemory;
   /** Conversations, rests, images, transcripts, sessions (SQLite or PostgreSQL). */
   store: Store;
   /** Settles when every entry's link has connected or failed. */
@@ -69,23 +69,25 @@ export function startApp(settings: Settings, entries: BotEntry[], workspaceEntri
   const inFlight = new InFlight(settings.maxInFlight);
   // Images on a backend's own hosts are downloaded as they are; each backend names its hosts.
   const own = BACKENDS.map((kind) => kind.imageHosts(entries.filter((e) => e.kind === kind.kind), backend));
+  // One budget for what requests' inputs hold: image input and audio uploads.
+  const inputMemory = new InputMemory(settings.imageInputMemory);
   const images = imagePolicy({
     proxyUrl: settings.proxyUrl,
     allowPrivate: settings.allowPrivateImageUrls,
     backendHosts: [...own.flatMap((o) => o.hosts), ...workspaceEntries.map((w) => new URL(w.api_base).host)],
     backendSuffixes: own.flatMap((o) => o.suffixes),
     fetchTimeoutMs: settings.imageFetchTimeoutMs,
-    inputMemory: settings.imageInputMemory,
+    memory: inputMemory,
   });
   const sessions = new StatusSessions(store.sessions, settings.authTokens);
   metrics.gauges.push(
     ...poolGauges(pool, inFlight),
-    new Gauge("coze_proxy_image_input_bytes", "Decoded image-input bytes reserved by requests (IMAGE_INPUT_MEMORY bounds it).", () => [{ value: images.memory.inUse }]),
+    new Gauge("coze_proxy_image_input_bytes", "Input bytes (decoded images, audio uploads) reserved by requests (IMAGE_INPUT_MEMORY bounds it).", () => [{ value: inputMemory.inUse }]),
     new Gauge("coze_proxy_store_degraded", "1 while the store fails (answers still go out; writes wait and are retried).", () => [{ value: store.health().state === "degraded" ? 1 : 0 }]),
     new Gauge("coze_proxy_store_queued_writes", "Writes waiting for the store.", () => [{ value: store.health().queued }]),
   );
   const audio = new AudioCatalog(pool);
-  const ctx: AppContext = { settings, pool, store, conversations, images, metrics, audio, inFlight, sessions, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
+  const ctx: AppContext = { settings, pool, store, conversations, images, inputMemory, metrics, audio, inFlight, sessions, version: VERSION, startedAt: Math.floor(Date.now() / 1000) };
   const housekeeping = setInterval(() => void tidy(pool, store, conversations, settings.threadIdleMs), Math.min(60_000, Math.max(100, settings.threadIdleMs / 2)));
   // Rests outlive a restart and are shared by every instance on one database: read at start, then followed.
   const followRests = () => void applyRests(pool, store);
@@ -117,7 +119,7 @@ export function startApp(settings: Settings, entries: BotEntry[], workspaceEntri
     pool,
     inFlight,
     metrics,
-    imageMemory: images.memory,
+    inputMemory,
     store,
     ready,
     reload: (next, workspaces = []) => found.reload(next, workspaces),

@@ -280,6 +280,30 @@ describe("transcription", () => {
     expect((await json(huge)).error.code).toBe("request_too_large");
   });
 
+  test("an upload is charged to IMAGE_INPUT_MEMORY while it is handled; one that finds no room within the start deadline is a 503 with retry-after", async () => {
+    const stack = await withStack({ ...VOICE_STACK, settings: { imageInputMemory: 16 * 1024 * 1024, replyStartTimeoutMs: 600 } });
+    const memory = stack.app.inputMemory;
+    const upload = () => fetch(`${stack.base}/v1/audio/transcriptions`, { method: "POST", headers: { authorization: `Bearer ${KEY}` }, body: form({ model: "whisper-1" }, { name: "a.wav", type: "audio/wav", bytes: wavFile(100_000) }) });
+    // Its copies are reserved (at least the body's twice over), and all given back when it ends.
+    expect((await upload()).status).toBe(200);
+    expect(memory.peak).toBeGreaterThan(2 * 200_000);
+    expect(memory.inUse).toBe(0);
+    // Images (or other uploads) hold the whole budget: the upload waits, then is refused, and Coze never hears of it.
+    const held = await memory.reserve(memory.limit, Date.now() + 1000, new AbortController().signal);
+    const asked = stack.apiSim.audio.transcriptions.length;
+    const refused = await upload();
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("5");
+    expect((await json(refused)).error.code).toBe("image_memory_full");
+    expect(stack.apiSim.audio.transcriptions.length).toBe(asked);
+    // Room given back within the deadline lets a waiting upload through.
+    const waiting = upload();
+    await Bun.sleep(100);
+    held.release();
+    expect((await waiting).status).toBe(200);
+    expect(memory.inUse).toBe(0);
+  });
+
   test("an Ogg Opus file longer than Coze's 30 minutes, though small, is cut by time at page boundaries", async () => {
     const stack = await withStack(VOICE_STACK);
     const ogg = longOggOpus(31 * 60 * 50); // 31 minutes of 20 ms packets, about 0.4 MB

@@ -149,7 +149,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       setLogSink(previousSink);
       live.delete(stack);
       if (leaked > 0) throw new Error(`leaked in-flight slots: ${leaked} still held after the test's requests ended`);
-      if (app.imageMemory.inUse > 0) throw new Error(`leaked image memory: ${app.imageMemory.inUse} bytes still reserved after the test's requests ended`);
+      if (app.inputMemory.inUse > 0) throw new Error(`leaked input memory: ${app.inputMemory.inUse} bytes still reserved after the test's requests ended`);
     },
   };
   live.add(stack);

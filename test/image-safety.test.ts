@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { download, DownloadRefused, type DownloadRules } from "../lib/images/download.ts";
 import { isPrivateAddress } from "../lib/images/address.ts";
 import { downloadReplyImage, imagePolicy } from "../lib/images/policy.ts";
+import { InputMemory } from "../lib/input-memory.ts";
 import { readLimited } from "../lib/read-limited.ts";
 import { promptPng } from "../lib/simulator/png.ts";
 import { chatBody, json, stackPerTest, startStack } from "./harness.ts";
@@ -182,7 +183,7 @@ describe("IMAGE_INPUT_MEMORY bounds the image input all requests hold together",
         Array.from({ length: 10 }, (_, i) => `/mib/${r}-${i}.png`.slice(0, 8)),
       );
     }
-    const memory = stack.app.imageMemory;
+    const memory = stack.app.inputMemory;
     expect(memory.peak).toBeGreaterThanOrEqual(10 * MiB); // one request's images were held at once
     expect(memory.peak).toBeLessThanOrEqual(16 * MiB);
     expect(memory.inUse).toBe(0); // every request gave its images back when it ended
@@ -200,7 +201,7 @@ describe("IMAGE_INPUT_MEMORY bounds the image input all requests hold together",
     expect((await json(second)).error.code).toBe("image_memory_full");
     expect((await first).status).toBe(200);
     expect(stack.sim.posts).toHaveLength(1);
-    expect(stack.app.imageMemory.inUse).toBe(0);
+    expect(stack.app.inputMemory.inUse).toBe(0);
   });
 });
 
@@ -241,7 +242,7 @@ describe("the downloader checks every redirect", () => {
       },
     });
     try {
-      const policy = imagePolicy({ allowPrivate: false, backendHosts: [`127.0.0.1:${cdn.port}`], backendSuffixes: [], fetchTimeoutMs: 5000, inputMemory: 1 << 20 });
+      const policy = imagePolicy({ allowPrivate: false, backendHosts: [`127.0.0.1:${cdn.port}`], backendSuffixes: [], fetchTimeoutMs: 5000, memory: new InputMemory(1 << 20) });
       hits.length = 0;
       const refused = await downloadReplyImage(`http://127.0.0.1:${cdn.port}/away.png`, policy, new AbortController().signal).catch((e) => e);
       expect(refused).toBeInstanceOf(DownloadRefused);

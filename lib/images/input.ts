@@ -25,7 +25,7 @@ export interface ImageInputRequest {
  * downloaded under the image-input rules (download.ts); both must be an
  * image of at most 10 MiB. Any refusal is a 400 naming the content part and
  * why, before anything is posted to Discord. The decoded bytes are held
- * within IMAGE_INPUT_MEMORY (memory.ts) until the request ends.
+ * within IMAGE_INPUT_MEMORY (input-memory.ts) until the request ends.
  */
 export async function loadImageInputs(messages: ChatMessage[], policy: ImagePolicy, request: ImageInputRequest): Promise<InputFile[]> {
   const last = messages.findLast((m) => m.role === "user");

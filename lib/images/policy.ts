@@ -3,7 +3,7 @@ import { errorText } from "../error-text.ts";
 import { acceptsImage } from "../store/image-types.ts";
 import type { ImageStore } from "../store/store.ts";
 import { download, DownloadRefused, type Downloaded, type DownloadRules } from "./download.ts";
-import { ImageMemory } from "./memory.ts";
+import type { InputMemory } from "../input-memory.ts";
 
 /**
  * Where the images in a reply may be downloaded from, resolved once at start.
@@ -17,15 +17,15 @@ export interface ImagePolicy {
   /** For the backend's own hosts. */
   backend: DownloadRules;
   backendHosts: ReadonlySet<string>;
-  /** IMAGE_INPUT_MEMORY: the decoded image-input bytes all requests together may hold. */
-  memory: ImageMemory;
+  /** IMAGE_INPUT_MEMORY: the input bytes all requests together may hold (audio uploads count too). */
+  memory: InputMemory;
   /** Domains whose every host is a backend's own. */
   backendSuffixes: readonly string[];
 }
 
 export const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
 
-export function imagePolicy(options: { proxyUrl?: string; allowPrivate: boolean; backendHosts: string[]; backendSuffixes: string[]; fetchTimeoutMs: number; inputMemory: number }): ImagePolicy {
+export function imagePolicy(options: { proxyUrl?: string; allowPrivate: boolean; backendHosts: string[]; backendSuffixes: string[]; fetchTimeoutMs: number; memory: InputMemory }): ImagePolicy {
   const backendHosts = new Set(options.backendHosts);
   const own = (host: string) => isBackendHost(host, backendHosts, options.backendSuffixes);
   return {
@@ -35,7 +35,7 @@ export function imagePolicy(options: { proxyUrl?: string; allowPrivate: boolean;
     backend: { proxyUrl: options.proxyUrl, maxBytes: 25 * 1024 * 1024, timeoutMs: 30_000, maxRedirects: 3, allowPrivate: options.allowPrivate, privateHosts: own },
     backendHosts,
     backendSuffixes: options.backendSuffixes,
-    memory: new ImageMemory(options.inputMemory),
+    memory: options.memory,
   };
 }
 

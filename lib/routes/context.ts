@@ -5,6 +5,7 @@ import type { Pool } from "../pool/pool.ts";
 import type { AudioCatalog } from "../relay/audio-catalog.ts";
 import type { ConversationBook } from "../relay/conversation-book.ts";
 import type { ImagePolicy } from "../images/policy.ts";
+import type { InputMemory } from "../input-memory.ts";
 import type { Store } from "../store/store.ts";
 import type { InFlight } from "../http/in-flight.ts";
 import { requestOrigin } from "../http/origin.ts";
@@ -20,6 +21,8 @@ export interface AppContext {
   conversations: ConversationBook;
   /** Where images may be downloaded from. */
   images: ImagePolicy;
+  /** IMAGE_INPUT_MEMORY: what requests' inputs (images, audio uploads) hold; the same budget as `images.memory`. */
+  inputMemory: InputMemory;
   metrics: Metrics;
   /** The entries that speak and listen (Coze API entries), for the audio routes. */
   audio: AudioCatalog;

@@ -43,6 +43,19 @@ function pathOf(url: string): string {
 
 const noop = () => {};
 
+/**
+ * Copies of an upload held at once: the body, the parsed form, the file's
+ * own bytes, and what is sent on to Coze (a converted recording, the
+ * multipart body).
+ */
+const UPLOAD_COPIES = 4;
+
+/** An upload's worst case in memory: its declared length (the limit when it declares none), in all its copies. */
+function uploadReservation(req: Request, limit: number): number {
+  const declared = Number(req.headers.get("content-length") ?? NaN);
+  return (Number.isFinite(declared) && declared >= 0 ? Math.min(declared, limit) : limit) * UPLOAD_COPIES;
+}
+
 /** Starts the HTTP API on `Bun.serve` and its `routes`. */
 export function startServer(ctx: AppContext): Server<unknown> {
   const keyCheck = createKeyCheck(ctx.settings.authTokens);
@@ -75,6 +88,12 @@ export function startServer(ctx: AppContext): Server<unknown> {
           // its body counts toward MAX_IN_FLIGHT, and gets a 408 after BODY_TIMEOUT.
           const work = ctx.inFlight.begin(req.signal);
           endSlot = work.end;
+          if (options.uploadLimit) {
+            // An upload is held in several copies until the request ends: its worst case is reserved in the
+            // input memory before the body is read, waiting for room within the start deadline (then a 503).
+            const lease = await ctx.inputMemory.reserve(uploadReservation(req, options.uploadLimit), receivedAt + ctx.settings.replyStartTimeoutMs, work.signal);
+            holdings.push(() => lease.release());
+          }
           const body = options.uploadLimit
             ? await readBodyBytes(req, options.uploadLimit, ctx.settings.bodyTimeoutMs)
             : await readJsonBody(req, ctx.settings.maxBodyBytes, ctx.settings.bodyTimeoutMs);

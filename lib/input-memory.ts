@@ -1,22 +1,24 @@
-import { ApiError } from "../openai/api-error.ts";
+import { ApiError } from "./openai/api-error.ts";
 
-/** Seconds a request refused for image memory is told to wait: about what a reply holds its images for. */
+/** Seconds a request refused for input memory is told to wait: about what a reply holds its inputs for. */
 const RETRY_AFTER_SECONDS = 5;
 
 /**
- * IMAGE_INPUT_MEMORY: the decoded image-input bytes all requests together
- * may hold at once. Each image is bounded on its own (10 MiB, 10 a request),
- * but five requests of ten images would still hold half a gigabyte; this
- * bounds their sum.
+ * IMAGE_INPUT_MEMORY: the bytes of input all requests together may hold at
+ * once: decoded image input, and audio uploads (up to 25 MiB each, held in
+ * several copies while the form is read and sent on). Each input is bounded
+ * on its own, but five requests of ten images would still hold half a
+ * gigabyte; this bounds their sum.
  *
  * A request reserves its worst case before it loads anything (10 MiB per
- * link, a data: URI's decoded size; at most the whole budget), all at once,
- * so that two half-loaded requests never wait on each other. Reservations are
- * granted in arrival order: a large one is not starved by small ones behind
- * it. What it really holds is charged as it is decoded and the rest given
- * back as each image arrives; everything is given back when the request ends.
+ * image link, a data: URI's decoded size, an upload's copies; at most the
+ * whole budget), all at once, so that two half-loaded requests never wait on
+ * each other. Reservations are granted in arrival order: a large one is not
+ * starved by small ones behind it. What it really holds is charged as it is
+ * decoded and the rest given back as each image arrives; everything is given
+ * back when the request ends.
  */
-export class ImageMemory {
+export class InputMemory {
   private held = 0;
   private highest = 0;
   private readonly waiting: { bytes: number; grant: () => void }[] = [];
@@ -37,10 +39,10 @@ export class ImageMemory {
    * Reserves `bytes` (the whole budget at most) for one request, waiting in
    * line for room until `deadline` (ms); past it a 503 with `retry-after`.
    */
-  async reserve(bytes: number, deadline: number, signal: AbortSignal): Promise<ImageLease> {
+  async reserve(bytes: number, deadline: number, signal: AbortSignal): Promise<InputLease> {
     const wanted = Math.min(bytes, this.limit);
     if (this.waiting.length === 0 && this.held + wanted <= this.limit) return this.grant(wanted);
-    const { promise, resolve, reject } = Promise.withResolvers<ImageLease>();
+    const { promise, resolve, reject } = Promise.withResolvers<InputLease>();
     const waiter = {
       bytes: wanted,
       grant: () => {
@@ -77,9 +79,9 @@ export class ImageMemory {
     this.admit();
   }
 
-  private grant(bytes: number): ImageLease {
+  private grant(bytes: number): InputLease {
     this.add(bytes);
-    return new ImageLease(this, bytes);
+    return new InputLease(this, bytes);
   }
 
   private add(bytes: number): void {
@@ -93,19 +95,19 @@ export class ImageMemory {
   }
 }
 
-/** One request's share of the image memory. */
-export class ImageLease {
+/** One request's share of the input memory. */
+export class InputLease {
   private used = 0;
   private released = false;
 
   constructor(
-    private readonly memory: ImageMemory,
+    private readonly memory: InputMemory,
     private reserved: number,
   ) {}
 
   /** Counts `bytes` decoded; beyond the reservation they must fit at once, else the request is refused (503). */
   charge(bytes: number): void {
-    if (this.released) throw new Error("image memory charged after its request let go of it");
+    if (this.released) throw new Error("input memory charged after its request let go of it");
     this.used += bytes;
     if (this.used <= this.reserved) return;
     if (!this.memory.take(this.used - this.reserved)) {
@@ -123,7 +125,7 @@ export class ImageLease {
     this.reserved = keep;
   }
 
-  /** Gives back everything; called once the request no longer holds its images. Idempotent. */
+  /** Gives back everything; called once the request no longer holds its inputs. Idempotent. */
   release(): void {
     this.released = true;
     this.memory.give(this.reserved);
@@ -139,7 +141,7 @@ export class ImageLease {
 function memoryFull(limit: number): ApiError {
   return new ApiError(
     503,
-    `Image input is waiting for memory: requests in flight hold IMAGE_INPUT_MEMORY (${Math.round(limit / 1048576)} MiB) of images. Try again shortly.`,
+    `Input is waiting for memory: requests in flight hold IMAGE_INPUT_MEMORY (${Math.round(limit / 1048576)} MiB) of images and audio uploads. Try again shortly.`,
     "api_error",
     "image_memory_full",
     null,
