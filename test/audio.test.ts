@@ -318,6 +318,30 @@ describe("transcription", () => {
 });
 
 describe("lists for Open WebUI", () => {
+  test("/v1/audio/voices, open to all, costs Coze one call a minute when the list fails, and none for an entry without audio", async () => {
+    const stack = await withStack({ api: [{ model: "voice", voices: { alloy: "7426720361733062665" } }, { model: "voice", voices: { alloy: "7426720361733046281" } }] });
+    const studio = new CozeApiSimulator({ dialect: "studio" }).start();
+    try {
+      // The first entry's Coze has no audio routes (Studio): a speech request finds that out once. Both entries
+      // map the voice, so neither asks for its list.
+      const studioEntry = { ...stack.apiEntries[0], coze_api_token: studio.addToken(), bot_id: studio.addBot().id, api_base: studio.url };
+      await stack.app.reload([studioEntry, stack.apiEntries[1]]);
+      expect((await stack.fetch("/v1/audio/speech", { method: "POST", body: JSON.stringify({ model: "voice", input: "Hi", voice: "alloy" }) })).status).toBe(200);
+      expect(studio.audio.missingRouteCalls).toBe(1);
+      // The second entry's list fails (Coze's 5000) on the first ask; a second would succeed.
+      stack.apiSim.audio.refusals.push({ code: 5000, msg: "internal error", status: 500 }, { code: 5000, msg: "internal error", status: 500 });
+      for (let i = 0; i < 3; i++) {
+        const voices = await fetch(`${stack.base}/v1/audio/voices`);
+        expect(voices.status).toBe(200);
+        expect((await json(voices)).voices).toEqual([]); // a failed list leaves out its entry, and the Studio entry is not asked
+      }
+      expect(studio.audio.missingRouteCalls).toBe(1);
+      expect(stack.apiSim.audio.refusals).toHaveLength(1); // the failed list was asked once, then remembered
+    } finally {
+      await studio.stop();
+    }
+  });
+
   test("/v1/audio/voices and /v1/audio/models answer without a key, in Open WebUI's shapes", async () => {
     const stack = await withStack({ entries: [{ model: "gpt-test" }], api: [{ model: "voice-a", voices: { alloy: "7426720361733062665" } }] });
     const voices = await fetch(`${stack.base}/v1/audio/voices`);

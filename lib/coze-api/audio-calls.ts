@@ -91,7 +91,7 @@ export class ApiAudio implements AudioCalls {
 
   async voices(): Promise<{ id: string; name: string }[]> {
     const named = Object.keys(this.config.voices ?? {}).map((name) => ({ id: name, name }));
-    return [...named, ...(await this.voiceList.get()).map((v) => ({ id: v.voice_id, name: v.name }))];
+    return [...named, ...(await this.voiceList.listing()).map((v) => ({ id: v.voice_id, name: v.name }))];
   }
 
   /** What a failed call means for the entry, before it reaches the relay. */

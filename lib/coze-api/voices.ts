@@ -4,16 +4,24 @@ import type { CozeVoice } from "./audio.ts";
 
 /** How long Coze's voice list is kept before it is asked again (voices change rarely: a clone, a new system voice). */
 const VOICE_LIST_TTL_MS = 10 * 60_000;
+/**
+ * How long the open voice listing remembers a failed list: it takes callers
+ * without a key, and each of them must not cost a call to Coze.
+ */
+const FAILED_LIST_TTL_MS = 60_000;
 /** A list is shared by every request waiting for it, so it runs on its own clock, not on one client's. */
 const VOICE_LIST_TIMEOUT_MS = 15_000;
 
 /**
  * One account's voice list on Coze, kept for a while: a speech request that
  * names a voice by name should not cost a list call each time. A failed
- * fetch is not kept.
+ * fetch is not kept for speech (a busy answer is waited out and asked
+ * again), but the open listing (`listing`) is given the failure for a
+ * minute instead of asking again.
  */
 export class VoiceList {
   private kept: { at: number; voices: Promise<CozeVoice[]> } | undefined;
+  private failed: { at: number; error: unknown } | undefined;
 
   constructor(private readonly fetchList: (signal: AbortSignal) => Promise<CozeVoice[]>) {}
 
@@ -21,8 +29,20 @@ export class VoiceList {
     if (this.kept && Date.now() - this.kept.at < VOICE_LIST_TTL_MS) return this.kept.voices;
     const voices = this.fetchList(AbortSignal.timeout(VOICE_LIST_TIMEOUT_MS));
     const kept = (this.kept = { at: Date.now(), voices });
-    voices.catch(() => this.kept === kept && (this.kept = undefined));
+    voices.then(
+      () => (this.failed = undefined),
+      (error) => {
+        if (this.kept === kept) this.kept = undefined;
+        this.failed = { at: Date.now(), error };
+      },
+    );
     return voices;
+  }
+
+  /** The list for callers without a key: a failure of the last minute is given again without asking Coze. */
+  listing(): Promise<CozeVoice[]> {
+    if (!this.kept && this.failed && Date.now() - this.failed.at < FAILED_LIST_TTL_MS) return Promise.reject(this.failed.error);
+    return this.get();
   }
 }
 

@@ -8,12 +8,13 @@ const LIST_WAIT_MS = 5_000;
 /**
  * `GET /v1/audio/voices` in Open WebUI's shape, `{"voices": [{id, name}]}`:
  * each entry's own voice names (its `voices` map), then Coze's voices of its
- * account (cached). Open WebUI asks without a key; voice names are no
- * secret, as model names on the status page are not.
+ * account (cached, a failure too). Open WebUI asks without a key; voice
+ * names are no secret, as model names on the status page are not. Entries
+ * found to have no audio (Coze Studio) are left out, not asked each time.
  */
 export const audioVoices: RouteHandler = async (_req, ctx) => {
   const lists = await Promise.all(
-    ctx.audio.links.map(async ({ index, audio }) => {
+    ctx.audio.links.filter(({ audio }) => audio.available).map(async ({ index, audio }) => {
       try {
         return await Promise.race([audio.voices(AbortSignal.timeout(LIST_WAIT_MS)), Bun.sleep(LIST_WAIT_MS).then(() => [])]);
       } catch (error) {
