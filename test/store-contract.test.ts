@@ -10,6 +10,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SQL } from "bun";
+import { Database } from "bun:sqlite";
 import { setLogSink } from "../lib/log.ts";
 import { ConfigError } from "../lib/config/config-error.ts";
 import { readSettings } from "../lib/config/settings.ts";
@@ -29,12 +30,21 @@ afterAll(async () => {
 });
 
 const BASE = { conversationTtlMs: 86_400_000, imageTtlMs: 86_400_000, imageStoreMax: 1 << 30 };
-type Open = (settings?: Partial<StoreSettings>) => Promise<{ store: Store; another: () => Promise<Store> }>;
+/** `rows` counts a table's rows as they lie in the database, lapsed ones too (`rests` or `suspects`). */
+type Open = (settings?: Partial<StoreSettings>) => Promise<{ store: Store; another: () => Promise<Store>; rows: (table: "rests" | "suspects") => Promise<number> }>;
 
 const sqlite: Open = async (settings = {}) => {
   const dataDir = mkdtempSync(join(tmpdir(), "coze-contract-"));
   const store = openStore({ ...BASE, ...settings, dataDir });
-  return { store, another: () => Promise.reject(new Error("one process owns a DATA_DIR")) };
+  const rows = async (table: string) => {
+    const db = new Database(join(dataDir, "coze-chat-proxy.sqlite"), { readonly: true });
+    try {
+      return db.query<{ n: number }, []>(`SELECT count(*) AS n FROM ${table}`).get()!.n;
+    } finally {
+      db.close();
+    }
+  };
+  return { store, another: () => Promise.reject(new Error("one process owns a DATA_DIR")), rows };
 };
 const postgres: Open = async (settings = {}) => {
   const databaseUrl = await server!.database(`contract_${++databases}`);
@@ -43,7 +53,15 @@ const postgres: Open = async (settings = {}) => {
     await store.ready();
     return store;
   };
-  return { store: await open(), another: open };
+  const rows = async (table: string) => {
+    const sql = new SQL(databaseUrl);
+    try {
+      return Number((await sql.unsafe(`SELECT count(*) AS n FROM coze_${table}`))[0].n);
+    } finally {
+      await sql.close();
+    }
+  };
+  return { store: await open(), another: open, rows };
 };
 
 test("DATABASE_URL must be a PostgreSQL URL; the error names the variable and never repeats the URL (it carries a password)", () => {
@@ -144,6 +162,22 @@ for (const [name, open, skip] of [["SQLite", sqlite, false], ["PostgreSQL", post
       const states = await store.entryStates();
       expect([...states.rests.keys()]).toEqual(["model/0"]);
       expect([...states.suspects.keys()]).toEqual(["model/2"]);
+      await store.close();
+    });
+
+    test("the sweep deletes lapsed rests and suspect marks, cleared ones (until 0) among them, and keeps running ones", async () => {
+      const { store, rows } = await open();
+      store.rest("model/0", Date.now() + 60_000);
+      store.rest("model/1", Date.now() - 1);
+      store.suspect("model/2", Date.now() + 60_000);
+      store.suspect("model/3", Date.now() - 1);
+      store.suspect("model/4", 0); // a mark cleared by its probe
+      await store.flush();
+      expect([await rows("rests"), await rows("suspects")]).toEqual([2, 3]);
+      await store.sweep();
+      expect([await rows("rests"), await rows("suspects")]).toEqual([1, 1]);
+      const states = await store.entryStates();
+      expect([[...states.rests.keys()], [...states.suspects.keys()]]).toEqual([["model/0"], ["model/2"]]);
       await store.close();
     });
 
