@@ -14,7 +14,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./ports.ts";
 
-const ROOT = "/usr/lib/postgresql";
+/**
+ * Where Debian installs the server. TEST_POSTGRESQL_ROOT, read by this helper
+ * alone, points it elsewhere: at a missing folder it plays a machine without
+ * PostgreSQL, to check that the tests then skip.
+ */
+const ROOT = process.env.TEST_POSTGRESQL_ROOT || "/usr/lib/postgresql";
 
 /** The newest installed server's bin directory, or why there is none. */
 export function postgresBin(): { bin: string } | { missing: string } {
@@ -106,11 +111,14 @@ export async function startPostgres(bin: string): Promise<PgServer> {
 /**
  * For a test file: the server's bin directory where one is installed (the
  * file's PostgreSQL tests then run), else `skip` with the reason printed
- * once. Throws under CI=true when there is none (postgresBin does).
+ * once for the run. Throws under CI=true when there is none (postgresBin does).
  */
 export function postgresForTests(): { bin: string; skip: false } | { skip: true } {
   const found = postgresBin();
   if ("bin" in found) return { bin: found.bin, skip: false };
-  console.warn(`skipped: ${found.missing}`);
+  // Once for the run, though several files ask (they share this module in one `bun test`).
+  if (!warned) console.warn(`skipped: ${found.missing}`);
+  warned = true;
   return { skip: true };
 }
+let warned = false;
