@@ -1,10 +1,10 @@
-/** The Coze API path against a bare fetch loop and a no-logic relay: throughput, first text, latency per delta. */
+/** The Coze API path against its no-logic relay (CPU per request, throughput, latency per delta) and a bare fetch loop. */
 import { join } from "node:path";
 import type { ApiEntry } from "../lib/config/bots.ts";
 import { CozeApiSimulator } from "../lib/simulator/coze-api.ts";
 import { answerDeltas } from "./answer-deltas.ts";
-import { MODEL, QUICK, type Row, config, cozeFor, dispatched, firstLine, headers, median, percentile, results, rows, sim, spawnChild, startService } from "./setup.ts";
-import { compareLatency } from "./client.ts";
+import { MODEL, QUICK, type Row, config, dispatched, firstLine, headers, median, percentile, results, rows, sim, spawnChild, startService } from "./setup.ts";
+import { chatCall, compareCosts, compareLatency, costRows } from "./client.ts";
 
 /**
  * The Coze API path against a bare `fetch` loop making the same
@@ -24,8 +24,8 @@ export async function measureApi(command: string[]) {
     return { text: marks.join(""), deltas: marks.length, firstDelayMs: Math.random() * config.editMs, intervalMs: config.editMs, onDelta: (k) => dispatched.set(`${stream}:${k}`, performance.now()) };
   };
   const entry: ApiEntry = { kind: "api", index: 0, model: MODEL, coze_api_token: token, bot_id: bot.id, api_base: api.url };
-  // The latency runs hold up to 1,000 chats at once on this one entry.
-  const service = await startService(command, [entry], sim, { MAX_IN_FLIGHT_PER_BOT: String(Math.max(...config.latency)) });
+  // The latency runs hold up to 1,000 chats at once on this one entry, the throughput runs 32.
+  const service = await startService(command, [entry], sim, { MAX_IN_FLIGHT_PER_BOT: String(Math.max(32, ...config.latency)) });
   const bareBody = JSON.stringify({ bot_id: bot.id, user_id: "bench", stream: true, auto_save_history: true, additional_messages: [{ role: "user", type: "question", content: "ping", content_type: "text" }] });
   const bareHeaders = { authorization: `Bearer ${token}`, "content-type": "application/json" };
   /** One call, to its first answer text; then read to the end. Returns ms to the first text. */
@@ -58,21 +58,8 @@ export async function measureApi(command: string[]) {
   }
   proxied.sort((a, b) => a - b);
   bare.sort((a, b) => a - b);
-  const loop = async (one: () => Promise<unknown>, seconds = config.apiSeconds) => {
-    let done = 0;
-    const end = performance.now() + seconds * 1000;
-    await Promise.all(Array.from({ length: 32 }, async () => {
-      while (performance.now() < end) {
-        await one();
-        done++;
-      }
-    }));
-    return done / config.throughputSeconds;
-  };
   const bareRelay = spawnChild(["bun", join(import.meta.dir, "bare-api-relay.ts"), api.url, token, bot.id], { stdout: "pipe", stderr: "inherit" });
   const relayBase = `http://127.0.0.1:${await firstLine(bareRelay.stdout)}`;
-  const wholeRelay = async () => (await fetch(relayBase, { method: "POST", body: "{}" })).arrayBuffer();
-  const wholeService = async () => (await fetch(`${service.base}/v1/chat/completions`, { method: "POST", headers, body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "ping" }] }) })).arrayBuffer();
   // The bare client reads the stream as it comes and takes the answer out of it, as a client of the streamed
   // API must (the SDK does the same): the same work as the Discord path's bare discord.js client, which waits for the
   // reply by its events. The raw loop only drains the bytes, a floor no client that reads the answer reaches.
@@ -89,37 +76,31 @@ export async function measureApi(command: string[]) {
     if (!answer) throw new Error("the bare client found no answer");
   };
   const rawBare = async () => (await viaBare()).arrayBuffer();
-  // The budget's pair (bare, proxy) side by side in every run.
-  const loops = { relay: wholeRelay, bare: answerBare, proxy: wholeService, raw: rawBare };
-  // Every contender first runs unmeasured until JSC has compiled its hot code: the service's JIT threads
-  // take ~8 % of a core for its first ~6 s of load, which is start-up, not the steady throughput measured here.
-  for (const one of Object.values(loops)) await loop(one, config.apiWarmupSeconds);
-  // Then runs in alternating order (bare before proxy, then after), each ratio taken within its run, so that
-  // this shared machine's drift (its speed changes by a third within a minute) weighs on both sides alike.
-  const rates = { proxy: [] as number[], bare: [] as number[], raw: [] as number[], relay: [] as number[] };
-  const ratios = { bare: [] as number[], raw: [] as number[], relay: [] as number[] };
-  for (let run = 0; run < config.apiRuns; run++) {
-    const order = Object.keys(loops) as (keyof typeof loops)[];
-    const measured: Partial<Record<keyof typeof loops, number>> = {};
-    for (const name of run % 2 === 0 ? order : order.toReversed()) rates[name].push((measured[name] = await loop(loops[name])));
-    for (const name of ["bare", "raw", "relay"] as const) ratios[name].push(measured.proxy! / measured[name]!);
-  }
+  // CPU per request and throughput of the service against the no-logic relay (the budgets' pair), each in its own
+  // process; the bare loops run in this process (its CPU is the simulator's too), for throughput only.
+  const costs = await compareCosts(
+    { relay: { one: chatCall(relayBase), pid: bareRelay.pid }, proxy: { one: chatCall(service.base), pid: service.pid }, bare: { one: answerBare }, raw: { one: rawBare } },
+    config.costRuns,
+    config.apiRequests,
+    config.apiWarmup,
+  );
+  const ratioTo = (name: "bare" | "raw") => costs.proxy.map((c, k) => c.rps / costs[name][k].rps);
   // Added latency per Coze delta, as it is measured for Discord's edits: delta written → SSE chunk read,
   // through the service and through the no-logic relay (which streams each delta's text as it comes).
   const latency: Record<string, unknown> = {};
   const latencyRows: Row[] = [];
-  await compareLatency({ service, relayBase, what: "API path: delta", counted: "deltas", into: latency, firstRun: 101 }, latencyRows);
+  await compareLatency({ service, relayBase, what: "API path: delta", counted: "deltas", into: latency }, latencyRows);
   bareRelay.kill();
   await bareRelay.exited;
   await service.stop();
   await api.stop();
-  const ratio = median(ratios.bare) * 100;
-  results.api = { first_text_ms: { proxy: { p50: median(proxied), p99: percentile(proxied, 99) }, bare: { p50: median(bare), p99: percentile(bare, 99) } }, rates, ratios, ...latency };
-  rows.push({ figure: "API path: throughput vs bare fetch, c=32", value: ratio, unit: "%", budget: ">= 90%", holds: ratio >= 90, detail: `${median(rates.proxy).toFixed(0)} vs ${median(rates.bare).toFixed(0)} req/s (bare: fetch, reading the stream to its answer); runs ${ratios.bare.map((r) => (r * 100).toFixed(0)).join(", ")} %` });
-  const rawRatio = median(ratios.raw) * 100;
-  rows.push({ figure: "API path: throughput vs bare fetch draining bytes", value: rawRatio, unit: "%", budget: "", holds: true, detail: `${median(rates.proxy).toFixed(0)} vs ${median(rates.raw).toFixed(0)} req/s (arrayBuffer(): no stream read, no answer)` });
-  const relayRatio = median(ratios.relay) * 100;
-  rows.push({ figure: "API path: throughput vs a no-logic relay, c=32", value: relayRatio, unit: "%", budget: "", holds: true, detail: `${median(rates.proxy).toFixed(0)} vs ${median(rates.relay).toFixed(0)} req/s (Bun.serve + fetch read chunk by chunk, one HTTP hop like the proxy)` });
+  const rps = (name: keyof typeof costs) => median(costs[name].map((c) => c.rps)).toFixed(0);
+  results.api = { first_text_ms: { proxy: { p50: median(proxied), p99: percentile(proxied, 99) }, bare: { p50: median(bare), p99: percentile(bare, 99) } }, costs, ...latency };
+  rows.push(...costRows("API path", costs.proxy, costs.relay, { cpu: 1.25, throughput: 80 }, config.apiRequests));
+  const ratio = median(ratioTo("bare")) * 100;
+  rows.push({ figure: "API path: throughput vs bare fetch, c=32", value: ratio, unit: "%", budget: "", holds: true, detail: `${rps("proxy")} vs ${rps("bare")} req/s (bare: fetch, reading the stream to its answer); runs ${ratioTo("bare").map((r) => (r * 100).toFixed(0)).join(", ")} %` });
+  const rawRatio = median(ratioTo("raw")) * 100;
+  rows.push({ figure: "API path: throughput vs bare fetch draining bytes", value: rawRatio, unit: "%", budget: "", holds: true, detail: `${rps("proxy")} vs ${rps("raw")} req/s (arrayBuffer(): no stream read, no answer)` });
   rows.push({ figure: "API path: first text over bare fetch, p50", value: median(proxied) - median(bare), unit: "ms", budget: "", holds: true, detail: `${median(proxied).toFixed(2)} vs ${median(bare).toFixed(2)} ms, the proxy's HTTP hop included` });
   rows.push({ figure: "API path: first text over bare fetch, p99", value: percentile(proxied, 99) - percentile(bare, 99), unit: "ms", budget: "", holds: true, detail: `${percentile(proxied, 99).toFixed(2)} vs ${percentile(bare, 99).toFixed(2)} ms` });
   rows.push(...latencyRows);

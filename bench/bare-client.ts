@@ -2,7 +2,8 @@
  * The throughput baseline: a bare discord.js client doing the Discord work
  * the proxy does per new conversation (start a thread, post a mention in it,
  * wait for the reply with its buttons) in a closed loop, with no HTTP in front. Run as its own process, like the
- * service, so both get the same machine. Prints one JSON line of results.
+ * service, so both get the same machine. Prints one JSON line of results,
+ * the CPU it used per request (its own `process.cpuUsage()`) among them.
  *
  * bun bench/bare-client.ts API_URL TOKEN CHANNEL:COZE[,CHANNEL:COZE…] CONCURRENCY SECONDS GLOBAL_LIMIT
  */
@@ -56,8 +57,11 @@ async function loop(): Promise<void> {
   }
 }
 const started = performance.now();
+const cpu = process.cpuUsage();
 await Promise.all(Array.from({ length: concurrency }, loop));
 const elapsed = (performance.now() - started) / 1000;
-process.stdout.write(JSON.stringify({ requests: done, seconds: elapsed, rps: done / elapsed }) + "\n");
+const used = process.cpuUsage(cpu);
+const cpuUs = (used.user + used.system) / done;
+process.stdout.write(JSON.stringify({ requests: done, seconds: elapsed, rps: done / elapsed, cpu_us_per_request: cpuUs }) + "\n");
 await client.destroy();
 process.exit(0);

@@ -22,9 +22,14 @@ export const KEY = "bench-key";
  */
 export const GLOBAL_LIMIT = 100_000;
 export const MODEL = "bench";
+/**
+ * Runs and sizes. `costRuns` runs of a fixed number of requests per contender
+ * (`*Requests`, after `*Warmup` unmeasured ones) give CPU per request and
+ * throughput; the highest latency concurrency runs `latencyRuns` times.
+ */
 export const config = QUICK
-  ? { startRuns: 1, idleWaitMs: 500, throughputRuns: 1, throughputSeconds: 1, apiWarmupSeconds: 0.2, apiRuns: 1, apiSeconds: 1, latency: [1, 10, 30], edits: 4, editMs: 100, growthRequests: 800, growthWarmup: 200 }
-  : { startRuns: 5, idleWaitMs: 1500, throughputRuns: 3, throughputSeconds: 5, apiWarmupSeconds: 3, apiRuns: 5, apiSeconds: 3, latency: [1, 100, 1000], edits: 10, editMs: 500, growthRequests: 20_000, growthWarmup: 5_000 };
+  ? { startRuns: 1, idleWaitMs: 500, costRuns: 1, discordRequests: 150, discordWarmup: 30, apiRequests: 300, apiWarmup: 50, throughputSeconds: 1, latency: [1, 10, 30], latencyRuns: 1, edits: 4, editMs: 100, growthRequests: 800, growthWarmup: 200 }
+  : { startRuns: 5, idleWaitMs: 1500, costRuns: 3, discordRequests: 3000, discordWarmup: 3000, apiRequests: 5000, apiWarmup: 5000, throughputSeconds: 5, latency: [1, 100, 1000], latencyRuns: 3, edits: 10, editMs: 500, growthRequests: 20_000, growthWarmup: 5_000 };
 export const tmp = mkdtempSync(join(tmpdir(), "coze-bench-"));
 
 /** Every process the bench starts, stopped when it exits, failed or not: a crash must leave none behind. */

@@ -20,6 +20,9 @@ test("bun run bench --quick produces every figure", async () => {
     "throughput vs bare discord.js, c=32",
     "edit → SSE chunk over a bare relay, 1 streams",
     "edit → SSE chunk over a bare relay, 30 streams",
+    "edit → SSE chunk, largest gap, 30 streams",
+    "Discord path: CPU per request vs no-logic relay",
+    "Discord path: throughput vs a no-logic relay, c=32",
     "RSS peak, 30 streams",
     "RSS growth over 800 requests",
     "binary size over a hello-world binary",
@@ -34,6 +37,8 @@ test("bun run bench --quick produces every figure", async () => {
     "API path: first text over bare fetch, p50",
     "API path: first text over bare fetch, p99",
     "API path: delta → SSE chunk over a bare relay, 30 streams",
+    "API path: delta → SSE chunk, largest gap, 30 streams",
+    "API path: CPU per request vs no-logic relay",
   ]) {
     expect(figures).toContain(wanted);
     expect(out).toContain(wanted);
@@ -41,6 +46,8 @@ test("bun run bench --quick produces every figure", async () => {
   // The store's figure for PostgreSQL too, where a server is installed (CI installs one).
   if ("bin" in postgresBin()) expect(figures).toContain("continued conversation over a new one (store, PostgreSQL)");
   for (const row of results.rows) expect(Number.isFinite(row.value)).toBe(true);
+  // CPU per request is measured for the service and for each no-logic relay, each in its own process.
+  for (const cost of [...results.discord_cost.service, ...results.discord_cost.relay, ...results.api.costs.proxy, ...results.api.costs.relay]) expect(cost.cpuUs).toBeGreaterThan(0);
   expect(results.latency_30_ms.samples).toBe(30 * 4);
   // Every delta of every API stream reached the client through both the service and the relay.
   expect(results.api.latency_30_ms.samples).toBe(30 * 4);
