@@ -4,7 +4,7 @@ import type { ApiEntry } from "../lib/config/bots.ts";
 import { CozeApiSimulator } from "../lib/simulator/coze-api.ts";
 import { answerDeltas } from "./answer-deltas.ts";
 import { MODEL, QUICK, type Row, config, dispatched, firstLine, headers, median, percentile, results, rows, sim, spawnChild, startService } from "./setup.ts";
-import { chatCall, compareCosts, compareLatency, costRows } from "./client.ts";
+import { chatCall, compareCosts, compareLatency, costRows, cpuSideBySide } from "./client.ts";
 
 /**
  * The Coze API path against a bare `fetch` loop making the same
@@ -78,12 +78,10 @@ export async function measureApi(command: string[]) {
   const rawBare = async () => (await viaBare()).arrayBuffer();
   // CPU per request and throughput of the service against the no-logic relay (the budgets' pair), each in its own
   // process; the bare loops run in this process (its CPU is the simulator's too), for throughput only.
-  const costs = await compareCosts(
-    { relay: { one: chatCall(relayBase), pid: bareRelay.pid }, proxy: { one: chatCall(service.base), pid: service.pid }, bare: { one: answerBare }, raw: { one: rawBare } },
-    config.costRuns,
-    config.apiRequests,
-    config.apiWarmup,
-  );
+  const relay = { one: chatCall(relayBase), pid: bareRelay.pid };
+  const proxy = { one: chatCall(service.base), pid: service.pid };
+  const costs = await compareCosts({ relay, proxy, bare: { one: answerBare }, raw: { one: rawBare } }, config.costRuns, config.apiRequests, config.apiWarmup);
+  const [proxyCpu, relayCpu] = await cpuSideBySide(proxy, relay, config.costRuns, config.apiRequests);
   const ratioTo = (name: "bare" | "raw") => costs.proxy.map((c, k) => c.rps / costs[name][k].rps);
   // Added latency per Coze delta, as it is measured for Discord's edits: delta written → SSE chunk read,
   // through the service and through the no-logic relay (which streams each delta's text as it comes).
@@ -95,8 +93,8 @@ export async function measureApi(command: string[]) {
   await service.stop();
   await api.stop();
   const rps = (name: keyof typeof costs) => median(costs[name].map((c) => c.rps)).toFixed(0);
-  results.api = { first_text_ms: { proxy: { p50: median(proxied), p99: percentile(proxied, 99) }, bare: { p50: median(bare), p99: percentile(bare, 99) } }, costs, ...latency };
-  rows.push(...costRows("API path", costs.proxy, costs.relay, { cpu: 1.25, throughput: 80 }, config.apiRequests));
+  results.api = { first_text_ms: { proxy: { p50: median(proxied), p99: percentile(proxied, 99) }, bare: { p50: median(bare), p99: percentile(bare, 99) } }, costs, side_by_side: { proxy: proxyCpu, relay: relayCpu }, ...latency };
+  rows.push(...costRows("API path", { service: proxyCpu, relay: relayCpu }, { service: costs.proxy, relay: costs.relay }, { cpu: 1.25, throughput: 80 }, config.apiRequests));
   const ratio = median(ratioTo("bare")) * 100;
   rows.push({ figure: "API path: throughput vs bare fetch, c=32", value: ratio, unit: "%", budget: "", holds: true, detail: `${rps("proxy")} vs ${rps("bare")} req/s (bare: fetch, reading the stream to its answer); runs ${ratioTo("bare").map((r) => (r * 100).toFixed(0)).join(", ")} %` });
   const rawRatio = median(ratioTo("raw")) * 100;

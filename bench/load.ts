@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { DiscordEntry } from "../lib/config/bots.ts";
 import { DiscordSimulator } from "../lib/simulator/simulator.ts";
 import { GLOBAL_LIMIT, MODEL, QUICK, config, cozeFor, firstLine, headers, median, results, rows, rssMb, sim, spawnChild, startService, world } from "./setup.ts";
-import { chatCall, closedLoop, compareCosts, compareLatency, costRows } from "./client.ts";
+import { chatCall, closedLoop, compareCosts, compareLatency, costRows, cpuSideBySide } from "./client.ts";
 
 export async function measureLoad(command: string[]) {
   const w = world(1, 4);
@@ -22,9 +22,11 @@ export async function measureLoad(command: string[]) {
   const relayBase = `http://127.0.0.1:${await firstLine(bareRelay.stdout)}`;
 
   // CPU per request and throughput at c=32 against the relay, a fixed number of requests a run.
-  const costs = await compareCosts({ service: { one: chatCall(service.base), pid: service.pid }, relay: { one: chatCall(relayBase), pid: bareRelay.pid } }, config.costRuns, config.discordRequests, config.discordWarmup);
-  results.discord_cost = costs;
-  rows.push(...costRows("Discord path", costs.service, costs.relay, { cpu: 1.15, throughput: 85 }, config.discordRequests));
+  const contenders = { service: { one: chatCall(service.base), pid: service.pid }, relay: { one: chatCall(relayBase), pid: bareRelay.pid } };
+  const costs = await compareCosts(contenders, config.costRuns, config.discordRequests, config.discordWarmup);
+  const [serviceCpu, relayCpu] = await cpuSideBySide(contenders.service, contenders.relay, config.costRuns, config.discordRequests);
+  results.discord_cost = { alone: costs, side_by_side: { service: serviceCpu, relay: relayCpu } };
+  rows.push(...costRows("Discord path", { service: serviceCpu, relay: relayCpu }, costs, { cpu: 1.15, throughput: 85 }, config.discordRequests));
 
   // Against a bare discord.js client too (no HTTP at all), as before: what the HTTP hop and the proxy cost together.
   const bare = world(1, 4);

@@ -47,7 +47,10 @@ test("bun run bench --quick produces every figure", async () => {
   if ("bin" in postgresBin()) expect(figures).toContain("continued conversation over a new one (store, PostgreSQL)");
   for (const row of results.rows) expect(Number.isFinite(row.value)).toBe(true);
   // CPU per request is measured for the service and for each no-logic relay, each in its own process.
-  for (const cost of [...results.discord_cost.service, ...results.discord_cost.relay, ...results.api.costs.proxy, ...results.api.costs.relay]) expect(cost.cpuUs).toBeGreaterThan(0);
+  const { alone, side_by_side } = results.discord_cost;
+  for (const cost of [...alone.service, ...alone.relay, ...side_by_side.service, ...side_by_side.relay, ...results.api.costs.proxy, ...results.api.costs.relay, ...results.api.side_by_side.proxy, ...results.api.side_by_side.relay]) {
+    expect(cost.cpuUs).toBeGreaterThan(0);
+  }
   expect(results.latency_30_ms.samples).toBe(30 * 4);
   // Every delta of every API stream reached the client through both the service and the relay.
   expect(results.api.latency_30_ms.samples).toBe(30 * 4);
