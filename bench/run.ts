@@ -10,7 +10,7 @@
  * least), throughput, and added latency. Figures that vary run to run are
  * medians of three runs, each ratio taken within its run.
  *
- *   bun run bench            full run (about two minutes)
+ *   bun run bench            full run (about eight minutes on 2 cores)
  *   bun run bench --quick    small numbers, for the smoke test
  *   bun run bench --only=api,api-variants   just those parts
  */

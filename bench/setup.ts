@@ -28,7 +28,7 @@ export const MODEL = "bench";
  * throughput; the highest latency concurrency runs `latencyRuns` times.
  */
 export const config = QUICK
-  ? { startRuns: 1, idleWaitMs: 500, costRuns: 1, discordRequests: 150, discordWarmup: 30, apiRequests: 300, apiWarmup: 50, throughputSeconds: 1, latency: [1, 10, 30], latencyRuns: 1, edits: 4, editMs: 100, growthRequests: 800, growthWarmup: 200 }
+  ? { startRuns: 1, idleWaitMs: 500, costRuns: 1, discordRequests: 120, discordWarmup: 30, apiRequests: 250, apiWarmup: 50, throughputSeconds: 1, latency: [1, 10, 30], latencyRuns: 1, edits: 4, editMs: 100, growthRequests: 800, growthWarmup: 200 }
   : { startRuns: 5, idleWaitMs: 1500, costRuns: 3, discordRequests: 3000, discordWarmup: 3000, apiRequests: 5000, apiWarmup: 5000, throughputSeconds: 5, latency: [1, 100, 1000], latencyRuns: 3, edits: 10, editMs: 500, growthRequests: 20_000, growthWarmup: 5_000 };
 export const tmp = mkdtempSync(join(tmpdir(), "coze-bench-"));
 
