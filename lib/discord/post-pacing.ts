@@ -35,7 +35,9 @@ export class PostPacing {
    * start) opens a fresh window of the limit its sibling channels have.
    */
   waitMs(channelId: string | undefined, count: number): number {
-    const { limit, window, bucket } = this.buckets(channelId);
+    const bucket = this.bucketOf(channelId);
+    const limit = bucket?.limit ?? this.siblingLimit();
+    const window = this.windowMs || DEFAULT_POST_WINDOW_MS;
     const now = Date.now();
     const open = bucket !== undefined && bucket.reset > now;
     const remaining = open ? Math.max(0, bucket.remaining) : limit;
@@ -44,27 +46,57 @@ export class PostPacing {
     return (open ? bucket.reset - now : window) + windows * window + (windows + 1) * DISCORD_JS_OFFSET_MS;
   }
 
-  /** Samples the channel's bucket right after a post, when its window is freshest. */
+  /**
+   * Samples the channel's bucket right after a post, when its window is
+   * freshest. Only the channel's own bucket: this runs after every post, and
+   * discord.js keeps a handler for every thread posted in lately.
+   */
   learn(channelId: string): void {
-    this.buckets(channelId);
+    this.bucketOf(channelId);
   }
 
-  private buckets(channelId: string | undefined): { limit: number; window: number; bucket: BucketState | undefined } {
-    const rest = this.rest as unknown as { hashes: Map<string, { value: string }>; handlers: Map<string, Partial<BucketState>> };
-    // discord.js keys a channel's queue by the route's bucket once Discord named it, by the route itself before.
-    const prefixes = [rest.hashes.get(POST_ROUTE)?.value, `Global(${POST_ROUTE})`].filter((p) => p !== undefined).map((p) => `${p}:`);
-    const asState = (h: Partial<BucketState> | undefined) => (h && typeof h.limit === "number" && typeof h.remaining === "number" && typeof h.reset === "number" ? (h as BucketState) : undefined);
-    const bucket = channelId === undefined ? undefined : prefixes.map((p) => asState(rest.handlers.get(p + channelId))).find((b) => b !== undefined && Number.isFinite(b.limit));
-    let limit = bucket?.limit;
-    if (limit === undefined) {
-      // The limit of a channel we have not posted in is the one its siblings on the same route have.
-      for (const [id, handler] of rest.handlers) {
-        const state = prefixes.some((p) => id.startsWith(p)) ? asState(handler) : undefined;
-        if (state) limit = Math.min(limit ?? Infinity, state.limit);
+  /** The channel's bucket, when Discord's headers have told discord.js its limit; notes the longest window seen. */
+  private bucketOf(channelId: string | undefined): BucketState | undefined {
+    if (channelId === undefined) return undefined;
+    const rest = this.restState();
+    let bucket: BucketState | undefined;
+    for (const prefix of this.prefixes(rest)) {
+      const state = asState(rest.handlers.get(prefix + channelId));
+      if (state !== undefined && Number.isFinite(state.limit)) {
+        bucket = state;
+        break;
       }
     }
     const now = Date.now();
     if (bucket && bucket.reset > now) this.windowMs = Math.max(this.windowMs, bucket.reset - now);
-    return { limit: limit ?? DEFAULT_POST_LIMIT, window: this.windowMs || DEFAULT_POST_WINDOW_MS, bucket };
+    return bucket;
+  }
+
+  /**
+   * The limit of a channel we have not posted in: the one its siblings on the
+   * same route have (the lowest), else Discord's documented one. It walks
+   * every handler discord.js keeps, so only a prompt of several pieces asks.
+   */
+  private siblingLimit(): number {
+    const rest = this.restState();
+    const prefixes = this.prefixes(rest);
+    let limit: number | undefined;
+    for (const [id, handler] of rest.handlers) {
+      const state = prefixes.some((p) => id.startsWith(p)) ? asState(handler) : undefined;
+      if (state) limit = Math.min(limit ?? Infinity, state.limit);
+    }
+    return limit ?? DEFAULT_POST_LIMIT;
+  }
+
+  private restState() {
+    return this.rest as { hashes: Map<string, { value: string }>; handlers: Map<string, Partial<BucketState>> };
+  }
+
+  /** discord.js keys a channel's queue by the route's bucket once Discord named it, by the route itself before. */
+  private prefixes(rest: { hashes: Map<string, { value: string }> }): string[] {
+    const named = rest.hashes.get(POST_ROUTE)?.value;
+    return named === undefined ? [`Global(${POST_ROUTE}):`] : [`${named}:`, `Global(${POST_ROUTE}):`];
   }
 }
+
+const asState = (h: Partial<BucketState> | undefined) => (h && typeof h.limit === "number" && typeof h.remaining === "number" && typeof h.reset === "number" ? (h as BucketState) : undefined);
