@@ -20,8 +20,8 @@ const OPENING_GRACE_MS = 1500;
 
 /**
  * The store as the service uses it, in front of a backend (SQLite or
- * PostgreSQL): writes queued and written together once per turn of the event
- * loop (reads see what is queued), a failing backend retried in the
+ * PostgreSQL): writes queued and written together a few milliseconds later
+ * (reads see what is queued), a failing backend retried in the
  * background with backoff while everything else goes on, reads that fail or
  * take too long answered as "nothing stored".
  */

@@ -8,12 +8,20 @@ export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 /** Retries of a failing store start at the first and double up to the second: back within 2 s of the store having room. */
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2000;
+/**
+ * Writes wait this long for others to join their pass. A transaction costs
+ * its commit whatever it holds: one a turn of the event loop held a write or
+ * two under load and spent ~4 % of a request's CPU committing; reads see
+ * what is queued, and close() writes what waits, so only a crash can lose
+ * these milliseconds of writes.
+ */
+const PASS_DELAY_MS = 20;
 /** A pass without an answer this long shows the store degraded (a database that hangs is a failing one) while it goes on waiting. */
 const SLOW_PASS_MS = 3000;
 
 /**
- * Writes off the request path: queued, then written together once per turn
- * of the event loop, one pass at a time. A pass that fails leaves the queue
+ * Writes off the request path: queued, then written together, one pass at a
+ * time, PASS_DELAY_MS after the first of them. A pass that fails leaves the queue
  * as it was and is tried again later, each time waiting twice as long (up to
  * 2 s); meanwhile new writes join the queue without a pass of their own.
  * Nothing here throws to the caller or waits on the event loop.
@@ -21,7 +29,7 @@ const SLOW_PASS_MS = 3000;
 export class WriteBehind {
   readonly queue = new WriteQueue(MAX_QUEUED_WRITES, MAX_QUEUED_BYTES);
   private writing: Promise<void> | undefined;
-  private soon: ReturnType<typeof setImmediate> | undefined;
+  private soon: ReturnType<typeof setTimeout> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private retryMs = RETRY_MIN_MS;
   private closed = false;
@@ -42,13 +50,17 @@ export class WriteBehind {
     this.passSoon();
   }
 
-  /** While a retry is pending the store is failing: the retry takes the new writes along. */
+  /**
+   * The next pass, PASS_DELAY_MS after the first write that needs it: what
+   * requests write meanwhile goes in the same transaction. While a retry is
+   * pending the store is failing: the retry takes the new writes along.
+   */
   private passSoon(): void {
     if (this.soon || this.retryTimer || this.closed) return;
-    this.soon = setImmediate(() => {
+    this.soon = setTimeout(() => {
       this.soon = undefined;
       void this.pass();
-    });
+    }, PASS_DELAY_MS);
   }
 
   private pass(): Promise<void> {
@@ -95,7 +107,7 @@ export class WriteBehind {
   /** Writes what is queued now; a failing store is left to its retries (nobody waits for it). */
   async flush(): Promise<void> {
     if (this.soon) {
-      clearImmediate(this.soon);
+      clearTimeout(this.soon);
       this.soon = undefined;
     }
     if (this.retryTimer) return;
@@ -110,7 +122,7 @@ export class WriteBehind {
     this.retryTimer = undefined;
     await this.flush();
     this.closed = true;
-    if (this.soon) clearImmediate(this.soon);
+    if (this.soon) clearTimeout(this.soon);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     return this.queue.size;
   }
