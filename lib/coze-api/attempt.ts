@@ -71,7 +71,8 @@ async function chatOnce(client: CozeApiClient, { request, entryKey, emit, emitRe
   let usage: Usage | undefined;
   let promptText = "";
   try {
-    const fileIds = await Promise.all(request.files.map((file) => guard(client, () => client.upload(file, signal))));
+    // Most requests carry no image: no promise to wait for then.
+    const fileIds = request.files.length === 0 ? [] : await Promise.all(request.files.map((file) => guard(client, () => client.upload(file, signal))));
     const messages = toCozeMessages(home ? request.newTurns : request.history, request.instruction, fileIds);
     promptText = promptTextOf(messages);
     const body = { user_id: request.user, additional_messages: messages, parameters: request.cozeParameters };

@@ -183,7 +183,8 @@ export class CozeApiClient {
    * continuing one conversation (a client's own X-Conversation-Id) take
    * turns instead of meeting Coze's 4016.
    */
-  async inTurn<T>(conversationId: string | undefined, signal: AbortSignal, chat: () => Promise<T>): Promise<T> {
+  inTurn<T>(conversationId: string | undefined, signal: AbortSignal, chat: () => Promise<T>): Promise<T> {
+    // Not async: its caller awaits it, and a new conversation's chat needs no promise of its own around it.
     return conversationId === undefined ? chat() : this.turns.run(conversationId, signal, chat);
   }
 

@@ -31,17 +31,18 @@ export function chatCompletion(who: CompletionIdentity, choices: { content: stri
     object: "chat.completion",
     created: who.created,
     model: who.model,
-    choices: choices.map((c, index) => ({
-      index,
-      message: {
-        ...(c.toolCalls ? { role: "assistant", content: null, refusal: null, tool_calls: c.toolCalls.map(toolCallShape) } : { role: "assistant", content: c.content, refusal: null }),
-        ...(c.reasoning ? { reasoning_content: c.reasoning } : {}),
-      },
-      logprobs: null,
-      finish_reason: c.finishReason,
-    })),
+    choices: choices.map((c, index) => ({ index, message: messageOf(c), logprobs: null, finish_reason: c.finishReason })),
     usage,
   };
+}
+
+/** A choice's message, built in place (no spread copies: this runs once a request). */
+function messageOf(c: { content: string; toolCalls?: ToolCall[]; reasoning?: string }): Record<string, unknown> {
+  const message: Record<string, unknown> = c.toolCalls
+    ? { role: "assistant", content: null, refusal: null, tool_calls: c.toolCalls.map(toolCallShape) }
+    : { role: "assistant", content: c.content, refusal: null };
+  if (c.reasoning) message.reasoning_content = c.reasoning;
+  return message;
 }
 
 const toolCallShape = (call: ToolCall) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } });

@@ -19,7 +19,8 @@ export const chatCompletions: RouteHandler = async (req, ctx, info) => {
   const limits: AnswerLimits = { stop: chat.stop, maxTokens: chat.maxTokens };
   if (chat.stream) return streamChat(chat, prepared, limits, ctx, info);
 
-  const choices = await Promise.all(Array.from({ length: chat.n }, () => runChoice(ctx, prepared, limits, info.signal)));
+  // One choice, as nearly every request asks: awaited alone, without an array of promises to gather.
+  const choices = chat.n === 1 ? [await runChoice(ctx, prepared, limits, info.signal)] : await Promise.all(Array.from({ length: chat.n }, () => runChoice(ctx, prepared, limits, info.signal)));
   info.end();
   const who = completionIdentity(chat.model);
   return Response.json(chatCompletion(who, choices, spentOn(choices, () => usage(choices[0].promptText, choices.map(answerText).join("")))));

@@ -69,15 +69,17 @@ export function startServer(ctx: AppContext): Server<unknown> {
       let response: Response;
       let endSlot = noop;
       // What the request holds until it ends (its images' memory) is let go with its in-flight slot.
-      const holdings: (() => void)[] = [];
+      // Most requests hold nothing: the list is made by the first holding.
+      let holdings: (() => void)[] | undefined;
       let ended = false;
       const end = () => {
         if (ended) return;
         ended = true;
         endSlot();
-        for (const release of holdings.splice(0)) release();
+        if (holdings) for (const release of holdings) release();
+        holdings = undefined;
       };
-      const atEnd = (release: () => void) => (ended ? release() : holdings.push(release));
+      const atEnd = (release: () => void) => (ended ? release() : (holdings ??= []).push(release));
       try {
         const handler = methods[req.method as keyof Methods] ?? methods["*"];
         if (req.method === "OPTIONS") response = preflight(req);
@@ -92,7 +94,7 @@ export function startServer(ctx: AppContext): Server<unknown> {
             // An upload is held in several copies until the request ends: its worst case is reserved in the
             // input memory before the body is read, waiting for room within the start deadline (then a 503).
             const lease = await ctx.inputMemory.reserve(uploadReservation(req, options.uploadLimit), receivedAt + ctx.settings.replyStartTimeoutMs, work.signal);
-            holdings.push(() => lease.release());
+            atEnd(() => lease.release());
           }
           const body = options.uploadLimit
             ? await readBodyBytes(req, options.uploadLimit, ctx.settings.bodyTimeoutMs)
