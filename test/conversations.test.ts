@@ -7,16 +7,11 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chatBody, json, readSse, SECOND_KEY, stackPerTest, startStack, type Stack } from "./harness.ts";
+import { chatAnswer, chatBody, json, readSse, SECOND_KEY, stackPerTest, startStack, type Stack, type Turn } from "./harness.ts";
 
 const MODEL = "gpt-test";
 const stackWith = stackPerTest();
-type Turn = { role: "system" | "user" | "assistant"; content: string };
-const chat = async (stack: Stack, messages: Turn[], headers: Record<string, string> = {}) => {
-  const response = await stack.fetch("/v1/chat/completions", { method: "POST", headers, body: JSON.stringify({ model: MODEL, messages }) });
-  expect(response.status).toBe(200);
-  return (await json(response)).choices[0].message.content as string;
-};
+const chat = (stack: Stack, messages: Turn[], headers: Record<string, string> = {}) => chatAnswer(stack, MODEL, messages, headers);
 const lastPost = (stack: Stack) => stack.sim.posts.at(-1)!;
 const contextOf = (stack: Stack) => lastPost(stack).reply!.context.map((l) => l.content);
 

@@ -3,7 +3,7 @@
  * real discord.js clients, and the official `openai` SDK as the client, all on
  * 127.0.0.1 with ports the OS picks. `stop()` closes every socket it opened.
  */
-import { afterEach } from "bun:test";
+import { afterEach, expect } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -213,6 +213,25 @@ export async function readSse(response: Response): Promise<{ events: any[]; done
 
 /** A response body as JSON, loosely typed for assertions. */
 export const json = (response: Response): Promise<any> => response.json();
+
+/** A turn of a conversation a test sends. */
+export type Turn = { role: "system" | "user" | "assistant"; content: string };
+
+/** Sends `messages` to `model` and returns the answer's text, asserting a 200. */
+export async function chatAnswer(stack: Stack, model: string, messages: Turn[], headers: Record<string, string> = {}): Promise<string> {
+  const response = await stack.fetch("/v1/chat/completions", { method: "POST", headers, body: JSON.stringify({ model, messages }) });
+  expect(response.status).toBe(200);
+  return (await json(response)).choices[0].message.content as string;
+}
+
+/** The same streamed: the deltas' text joined, asserting a 200 and a closing `[DONE]`. */
+export async function streamAnswer(stack: Stack, model: string, messages: Turn[]): Promise<string> {
+  const response = await stack.fetch("/v1/chat/completions", { method: "POST", body: JSON.stringify({ model, messages, stream: true }) });
+  expect(response.status).toBe(200);
+  const { events, done } = await readSse(response);
+  expect(done).toBe(true);
+  return events.map((e) => e.choices?.[0]?.delta?.content ?? "").join("");
+}
 
 export const chatBody = (model: string, content: string, extra: object = {}) =>
   JSON.stringify({ model, messages: [{ role: "user", content }], ...extra });

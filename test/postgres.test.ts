@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SQL } from "bun";
 import { COZE_ERRORS } from "../lib/simulator/coze-script.ts";
-import { json, KEY, readSse, stackPerTest, type Stack, type StackOptions } from "./harness.ts";
+import { chatAnswer, json, KEY, stackPerTest, streamAnswer, type Stack, type StackOptions, type Turn } from "./harness.ts";
 import { postgresForTests, PG_PASSWORD, startPostgres, type PgServer } from "./support/postgres.ts";
 import { spawnCli } from "./support/process.ts";
 
@@ -27,20 +27,9 @@ afterAll(async () => {
   await server?.remove();
 });
 const stackWith = stackPerTest();
-type Turn = { role: "user" | "assistant"; content: string };
 
-const chat = async (stack: Stack, messages: Turn[]) => {
-  const response = await stack.fetch("/v1/chat/completions", { method: "POST", body: JSON.stringify({ model: MODEL, messages }) });
-  expect(response.status).toBe(200);
-  return (await json(response)).choices[0].message.content as string;
-};
-const stream = async (stack: Stack, messages: Turn[]) => {
-  const response = await stack.fetch("/v1/chat/completions", { method: "POST", body: JSON.stringify({ model: MODEL, messages, stream: true }) });
-  expect(response.status).toBe(200);
-  const { events, done } = await readSse(response);
-  expect(done).toBe(true);
-  return events.map((e) => e.choices?.[0]?.delta?.content ?? "").join("");
-};
+const chat = (stack: Stack, messages: Turn[]) => chatAnswer(stack, MODEL, messages);
+const stream = (stack: Stack, messages: Turn[]) => streamAnswer(stack, MODEL, messages);
 const postOf = (stack: Stack, text: string) => stack.sim.posts.find((p) => p.content.includes(text))!;
 const storeState = async (stack: Stack) => (await json(await stack.fetch("/readyz"))).store;
 async function until(what: string, check: () => Promise<boolean>, withinMs = 5000): Promise<void> {

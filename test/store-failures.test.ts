@@ -16,29 +16,18 @@ import { openStore } from "../lib/store/open.ts";
 import { QueuedStore } from "../lib/store/queued-store.ts";
 import { SqliteBackend } from "../lib/store/sqlite.ts";
 import { SQLITE_SCHEMA_VERSION } from "../lib/store/sqlite-schema.ts";
-import { json, readSse, stackPerTest, type Stack } from "./harness.ts";
+import { chatAnswer, json, stackPerTest, streamAnswer, type Stack, type Turn } from "./harness.ts";
 import { failingDisk, type FailingDisk } from "./support/failing-disk.ts";
 
 const MODEL = "gpt-test";
 const stackWith = stackPerTest();
-type Turn = { role: "user" | "assistant"; content: string };
 const disks: FailingDisk[] = [];
 afterEach(() => {
   for (const disk of disks.splice(0)) disk.cleanup();
 });
 
-const chat = async (stack: Stack, messages: Turn[]) => {
-  const response = await stack.fetch("/v1/chat/completions", { method: "POST", body: JSON.stringify({ model: MODEL, messages }) });
-  expect(response.status).toBe(200);
-  return (await json(response)).choices[0].message.content as string;
-};
-const stream = async (stack: Stack, messages: Turn[]) => {
-  const response = await stack.fetch("/v1/chat/completions", { method: "POST", body: JSON.stringify({ model: MODEL, messages, stream: true }) });
-  expect(response.status).toBe(200);
-  const { events, done } = await readSse(response);
-  expect(done).toBe(true);
-  return events.map((e) => e.choices?.[0]?.delta?.content ?? "").join("");
-};
+const chat = (stack: Stack, messages: Turn[]) => chatAnswer(stack, MODEL, messages);
+const stream = (stack: Stack, messages: Turn[]) => streamAnswer(stack, MODEL, messages);
 const storeState = async (stack: Stack) => (await json(await stack.fetch("/readyz"))).store;
 const threadOf = (stack: Stack, text: string) => stack.sim.posts.find((p) => p.content.includes(text))!.channelId;
 /** Polls until the store says ok; returns how long that took. */
