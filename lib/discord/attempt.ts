@@ -1,7 +1,7 @@
 import { log } from "../log.ts";
 import type { Answer, Attempt, ConversationPlace, InputFile } from "../pool/seam.ts";
 import type { DiscordChannel } from "./channel.ts";
-import type { CallLimits } from "./connection.ts";
+import { CallLimits } from "./call-limits.ts";
 import { continuation, shouldContinue, withoutTrailingDots } from "./continue.ts";
 import { PostError } from "./post-error.ts";
 import { planPrompt, type PromptPlan } from "./prompt.ts";
@@ -20,10 +20,19 @@ const THREADS_FREED_ON_LIMIT = 20;
  * new turns in the thread that holds the conversation), follow Coze's reply,
  * and ask Coze to continue while it cut its answer at 2000 characters.
  */
-export async function attemptOnDiscord(channel: DiscordChannel, { request, home, entryKey, emit, timings, places }: Attempt): Promise<Answer> {
+export async function attemptOnDiscord(channel: DiscordChannel, attempt: Attempt): Promise<Answer> {
+  // The new thread and the first prompt share these limits; the calls that continue an answer get their own.
+  const first = new CallLimits(attempt.request.receivedAt + attempt.timings.replyStartTimeoutMs, attempt.request.signal);
+  try {
+    return await postAndFollow(channel, attempt, first);
+  } finally {
+    first.close();
+  }
+}
+
+async function postAndFollow(channel: DiscordChannel, { request, home, entryKey, emit, timings, places }: Attempt, first: CallLimits): Promise<Answer> {
   const { mention } = channel;
-  const limits = (): CallLimits => ({ deadline: Date.now() + timings.replyStartTimeoutMs, signal: request.signal });
-  const first: CallLimits = { deadline: request.receivedAt + timings.replyStartTimeoutMs, signal: request.signal };
+  const limits = () => new CallLimits(Date.now() + timings.replyStartTimeoutMs, request.signal);
   const plan: PromptPlan = planPrompt(home ? request.newTurns : request.history, mention, request.instruction);
   if (plan.dropped > 0) log.debug("prompt fitted to discord", { request: request.requestId, dropped_turns: plan.dropped });
   // Checked before anything is posted, a thread included: a refused prompt leaves nothing behind.
@@ -37,7 +46,13 @@ export async function attemptOnDiscord(channel: DiscordChannel, { request, home,
   if (place) void places.touch(place);
 
   const follow = async (promptContents: string[], files: InputFile[], callLimits: CallLimits, prefix: string, last: boolean) => {
-    const promptId = await channel.post(channelId, promptContents, files, callLimits);
+    let promptId: string;
+    try {
+      promptId = await channel.post(channelId, promptContents, files, callLimits);
+    } finally {
+      // The post was the last call made under these limits: a reply is followed by its own clock.
+      callLimits.close();
+    }
     request.signal.throwIfAborted();
     return followReply((listener) => channel.follow(promptId, channelId, listener), {
       cozeBotId: channel.entry.coze_bot_id,

@@ -1,6 +1,7 @@
 import type { DiscordEntry } from "../config/bots.ts";
 import type { InputFile } from "../pool/seam.ts";
-import type { CallLimits, Connection } from "./connection.ts";
+import type { CallLimits } from "./call-limits.ts";
+import type { Connection } from "./connection.ts";
 import { PostError } from "./post-error.ts";
 import type { ReplyMessage } from "./reply-message.ts";
 
@@ -38,8 +39,12 @@ export class DiscordChannel {
       let id = "";
       for (let i = 0; i < contents.length; i++) {
         const last = i === contents.length - 1;
-        const pieceLimits = i === 0 ? limits : { ...limits, deadline: limits.deadline + COMMITTED_GRACE_MS };
-        id = await this.connection.post(channelId, contents[i], last ? this.entry.coze_bot_id : undefined, last ? files : [], pieceLimits).catch(this.namePermissions);
+        const pieceLimits = i === 0 ? limits : limits.later(COMMITTED_GRACE_MS);
+        try {
+          id = await this.connection.post(channelId, contents[i], last ? this.entry.coze_bot_id : undefined, last ? files : [], pieceLimits).catch(this.namePermissions);
+        } finally {
+          if (pieceLimits !== limits) pieceLimits.close();
+        }
       }
       return id;
     } finally {

@@ -1,6 +1,7 @@
 import { errorText } from "../error-text.ts";
 import { UpstreamFailure } from "../pool/failure.ts";
 import { PROBE, type CheckVerdict, type ReplyTimings } from "../pool/seam.ts";
+import { CallLimits } from "./call-limits.ts";
 import type { DiscordChannel } from "./channel.ts";
 import { CozeErrorText } from "./coze-errors.ts";
 import { followReply } from "./reply-follower.ts";
@@ -49,8 +50,8 @@ export async function checkDiscordEntry(channel: DiscordChannel, timings: ReplyT
 export async function askProbe(channel: DiscordChannel, timings: ReplyTimings): Promise<number> {
   const { entry } = channel;
   const signal = new AbortController().signal;
-  const limits = { deadline: Date.now() + timings.replyStartTimeoutMs, signal };
-  const channelId = entry.threads ? await channel.createThread("coze-chat-proxy check", limits) : entry.channel_id;
+  const limits = new CallLimits(Date.now() + timings.replyStartTimeoutMs, signal);
+  const channelId = entry.threads ? await channel.createThread("coze-chat-proxy check", limits).finally(() => limits.close()) : entry.channel_id;
   const posted = performance.now();
   let firstReplyMs: number | undefined;
   try {
@@ -66,6 +67,7 @@ export async function askProbe(channel: DiscordChannel, timings: ReplyTimings): 
     });
     return firstReplyMs ?? performance.now() - posted;
   } finally {
+    limits.close();
     if (entry.threads) await channel.connection.setArchived(channelId, true).catch(() => {});
   }
 }

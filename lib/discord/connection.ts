@@ -2,7 +2,7 @@ import type { APIMessage, APIThreadChannel, Client as DiscordClient, GatewayDisp
 import { log } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { createClient, type ClientOptions } from "./client.ts";
-import { abortWhen } from "../abort-link.ts";
+import type { CallLimits } from "./call-limits.ts";
 import { runWithDeadline } from "./deadline.ts";
 import { DiscordAPIError, Events, RESTEvents, Routes } from "./discord-js.ts";
 import { missingIn } from "./permissions.ts";
@@ -16,12 +16,6 @@ import { errorText } from "../error-text.ts";
 import type { InputFile, LinkState } from "../pool/seam.ts";
 
 export type ConnectionState = LinkState;
-
-/** What a Discord call made for a request may spend: its start deadline (ms since the epoch) and its client's signal. */
-export interface CallLimits {
-  deadline: number;
-  signal: AbortSignal;
-}
 
 export interface ConnectionOptions extends ClientOptions {
   metrics: Metrics;
@@ -270,24 +264,19 @@ export class Connection {
    * and fails as a PostError (a 429 one when the deadline came first).
    */
   private async call<T>(what: string, limits: CallLimits, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    // A timer cleared when the call ends, not AbortSignal.timeout: that one would keep every call's
-    // signal (and what discord.js hangs on it) alive until the deadline, a minute by default.
-    const overdue = new AbortController();
-    const timer = setTimeout(() => overdue.abort(), Math.max(0, limits.deadline - Date.now()));
-    const unlink = abortWhen(limits.signal, overdue);
+    // The limits' shared signal, not AbortSignal.timeout: that one would keep every call's signal (and what
+    // discord.js hangs on it) alive until the deadline, a minute by default.
+    const signal = limits.callSignal;
     try {
-      return await runWithDeadline(limits.deadline, () => send(overdue.signal));
+      return await runWithDeadline(limits.deadline, () => send(signal));
     } catch (error) {
       if (limits.signal.aborted) throw limits.signal.reason ?? error;
-      const failure = overdue.signal.aborted
+      const failure = signal.aborted
         ? new PostError(`Discord's rate limit kept ${what} waiting past the request's start deadline`, 429, undefined, QUEUED_RETRY_AFTER_MS)
         : toPostError(error, what);
       if (failure.rateLimited) this.options.metrics.rateLimitedCalls.inc();
       else this.options.metrics.postFailures.inc({ status: String(failure.status) });
       throw failure;
-    } finally {
-      clearTimeout(timer);
-      unlink();
     }
   }
 }
