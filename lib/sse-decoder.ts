@@ -15,7 +15,8 @@ export interface SseEvent {
 export class SseDecoder {
   private buffer = "";
   private event: string | null = null;
-  private data: string[] = [];
+  /** The data lines so far, joined with `\n`; `undefined` before the first (most events have one). */
+  private data: string | undefined;
   /** The block so far had a field: a blank line after it dispatches, one after nothing does not. */
   private open = false;
   /** The last chunk ended with `\r`: a `\n` opening the next one ends no further line. */
@@ -69,26 +70,28 @@ export class SseDecoder {
   private line(text: string, start: number, end: number): SseEvent | undefined {
     if (start === end) {
       if (!this.open) return undefined;
-      const event = { event: this.event, data: this.data.join("\n") };
+      const event = { event: this.event, data: this.data ?? "" };
       this.event = null;
-      this.data = [];
+      this.data = undefined;
       this.open = false;
       return event;
     }
     if (text.charCodeAt(start) === 58 /* : */) return undefined;
     let colon = text.indexOf(":", start);
     if (colon === -1 || colon > end) colon = end;
-    const field = text.slice(start, colon);
     let from = colon + 1;
     if (text.charCodeAt(from) === 32 /* space */ && from < end) from++;
     const value = from >= end ? "" : text.slice(from, end);
-    if (field === "event") this.event = value;
-    else if (field === "data") this.data.push(value);
-    else if (field !== "id" && field !== "retry") return undefined;
+    if (fieldIs(text, start, colon, "event")) this.event = value;
+    else if (fieldIs(text, start, colon, "data")) this.data = this.data === undefined ? value : `${this.data}\n${value}`;
+    else if (!fieldIs(text, start, colon, "id") && !fieldIs(text, start, colon, "retry")) return undefined;
     this.open = true;
     return undefined;
   }
 }
+
+/** Whether the field from `start` to `colon` is `name`, matched where it stands: no string of its own per line. */
+const fieldIs = (text: string, start: number, colon: number, name: string) => colon - start === name.length && text.startsWith(name, start);
 
 /** Every event of a whole SSE text. */
 export function decodeSse(text: string): SseEvent[] {

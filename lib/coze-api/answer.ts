@@ -45,29 +45,31 @@ export class CozeAnswer {
   }
 
   step(event: CozeStreamEvent): CozeStep {
-    if (event.event === "done") return { kind: "done" };
-    if (event.event === "conversation.chat.in_progress") return { kind: "other" };
+    const name = event.event ?? "message";
+    if (name === "done") return { kind: "done" };
+    if (name === "conversation.chat.in_progress") return { kind: "other" };
     // Most messages of a chat are not its answer (verbose packets, follow-ups): one whose data never says
     // "answer" cannot be of that type, and is not parsed. A JSON encoder escapes no ASCII letter, so this never misses one.
-    if (event.event.startsWith("conversation.message.") && !event.data.includes('"answer"')) return { kind: "message" };
+    if (name.startsWith("conversation.message.") && !event.data.includes('"answer"')) return { kind: "message" };
     let data: any;
     try {
       data = JSON.parse(event.data);
     } catch {
-      return event.event === "error" ? { kind: "failed", code: undefined, msg: event.data.slice(0, 200) } : { kind: "other" };
+      return name === "error" ? { kind: "failed", code: undefined, msg: event.data.slice(0, 200) } : { kind: "other" };
     }
-    switch (event.event) {
+    switch (name) {
       case "conversation.chat.created":
         return { kind: "created", chatId: String(data.id ?? ""), conversationId: String(data.conversation_id ?? "") };
       case "conversation.message.delta":
       case "conversation.message.completed": {
         if (data.type !== "answer" || data.content_type !== "text" || typeof data.content !== "string") return { kind: "message" };
         const id = String(data.id ?? "");
-        const thinking = this.reason(id, event.event === "conversation.message.delta", data.reasoning_content);
+        const delta = name === "conversation.message.delta";
+        const thinking = this.reason(id, delta, data.reasoning_content);
         if (thinking && data.content === "") return { kind: "reasoning", reasoning: this.thought };
         if (!this.texts.has(id)) this.order.push(id);
         const before = this.texts.get(id) ?? "";
-        this.texts.set(id, event.event === "conversation.message.delta" ? before + data.content : data.content);
+        this.texts.set(id, delta ? before + data.content : data.content);
         const joined = this.order.length === 1 ? this.texts.get(id)! : this.order.map((k) => this.texts.get(k)!).filter((t) => t !== "").join("\n");
         if (joined === this.joined) return thinking ? { kind: "reasoning", reasoning: this.thought } : { kind: "message" };
         this.joined = joined;

@@ -8,7 +8,8 @@ import { SseDecoder } from "../sse-decoder.ts";
  * an error whose data is that rest, as the official SDK treats it.
  */
 export interface CozeStreamEvent {
-  event: string;
+  /** The event's name; null when it named none (a client reads it as "message"). */
+  event: string | null;
   data: string;
 }
 
@@ -19,7 +20,8 @@ export class CozeStreamParser {
 
   /** The events completed by `chunk`. */
   push(chunk: string): CozeStreamEvent[] {
-    return this.decoder.push(chunk).map(named);
+    // The decoder's events as they are: no copy of each with its name filled in.
+    return this.decoder.push(chunk);
   }
 
   /** At the end of the body: the event it completes, or what was left unterminated, as an error event. */
@@ -27,10 +29,9 @@ export class CozeStreamParser {
     const rest = this.decoder.pending.trim();
     if (rest !== "" && !FIELD_LINE.test(rest)) {
       this.decoder.push("\n");
-      return [...this.decoder.end().map(named), { event: "error", data: rest }];
+      return [...this.decoder.end(), { event: "error", data: rest }];
     }
-    return this.decoder.end().map(named);
+    return this.decoder.end();
   }
 }
 
-const named = (e: { event: string | null; data: string }): CozeStreamEvent => ({ event: e.event ?? "message", data: e.data });
