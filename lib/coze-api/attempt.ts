@@ -76,38 +76,40 @@ async function chatOnce(client: CozeApiClient, { request, entryKey, emit, emitRe
     const messages = toCozeMessages(home ? request.newTurns : request.history, request.instruction, fileIds);
     promptText = promptTextOf(messages);
     const body = { user_id: request.user, additional_messages: messages, parameters: request.cozeParameters };
+    const run = async () => {
+      try {
+        await client.chat(body, home?.conversationId, { deadline, signal }, (event) => {
+          const step = answer.step(event);
+          if (step.kind === "created") {
+            chatId = step.chatId;
+            conversationId = step.conversationId || conversationId;
+          } else if (step.kind === "text" || step.kind === "message" || step.kind === "reasoning") {
+            clock.started(); // the first message event is the first sign of an answer
+            if (step.kind === "reasoning") emitReasoning(step.reasoning);
+            if (step.kind === "text") emit(answer.text);
+          } else if (step.kind === "completed") {
+            // Coze's token_count is input + output; Studio's chatflow route adds the output twice, so the total is summed here.
+            if (step.usage) usage = { prompt_tokens: step.usage.input_count, completion_tokens: step.usage.output_count, total_tokens: step.usage.input_count + step.usage.output_count };
+            finished = true;
+          } else if (step.kind === "failed") {
+            finished = true;
+            throw new CozeApiFailure(failureKind(step.code, undefined, step.msg), step.code, step.msg);
+          } else if (step.kind === "requires_action") {
+            throw new CozeApiFailure("action", undefined, "the bot requires the caller's tool output");
+          }
+          return step.kind === "done";
+        });
+      } catch (error) {
+        throw callFailure(client, error);
+      } finally {
+        // Within the conversation's turn, so that the next chat in it never finds this one still running.
+        if (!finished && conversationId && chatId) await client.cancel(conversationId, chatId);
+      }
+    };
     // One chat at a time in a Coze conversation (else Coze's 4016): within this process, then across instances.
-    const acrossInstances = <T>(chat: () => Promise<T>) => (home ? places.serialize(`coze-conversation:${home.conversationId}`, chat) : chat());
-    await client.inTurn(home?.conversationId, signal, () =>
-      acrossInstances(() => guard(client, async () => {
-        try {
-          await client.chat(body, home?.conversationId, { deadline, signal }, (event) => {
-            const step = answer.step(event);
-            if (step.kind === "created") {
-              chatId = step.chatId;
-              conversationId = step.conversationId || conversationId;
-            } else if (step.kind === "text" || step.kind === "message" || step.kind === "reasoning") {
-              clock.started(); // the first message event is the first sign of an answer
-              if (step.kind === "reasoning") emitReasoning(step.reasoning);
-              if (step.kind === "text") emit(answer.text);
-            } else if (step.kind === "completed") {
-              // Coze's token_count is input + output; Studio's chatflow route adds the output twice, so the total is summed here.
-              if (step.usage) usage = { prompt_tokens: step.usage.input_count, completion_tokens: step.usage.output_count, total_tokens: step.usage.input_count + step.usage.output_count };
-              finished = true;
-            } else if (step.kind === "failed") {
-              finished = true;
-              throw new CozeApiFailure(failureKind(step.code, undefined, step.msg), step.code, step.msg);
-            } else if (step.kind === "requires_action") {
-              throw new CozeApiFailure("action", undefined, "the bot requires the caller's tool output");
-            }
-            return step.kind === "done";
-          });
-        } finally {
-          // Within the conversation's turn, so that the next chat in it never finds this one still running.
-          if (!finished && conversationId && chatId) await client.cancel(conversationId, chatId);
-        }
-      })),
-    );
+    // A new conversation has nobody to wait for.
+    if (home) await client.inTurn(home.conversationId, signal, () => places.serialize(`coze-conversation:${home.conversationId}`, run));
+    else await run();
     // A stream that closed right after `completed` (without its end event) is complete; one that closed before is not.
     if (!finished) throw new CozeApiFailure("other", undefined, "the answer's stream ended before the chat completed");
   } catch (error) {
@@ -133,11 +135,16 @@ async function guard<T>(client: CozeApiClient, call: () => Promise<T>): Promise<
   try {
     return await call();
   } catch (error) {
-    if (error instanceof CozeApiFailure) {
-      if (error.apiKind === "entry") client.markDown(entryProblem(error.code, error.msg));
-      throw error;
-    }
-    if (error instanceof Error && error.name === "AbortError") throw error;
-    throw new CozeApiFailure("other", undefined, `Coze's API could not be reached (${errorText(error)})`, undefined, error);
+    throw callFailure(client, error);
   }
+}
+
+/** What a failed call on the client throws: Coze's own failure (a refused token or bot takes the entry down), an abort as it is, else the entry's failure to reach Coze. */
+function callFailure(client: CozeApiClient, error: unknown): unknown {
+  if (error instanceof CozeApiFailure) {
+    if (error.apiKind === "entry") client.markDown(entryProblem(error.code, error.msg));
+    return error;
+  }
+  if (error instanceof Error && error.name === "AbortError") return error;
+  return new CozeApiFailure("other", undefined, `Coze's API could not be reached (${errorText(error)})`, undefined, error);
 }
