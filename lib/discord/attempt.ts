@@ -99,6 +99,8 @@ const tooManyPosts = (count: number, max: number) =>
 
 /** A thread's name: the start of the conversation's title, at most Discord's limit, never cut inside a character. */
 export function threadName(title: string): string {
+  // A title of at most that many UTF-16 units has at most that many characters: most are kept as they are.
+  if (title.length <= THREAD_NAME_LIMIT) return title || "conversation";
   return [...title].slice(0, THREAD_NAME_LIMIT).join("") || "conversation";
 }
 

@@ -1,6 +1,9 @@
 import { readLimited } from "../read-limited.ts";
 import { bodyTimeout, bodyTooLarge, invalidRequest } from "../openai/api-error.ts";
 
+/** One decoder for every body: decoding a whole buffer keeps no state between calls. */
+const utf8 = new TextDecoder();
+
 /** Deepest JSON nesting a request may have; OpenAI bodies need about six levels. */
 export const MAX_JSON_DEPTH = 32;
 
@@ -21,7 +24,7 @@ export async function readJsonBody(req: Request, limit: number, timeoutMs = 30_0
   } finally {
     clearTimeout(timer);
   }
-  const text = new TextDecoder().decode(bytes);
+  const text = utf8.decode(bytes);
   if (text.trim() === "") throw invalidRequest("The request body is empty; send a JSON object.");
   if (nestingDepth(text) > MAX_JSON_DEPTH) {
     throw invalidRequest(`The request body nests JSON deeper than ${MAX_JSON_DEPTH} levels.`);

@@ -21,7 +21,8 @@ export class ConversationBook implements PlaceBook {
     return placeOf(await this.store.take(key));
   }
 
-  async remember(keys: string[], place: ConversationPlace): Promise<void> {
+  /** Queued in the store: it never waits, whatever the store (a write the store cannot take yet waits in its queue). */
+  remember(keys: string[], place: ConversationPlace): void {
     for (const key of keys) this.store.remember(key, { entryKey: place.entryKey, channelId: place.conversationId });
   }
 

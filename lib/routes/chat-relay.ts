@@ -115,7 +115,8 @@ export async function runChoice(
       request.onText = (text) => !holdsBack(text, rules) && onText(shapeAnswer(beforeLinks(text), limits, false).text);
     }
     const result = await relay(ctx, request);
-    return { result, answer: await finalContent(ctx, result, prepared.base, signal) };
+    // Most answers have no image to keep: nothing to wait for then.
+    return { result, answer: result.images.length === 0 ? result.text : await finalContent(ctx, result, prepared.base, signal) };
   };
   let { result, answer } = await ask(prepared.requestFor());
   let promptText = result.promptText;
@@ -132,11 +133,11 @@ export async function runChoice(
     if (verdict.kind === "wrong") throw upstreamError(`${verdict.problem}, also when asked again.`, "invalid_model_output");
   }
   if (verdict.kind === "calls") {
-    await remember(ctx, prepared.conversation, result.place, renderToolCalls(verdict.calls));
+    remember(ctx, prepared.conversation, result.place, renderToolCalls(verdict.calls));
     return { content: "", toolCalls: verdict.calls, finishReason: "tool_calls", place: result.place, promptText, usage: spent, reasoning: result.reasoning };
   }
   const shaped = shapeAnswer(verdict.text, limits, true);
-  await remember(ctx, prepared.conversation, result.place, shaped.text);
+  remember(ctx, prepared.conversation, result.place, shaped.text);
   return { content: shaped.text, finishReason: shaped.finish ?? result.finishReason, place: result.place, promptText, usage: spent, reasoning: result.reasoning };
 }
 
@@ -166,6 +167,6 @@ function conversationId(req: Request): string | undefined {
 }
 
 /** Remembers where the conversation now lives, under the state Coze has seen: the client's history and this answer. */
-async function remember(ctx: AppContext, conversation: ConversationPlan, place: ConversationPlace | undefined, answer: string): Promise<void> {
-  if (place) await ctx.conversations.remember(conversation.rememberKeys(answer), place);
+function remember(ctx: AppContext, conversation: ConversationPlan, place: ConversationPlace | undefined, answer: string): void {
+  if (place) ctx.conversations.remember(conversation.rememberKeys(answer), place);
 }
