@@ -83,6 +83,17 @@ describe("a prompt's pieces go out whole or not at all", () => {
   });
 });
 
+describe("the start deadline holds for Discord's calls", () => {
+  test("a post Discord has not answered by the start deadline is given up there: a 429, not an answer after it", async () => {
+    const stack = await newStack({ settings: { replyQuietMs: 300, replyStartTimeoutMs: 1000 } });
+    stack.sim.postResponseDelayMs = 2500;
+    const res = await ask(stack, "hello");
+    // Without the deadline the post would return after 2.5 s and its reply be followed: a 200.
+    expect(res.status).toBe(429);
+    expect((await json(res)).error.message).toContain("past the request's start deadline");
+  });
+});
+
 describe("permissions", () => {
   test("a missing thread permission is named in the request's error, by its Discord name", async () => {
     const stack = await newStack();
